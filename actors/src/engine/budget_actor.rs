@@ -1,0 +1,407 @@
+//! BudgetActor: one per budget. It serializes that budget's admissions, so a hard limit can
+//! never be over-reserved by concurrent callers inside this process. Its state is a cache of
+//! what storage holds (settled and reserved amounts per policy window, active holds); it is
+//! rebuilt from storage whenever the actor (re)starts. It never awaits network I/O: the only
+//! awaits are storage reads of a window it has not seen yet.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use rust_decimal::Decimal;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tracing::{debug, instrument};
+use uuid::Uuid;
+
+use crate::domain::{Alert, Budget, CallScope, Enforcement, Policy, Severity};
+use crate::error::EngineError;
+use crate::period::PolicyClock;
+use crate::storage::{Charge, Hold, HoldUpdate, Repository, Totals};
+
+/// Messages of a BudgetActor.
+pub enum ToBudgetActor {
+    /// Reserve an estimate on every matching policy, all or nothing.
+    Reserve { request: ReserveRequest, reply: RpcReplyPort<Result<Vec<Hold>, EngineError>> },
+    /// Drop what an allocation holds (release, expiry, or undo of a partial grant).
+    Unreserve { allocation_id: Uuid },
+    /// Charge a usage to its windows and shrink the allocation's holds by what it cost.
+    Settle { request: SettleRequest, reply: RpcReplyPort<Result<SettleOutcome, EngineError>> },
+    /// The budget's policies changed.
+    Update(Arc<Budget>),
+    /// Forget the cache and rebuild from storage (after a failed or duplicate write).
+    Reload,
+    /// Drop holds whose lease ran out.
+    Sweep,
+    /// Fault injection for tests: the handler fails, so the supervisor restarts the actor.
+    #[doc(hidden)]
+    Crash,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReserveRequest {
+    pub allocation_id: Uuid,
+    pub call: CallScope,
+    pub at: DateTime<Utc>,
+    /// `None` when the model has no known price.
+    pub cost: Option<Decimal>,
+    pub tokens: u64,
+    pub expires_at: DateTime<Utc>,
+    pub priority: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct SettleRequest {
+    pub record_id: Uuid,
+    pub allocation_id: Option<Uuid>,
+    pub call: CallScope,
+    /// The usage's own timestamp: it decides the window charged.
+    pub at: DateTime<Utc>,
+    pub cost: Option<Decimal>,
+    pub tokens: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SettleOutcome {
+    pub charges: Vec<Charge>,
+    pub hold_updates: Vec<HoldUpdate>,
+    /// Thresholds this usage crossed.
+    pub alerts: Vec<Alert>,
+}
+
+pub struct BudgetActor {
+    pub repo: Arc<dyn Repository>,
+    pub default_tz: Tz,
+}
+
+pub struct BudgetState {
+    budget: Arc<Budget>,
+    clocks: HashMap<Uuid, PolicyClock>,
+    windows: HashMap<(Uuid, String), Totals>,
+    holds: HashMap<Uuid, Vec<Hold>>,
+}
+
+/// Priority at which Apollo lets a call through hard limits.
+pub const BYPASS_PRIORITY: u8 = 10;
+
+impl BudgetState {
+    fn clock(&self, policy: &Policy) -> Option<&PolicyClock> {
+        self.clocks.get(&policy.id)
+    }
+}
+
+fn clocks_for(budget: &Budget, tz: Tz) -> HashMap<Uuid, PolicyClock> {
+    budget
+        .policies
+        .iter()
+        .filter_map(|p| match PolicyClock::new(p, tz) {
+            Ok(clock) => Some((p.id, clock)),
+            Err(e) => {
+                tracing::error!(target: "engine", policy = %p.id, error = %e, "policy has an invalid period; it is skipped");
+                None
+            }
+        })
+        .collect()
+}
+
+impl BudgetActor {
+    async fn rebuild(&self, budget: Arc<Budget>) -> Result<BudgetState, EngineError> {
+        let now = Utc::now();
+        let mut holds: HashMap<Uuid, Vec<Hold>> = HashMap::new();
+        for hold in self.repo.active_holds(budget.id, now).await? {
+            holds.entry(hold.allocation_id).or_default().push(hold);
+        }
+        debug!(target: "engine", budget = %budget.name, holds = holds.len(), "budget actor state rebuilt");
+        Ok(BudgetState { clocks: clocks_for(&budget, self.default_tz), budget, windows: HashMap::new(), holds })
+    }
+
+    /// Totals of one window, read from storage the first time it is touched.
+    async fn window<'s>(
+        &self,
+        state: &'s mut BudgetState,
+        policy_id: Uuid,
+        key: &str,
+    ) -> Result<&'s mut Totals, EngineError> {
+        let id = (policy_id, key.to_string());
+        if !state.windows.contains_key(&id) {
+            let totals = self.repo.window_totals(policy_id, key, Utc::now()).await?;
+            state.windows.insert(id.clone(), totals);
+        }
+        state.windows.get_mut(&id).ok_or_else(|| EngineError::Internal("window vanished".into()))
+    }
+
+    #[instrument(target = "allocation", level = "debug", skip_all, fields(budget = %state.budget.name, allocation = %req.allocation_id))]
+    async fn reserve(&self, state: &mut BudgetState, req: ReserveRequest) -> Result<Vec<Hold>, EngineError> {
+        let budget = state.budget.clone();
+        let mut planned = Vec::new();
+        for policy in budget.matching_policies(&req.call) {
+            let Some(clock) = state.clock(policy) else { continue };
+            let window = clock.window(req.at, req.call.context_id.as_deref());
+            let totals = *self.window(state, policy.id, &window.key).await?;
+            let enforced = policy.enforcement == Enforcement::HardLimit && req.priority < BYPASS_PRIORITY;
+            if enforced {
+                check_hard_limit(&budget, policy, &totals, req.cost, req.tokens, &req.call)?;
+            }
+            planned.push(Hold {
+                allocation_id: req.allocation_id,
+                policy_id: policy.id,
+                budget_id: budget.id,
+                window_key: window.key,
+                cost: req.cost.unwrap_or(Decimal::ZERO),
+                tokens: req.tokens,
+                expires_at: req.expires_at,
+            });
+        }
+        for hold in &planned {
+            if let Some(t) = state.windows.get_mut(&(hold.policy_id, hold.window_key.clone())) {
+                t.reserved_cost += hold.cost;
+                t.reserved_tokens += hold.tokens;
+            }
+        }
+        if !planned.is_empty() {
+            state.holds.insert(req.allocation_id, planned.clone());
+        }
+        Ok(planned)
+    }
+
+    fn unreserve(state: &mut BudgetState, allocation_id: Uuid) {
+        if let Some(holds) = state.holds.remove(&allocation_id) {
+            for hold in holds {
+                if let Some(t) = state.windows.get_mut(&(hold.policy_id, hold.window_key)) {
+                    t.reserved_cost = (t.reserved_cost - hold.cost).max(Decimal::ZERO);
+                    t.reserved_tokens = t.reserved_tokens.saturating_sub(hold.tokens);
+                }
+            }
+        }
+    }
+
+    #[instrument(target = "allocation", level = "debug", skip_all, fields(budget = %state.budget.name, record = %req.record_id))]
+    async fn settle(&self, state: &mut BudgetState, req: SettleRequest) -> Result<SettleOutcome, EngineError> {
+        let budget = state.budget.clone();
+        let cost = req.cost.unwrap_or(Decimal::ZERO);
+        let mut outcome = SettleOutcome::default();
+        for policy in budget.matching_policies(&req.call) {
+            let Some(clock) = state.clock(policy) else { continue };
+            let window = clock.window(req.at, req.call.context_id.as_deref());
+            let totals = self.window(state, policy.id, &window.key).await?;
+            let before = *totals;
+            totals.settled_cost += cost;
+            totals.settled_tokens += req.tokens;
+            let after = *totals;
+            outcome.alerts.extend(crossing_alerts(&budget, policy, &window.key, &before, &after));
+            outcome.charges.push(crate::storage::Charge {
+                record_id: req.record_id,
+                policy_id: policy.id,
+                budget_id: budget.id,
+                window_key: window.key,
+                cost,
+                tokens: req.tokens,
+            });
+        }
+        if let Some(allocation_id) = req.allocation_id
+            && let Some(holds) = state.holds.get_mut(&allocation_id)
+        {
+            for hold in holds.iter_mut() {
+                let new_cost = (hold.cost - cost).max(Decimal::ZERO);
+                let new_tokens = hold.tokens.saturating_sub(req.tokens);
+                if let Some(t) = state.windows.get_mut(&(hold.policy_id, hold.window_key.clone())) {
+                    t.reserved_cost = (t.reserved_cost - (hold.cost - new_cost)).max(Decimal::ZERO);
+                    t.reserved_tokens = t.reserved_tokens.saturating_sub(hold.tokens - new_tokens);
+                }
+                hold.cost = new_cost;
+                hold.tokens = new_tokens;
+                outcome.hold_updates.push(HoldUpdate {
+                    allocation_id,
+                    policy_id: hold.policy_id,
+                    cost: new_cost,
+                    tokens: new_tokens,
+                });
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn sweep(state: &mut BudgetState) {
+        let now = Utc::now();
+        let expired: Vec<Uuid> = state
+            .holds
+            .iter()
+            .filter(|(_, holds)| holds.iter().any(|h| h.expires_at <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            debug!(target: "allocation", allocation = %id, "lease expired; hold dropped");
+            Self::unreserve(state, id);
+        }
+    }
+}
+
+/// Denies when `settled + reserved + estimate > limit` for cost or tokens.
+fn check_hard_limit(
+    budget: &Budget,
+    policy: &Policy,
+    totals: &Totals,
+    cost: Option<Decimal>,
+    tokens: u64,
+    call: &CallScope,
+) -> Result<(), EngineError> {
+    if let Some(limit) = policy.cost_limit {
+        match cost {
+            None if !policy.allow_unpriced => {
+                return Err(EngineError::Unpriced {
+                    provider: call.provider.clone(),
+                    model: call.model.clone(),
+                    budget: budget.name.clone(),
+                    policy: policy.id,
+                });
+            }
+            None => {}
+            Some(cost) => {
+                let used = totals.settled_cost + totals.reserved_cost;
+                if used + cost > limit {
+                    return Err(EngineError::BudgetExceeded {
+                        budget: budget.name.clone(),
+                        budget_id: budget.id,
+                        policy: policy.id,
+                        period: policy.period.as_str().to_string(),
+                        limit_kind: "cost",
+                        limit,
+                        remaining: (limit - used).max(Decimal::ZERO),
+                        requested: cost,
+                    });
+                }
+            }
+        }
+    }
+    if let Some(limit) = policy.token_limit {
+        let used = totals.settled_tokens + totals.reserved_tokens;
+        if used.saturating_add(tokens) > limit {
+            return Err(EngineError::BudgetExceeded {
+                budget: budget.name.clone(),
+                budget_id: budget.id,
+                policy: policy.id,
+                period: policy.period.as_str().to_string(),
+                limit_kind: "tokens",
+                limit: Decimal::from(limit),
+                remaining: Decimal::from(limit.saturating_sub(used)),
+                requested: Decimal::from(tokens),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Usage ratio of settled spend (the larger of the cost and token ratios).
+pub fn usage_ratio(policy: &Policy, settled_cost: Decimal, settled_tokens: u64) -> Decimal {
+    let mut ratio = Decimal::ZERO;
+    if let Some(limit) = policy.cost_limit {
+        ratio = ratio.max(if limit.is_zero() {
+            if settled_cost.is_zero() { Decimal::ZERO } else { Decimal::ONE }
+        } else {
+            settled_cost / limit
+        });
+    }
+    if let Some(limit) = policy.token_limit {
+        ratio = ratio.max(if limit == 0 {
+            if settled_tokens == 0 { Decimal::ZERO } else { Decimal::ONE }
+        } else {
+            Decimal::from(settled_tokens) / Decimal::from(limit)
+        });
+    }
+    ratio
+}
+
+/// `ok`, `warning` or `exceeded` for a settled ratio.
+pub fn state_of(policy: &Policy, ratio: Decimal) -> &'static str {
+    if ratio >= Decimal::ONE {
+        "exceeded"
+    } else if ratio >= policy.warning_threshold {
+        "warning"
+    } else {
+        "ok"
+    }
+}
+
+fn crossing_alerts(budget: &Budget, policy: &Policy, window_key: &str, before: &Totals, after: &Totals) -> Vec<Alert> {
+    if policy.enforcement == Enforcement::Ignore {
+        return Vec::new();
+    }
+    let was = state_of(policy, usage_ratio(policy, before.settled_cost, before.settled_tokens));
+    let now = state_of(policy, usage_ratio(policy, after.settled_cost, after.settled_tokens));
+    if was == now || now == "ok" {
+        return Vec::new();
+    }
+    let (kind, severity) = match (now, policy.enforcement) {
+        ("exceeded", Enforcement::Warn) => ("budget_exceeded", Severity::Warning),
+        ("exceeded", _) => ("budget_exceeded", Severity::Error),
+        _ => ("budget_warning", Severity::Warning),
+    };
+    vec![Alert {
+        id: Uuid::now_v7(),
+        severity,
+        kind: kind.to_string(),
+        budget_id: Some(budget.id),
+        policy_id: Some(policy.id),
+        message: format!(
+            "budget '{}' {} policy is {}: settled {} of {}",
+            budget.name,
+            policy.period.as_str(),
+            now,
+            after.settled_cost,
+            policy.cost_limit.map(|l| l.to_string()).unwrap_or_else(|| format!("{} tokens", policy.token_limit.unwrap_or(0))),
+        ),
+        details: json!({
+            "window": window_key,
+            "settled": after.settled_cost.to_string(),
+            "settled_tokens": after.settled_tokens,
+            "limit": policy.cost_limit.map(|l| l.to_string()),
+            "token_limit": policy.token_limit,
+            "enforcement": policy.enforcement.as_str(),
+        }),
+        created_at: Utc::now(),
+        acknowledged: false,
+    }]
+}
+
+impl Actor for BudgetActor {
+    type Msg = ToBudgetActor;
+    type State = BudgetState;
+    type Arguments = Arc<Budget>;
+
+    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, budget: Arc<Budget>) -> Result<BudgetState, ActorProcessingErr> {
+        Ok(self.rebuild(budget).await?)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: ToBudgetActor,
+        state: &mut BudgetState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ToBudgetActor::Reserve { request, reply } => {
+                let allocation_id = request.allocation_id;
+                let result = self.reserve(state, request).await;
+                if reply.send(result).is_err() {
+                    // The caller gave up (timeout): do not keep a hold nobody will write.
+                    Self::unreserve(state, allocation_id);
+                }
+            }
+            ToBudgetActor::Unreserve { allocation_id } => Self::unreserve(state, allocation_id),
+            ToBudgetActor::Settle { request, reply } => {
+                let result = self.settle(state, request).await;
+                let _ = reply.send(result);
+            }
+            ToBudgetActor::Update(budget) => {
+                state.clocks = clocks_for(&budget, self.default_tz);
+                state.budget = budget;
+            }
+            ToBudgetActor::Reload => {
+                *state = self.rebuild(state.budget.clone()).await?;
+            }
+            ToBudgetActor::Sweep => Self::sweep(state),
+            ToBudgetActor::Crash => return Err("fault injected: crash requested".into()),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! BudgetSupervisor: spawns one BudgetActor per budget on first use and restarts a failed one
+//! with its budget, rebuilding its state from storage. Restart intensity is bounded: a budget
+//! whose actor fails more than `MAX_RESTARTS` times within `RESTART_WINDOW` is left stopped
+//! (its calls fail with `unavailable`) until the next request asks for it again after the
+//! window, instead of looping forever.
+
+use chrono_tz::Tz;
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use super::budget_actor::{BudgetActor, ToBudgetActor};
+use crate::domain::Budget;
+use crate::error::EngineError;
+use crate::storage::Repository;
+
+pub const MAX_RESTARTS: usize = 5;
+pub const RESTART_WINDOW: Duration = Duration::from_secs(60);
+
+pub enum ToBudgetSupervisor {
+    ActorFor { budget: Arc<Budget>, reply: RpcReplyPort<Result<ActorRef<ToBudgetActor>, EngineError>> },
+    Update(Arc<Budget>),
+    Remove(Uuid),
+    SweepAll,
+    /// How many times each budget's actor was restarted (for tests and metrics).
+    Restarts(RpcReplyPort<HashMap<Uuid, usize>>),
+}
+
+pub struct BudgetSupervisor {
+    pub repo: Arc<dyn Repository>,
+    pub default_tz: Tz,
+}
+
+struct Child {
+    budget: Arc<Budget>,
+    actor: ActorRef<ToBudgetActor>,
+}
+
+pub struct SupervisorState {
+    children: HashMap<Uuid, Child>,
+    failures: HashMap<Uuid, VecDeque<Instant>>,
+    restarts: HashMap<Uuid, usize>,
+}
+
+impl BudgetSupervisor {
+    async fn spawn_child(
+        &self,
+        myself: &ActorRef<ToBudgetSupervisor>,
+        budget: Arc<Budget>,
+    ) -> Result<ActorRef<ToBudgetActor>, EngineError> {
+        let handler = BudgetActor { repo: self.repo.clone(), default_tz: self.default_tz };
+        let (actor, _join) = Actor::spawn_linked(None, handler, budget.clone(), myself.get_cell())
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("cannot start actor for budget '{}': {e}", budget.name)))?;
+        Ok(actor)
+    }
+
+    fn child_of(state: &SupervisorState, cell: &ActorCell) -> Option<Uuid> {
+        state.children.iter().find(|(_, c)| c.actor.get_id() == cell.get_id()).map(|(id, _)| *id)
+    }
+
+    fn over_intensity(state: &mut SupervisorState, id: Uuid) -> bool {
+        let now = Instant::now();
+        let failures = state.failures.entry(id).or_default();
+        failures.push_back(now);
+        while failures.front().is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW) {
+            failures.pop_front();
+        }
+        failures.len() > MAX_RESTARTS
+    }
+}
+
+impl Actor for BudgetSupervisor {
+    type Msg = ToBudgetSupervisor;
+    type State = SupervisorState;
+    type Arguments = ();
+
+    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, _: ()) -> Result<SupervisorState, ActorProcessingErr> {
+        Ok(SupervisorState { children: HashMap::new(), failures: HashMap::new(), restarts: HashMap::new() })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: ToBudgetSupervisor,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ToBudgetSupervisor::ActorFor { budget, reply } => {
+                let result = match state.children.get(&budget.id) {
+                    Some(child) => Ok(child.actor.clone()),
+                    None => match self.spawn_child(&myself, budget.clone()).await {
+                        Ok(actor) => {
+                            state.children.insert(budget.id, Child { budget, actor: actor.clone() });
+                            Ok(actor)
+                        }
+                        Err(e) => Err(e),
+                    },
+                };
+                let _ = reply.send(result);
+            }
+            ToBudgetSupervisor::Update(budget) => {
+                if let Some(child) = state.children.get_mut(&budget.id) {
+                    child.budget = budget.clone();
+                    let _ = child.actor.cast(ToBudgetActor::Update(budget));
+                }
+            }
+            ToBudgetSupervisor::Remove(id) => {
+                if let Some(child) = state.children.remove(&id) {
+                    child.actor.stop(Some("budget deleted".into()));
+                }
+            }
+            ToBudgetSupervisor::SweepAll => {
+                for child in state.children.values() {
+                    let _ = child.actor.cast(ToBudgetActor::Sweep);
+                }
+            }
+            ToBudgetSupervisor::Restarts(reply) => {
+                let _ = reply.send(state.restarts.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Handled here so that one failing budget never stops the supervisor (ractor's default).
+        match event {
+            SupervisionEvent::ActorFailed(cell, reason) => {
+                let Some(id) = Self::child_of(state, &cell) else { return Ok(()) };
+                let Some(child) = state.children.remove(&id) else { return Ok(()) };
+                warn!(target: "engine", budget = %child.budget.name, %reason, "budget actor failed");
+                if Self::over_intensity(state, id) {
+                    error!(target: "engine", budget = %child.budget.name, "budget actor keeps failing; not restarting now");
+                    return Ok(());
+                }
+                match self.spawn_child(&myself, child.budget.clone()).await {
+                    Ok(actor) => {
+                        *state.restarts.entry(id).or_default() += 1;
+                        info!(target: "engine", budget = %child.budget.name, "budget actor restarted from storage");
+                        state.children.insert(id, Child { budget: child.budget, actor });
+                    }
+                    Err(e) => error!(target: "engine", error = %e, "budget actor restart failed"),
+                }
+            }
+            SupervisionEvent::ActorTerminated(cell, _, _) => {
+                if let Some(id) = Self::child_of(state, &cell) {
+                    state.children.remove(&id);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

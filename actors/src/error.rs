@@ -1,0 +1,103 @@
+//! One error type for the engine. Each variant maps to one HTTP status at the front door,
+//! so callers get a 4xx for what they got wrong and a 5xx only for our own faults.
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    /// The request is malformed; `field` names what was wrong.
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error("{what} '{id}' not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    Conflict(String),
+    /// A hard limit would be crossed.
+    #[error("budget '{budget}' policy {policy} ({period}) would exceed its limit {limit}: {remaining} remains, {requested} requested")]
+    BudgetExceeded {
+        budget: String,
+        budget_id: Uuid,
+        policy: Uuid,
+        period: String,
+        /// "cost" or "tokens"
+        limit_kind: &'static str,
+        limit: Decimal,
+        remaining: Decimal,
+        requested: Decimal,
+    },
+    /// The model has no known price and a matching hard policy does not allow unpriced calls.
+    #[error("no price is known for {provider}/{model}; budget '{budget}' does not allow unpriced calls")]
+    Unpriced { provider: String, model: String, budget: String, policy: Uuid },
+    #[error("storage failure: {0}")]
+    Storage(String),
+    #[error("the engine is unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> EngineError {
+        EngineError::Invalid { field: field.to_string(), message: message.into() }
+    }
+
+    pub fn not_found(what: &'static str, id: impl ToString) -> EngineError {
+        EngineError::NotFound { what, id: id.to_string() }
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            EngineError::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// Stable machine-readable code for the wire.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Invalid { .. } => "invalid_request",
+            EngineError::NotFound { .. } => "not_found",
+            EngineError::Conflict(_) => "conflict",
+            EngineError::BudgetExceeded { .. } => "budget_exceeded",
+            EngineError::Unpriced { .. } => "unpriced_model",
+            EngineError::Storage(_) => "storage_error",
+            EngineError::Unavailable(_) => "unavailable",
+            EngineError::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn details(&self) -> Value {
+        match self {
+            EngineError::Invalid { field, .. } => json!({ "field": field }),
+            EngineError::NotFound { what, id } => json!({ "resource": what, "id": id }),
+            EngineError::BudgetExceeded { budget, budget_id, policy, period, limit_kind, limit, remaining, requested } => json!({
+                "budget": budget,
+                "budget_id": budget_id,
+                "policy": policy,
+                "period": period,
+                "limit_kind": limit_kind,
+                "limit": limit.to_string(),
+                "remaining": remaining.to_string(),
+                "requested": requested.to_string(),
+            }),
+            EngineError::Unpriced { provider, model, budget, policy } => json!({
+                "provider": provider, "model": model, "budget": budget, "policy": policy,
+            }),
+            _ => json!({}),
+        }
+    }
+}
+
+impl From<sqlx::Error> for EngineError {
+    fn from(err: sqlx::Error) -> Self {
+        EngineError::Storage(err.to_string())
+    }
+}
+
+impl From<ractor::RactorErr<crate::engine::ToBudgetActor>> for EngineError {
+    fn from(err: ractor::RactorErr<crate::engine::ToBudgetActor>) -> Self {
+        EngineError::Unavailable(format!("budget actor: {err}"))
+    }
+}

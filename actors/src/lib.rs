@@ -1,0 +1,16 @@
+//! Tekton Budget engine: domain types and rules, exact LLM pricing, storage, and the actor tree
+//! (one BudgetActor per budget under a BudgetSupervisor). Front doors (REST, MCP, CLI) call the
+//! typed [`engine::Engine`] handle; no logic lives in them.
+
+pub mod api;
+pub mod domain;
+pub mod engine;
+pub mod error;
+pub mod money;
+pub mod period;
+pub mod prices;
+pub mod pricing;
+pub mod storage;
+
+pub use engine::{Engine, EngineConfig};
+pub use error::EngineError;

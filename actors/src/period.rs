@@ -1,0 +1,261 @@
+//! Accounting windows: which window a moment falls into for a policy, aligned to calendar
+//! boundaries in an IANA time zone (so "daily" means the local day, across DST changes).
+
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use std::str::FromStr;
+
+use crate::domain::{PeriodKind, Policy};
+use crate::error::EngineError;
+
+/// One accounting window. `key` identifies it in storage; time windows are `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Window {
+    pub key: String,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+}
+
+pub fn parse_timezone(name: &str) -> Result<Tz, EngineError> {
+    Tz::from_str(name.trim())
+        .map_err(|_| EngineError::invalid("timezone", format!("'{name}' is not an IANA time zone (e.g. Europe/Berlin)")))
+}
+
+/// Parses a cron expression. Five fields (minute hour day month weekday) get a leading
+/// seconds field of `0`; six or seven fields are taken as they are.
+pub fn parse_cron(expr: &str) -> Result<cron::Schedule, EngineError> {
+    let fields = expr.split_whitespace().count();
+    let full = if fields == 5 { format!("0 {}", expr.trim()) } else { expr.trim().to_string() };
+    cron::Schedule::from_str(&full)
+        .map_err(|e| EngineError::invalid("cron", format!("'{expr}' is not a valid cron expression: {e}")))
+}
+
+/// A policy's period with its zone and schedule parsed once.
+#[derive(Debug, Clone)]
+pub struct PolicyClock {
+    kind: PeriodKind,
+    tz: Tz,
+    schedule: Option<Box<cron::Schedule>>,
+}
+
+impl PolicyClock {
+    pub fn new(policy: &Policy, default_tz: Tz) -> Result<PolicyClock, EngineError> {
+        let tz = match &policy.timezone {
+            Some(name) => parse_timezone(name)?,
+            None => default_tz,
+        };
+        let schedule = match (&policy.period, &policy.cron) {
+            (PeriodKind::Cron, Some(expr)) => Some(Box::new(parse_cron(expr)?)),
+            (PeriodKind::Cron, None) => return Err(EngineError::invalid("cron", "period 'cron' needs a cron expression")),
+            _ => None,
+        };
+        Ok(PolicyClock { kind: policy.period, tz, schedule })
+    }
+
+    /// The window containing `at` (for per-session policies, the window of `context_id`).
+    pub fn window(&self, at: DateTime<Utc>, context_id: Option<&str>) -> Window {
+        match self.kind {
+            PeriodKind::Total => Window { key: "total".into(), start: None, end: None },
+            PeriodKind::PerSession => Window {
+                key: format!("ctx:{}", context_id.unwrap_or("")),
+                start: None,
+                end: None,
+            },
+            PeriodKind::Cron => self.cron_window(at),
+            PeriodKind::Hourly => {
+                // Hours are real hours even inside a DST fold: step back to the local hour mark.
+                let local = at.with_timezone(&self.tz);
+                let into_hour = Duration::minutes(i64::from(local.minute()))
+                    + Duration::seconds(i64::from(local.second()))
+                    + Duration::nanoseconds(i64::from(local.nanosecond()));
+                let start = at - into_hour;
+                Window { key: start.to_rfc3339(), start: Some(start), end: Some(start + Duration::hours(1)) }
+            }
+            kind => {
+                let local = at.with_timezone(&self.tz).naive_local();
+                let (start, end) = calendar_bounds(kind, local);
+                let start = resolve_local(self.tz, start);
+                let end = resolve_local(self.tz, end);
+                Window { key: start.to_rfc3339(), start: Some(start), end: Some(end) }
+            }
+        }
+    }
+
+    fn cron_window(&self, at: DateTime<Utc>) -> Window {
+        let Some(schedule) = &self.schedule else {
+            return Window { key: "total".into(), start: None, end: None };
+        };
+        let local = at.with_timezone(&self.tz);
+        // Fire times strictly after `at` going forward, and at-or-before `at` going back.
+        let end = schedule.after(&local).next().map(|t| t.with_timezone(&Utc));
+        let start = schedule
+            .after(&(local + Duration::seconds(1)))
+            .next_back()
+            .map(|t| t.with_timezone(&Utc));
+        let key = match start {
+            Some(s) => s.to_rfc3339(),
+            None => "cron:before-first".into(),
+        };
+        Window { key, start, end }
+    }
+}
+
+/// Start and end of the calendar window containing `local`, in local wall time.
+fn calendar_bounds(kind: PeriodKind, local: NaiveDateTime) -> (NaiveDateTime, NaiveDateTime) {
+    let date = local.date();
+    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).unwrap_or_default();
+    match kind {
+        PeriodKind::Weekly => {
+            let monday = date - Duration::days(i64::from(date.weekday().num_days_from_monday()));
+            (midnight(monday), midnight(monday + Duration::days(7)))
+        }
+        PeriodKind::Monthly => {
+            let first = date.with_day(1).unwrap_or(date);
+            let next = if first.month() == 12 {
+                NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
+            } else {
+                NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)
+            }
+            .unwrap_or(first);
+            (midnight(first), midnight(next))
+        }
+        _ => (midnight(date), midnight(date + Duration::days(1))),
+    }
+}
+
+/// Maps local wall time to UTC. In a DST fold the earlier instant wins; in a gap (a local
+/// time that does not exist) the first existing instant after it is the boundary.
+fn resolve_local(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    let mut probe = local;
+    for _ in 0..6 {
+        match tz.from_local_datetime(&probe) {
+            LocalResult::Single(t) => return t.with_timezone(&Utc),
+            LocalResult::Ambiguous(early, _) => return early.with_timezone(&Utc),
+            LocalResult::None => probe += Duration::minutes(30),
+        }
+    }
+    Utc.from_utc_datetime(&local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Enforcement, ScopeFilter};
+    use rust_decimal::Decimal;
+    use uuid::Uuid;
+
+    fn policy(period: PeriodKind, tz: Option<&str>, cron: Option<&str>) -> Policy {
+        Policy {
+            id: Uuid::now_v7(),
+            budget_id: Uuid::now_v7(),
+            period,
+            cron: cron.map(String::from),
+            timezone: tz.map(String::from),
+            cost_limit: Some(Decimal::ONE),
+            token_limit: None,
+            enforcement: Enforcement::HardLimit,
+            warning_threshold: Decimal::new(8, 1),
+            action_threshold: Decimal::new(95, 2),
+            filters: ScopeFilter::default(),
+            allow_unpriced: false,
+            enabled: true,
+            created_at: Utc::now(),
+        }
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).expect("valid time").with_timezone(&Utc)
+    }
+
+    fn window(period: PeriodKind, tz: &str, at: &str) -> (String, String) {
+        let clock = PolicyClock::new(&policy(period, Some(tz), None), Tz::UTC).expect("clock");
+        let w = clock.window(utc(at), None);
+        (
+            w.start.expect("start").to_rfc3339(),
+            w.end.expect("end").to_rfc3339(),
+        )
+    }
+
+    #[test]
+    fn daily_window_in_utc() {
+        assert_eq!(
+            window(PeriodKind::Daily, "UTC", "2026-03-10T23:59:59Z"),
+            ("2026-03-10T00:00:00+00:00".into(), "2026-03-11T00:00:00+00:00".into())
+        );
+    }
+
+    #[test]
+    fn spring_forward_day_is_23_hours() {
+        // US DST starts 2026-03-08 at 02:00 local in New York.
+        let (start, end) = window(PeriodKind::Daily, "America/New_York", "2026-03-08T12:00:00Z");
+        assert_eq!(start, "2026-03-08T05:00:00+00:00");
+        assert_eq!(end, "2026-03-09T04:00:00+00:00");
+    }
+
+    #[test]
+    fn fall_back_day_is_25_hours() {
+        // EU DST ends 2026-10-25 at 03:00 local in Berlin.
+        let (start, end) = window(PeriodKind::Daily, "Europe/Berlin", "2026-10-25T12:00:00Z");
+        assert_eq!(start, "2026-10-24T22:00:00+00:00");
+        assert_eq!(end, "2026-10-25T23:00:00+00:00");
+    }
+
+    #[test]
+    fn hour_inside_fall_back_fold_is_the_earlier_one() {
+        // 02:30 local happens twice in Berlin on 2026-10-25; 00:30Z is the first (CEST).
+        let (start, end) = window(PeriodKind::Hourly, "Europe/Berlin", "2026-10-25T00:30:00Z");
+        assert_eq!(start, "2026-10-25T00:00:00+00:00");
+        assert_eq!(end, "2026-10-25T01:00:00+00:00");
+    }
+
+    #[test]
+    fn midnight_in_a_dst_gap_moves_to_first_existing_instant() {
+        // Santiago: clocks jump from 00:00 to 01:00 on 2026-09-06.
+        let (start, _) = window(PeriodKind::Daily, "America/Santiago", "2026-09-06T12:00:00Z");
+        assert_eq!(start, "2026-09-06T04:00:00+00:00");
+    }
+
+    #[test]
+    fn weekly_starts_monday_and_monthly_handles_month_ends() {
+        assert_eq!(
+            window(PeriodKind::Weekly, "UTC", "2026-11-29T10:00:00Z"), // a Sunday
+            ("2026-11-23T00:00:00+00:00".into(), "2026-11-30T00:00:00+00:00".into())
+        );
+        assert_eq!(
+            window(PeriodKind::Monthly, "UTC", "2026-12-31T23:59:59Z"),
+            ("2026-12-01T00:00:00+00:00".into(), "2027-01-01T00:00:00+00:00".into())
+        );
+        assert_eq!(
+            window(PeriodKind::Monthly, "UTC", "2028-02-29T12:00:00Z"),
+            ("2028-02-01T00:00:00+00:00".into(), "2028-03-01T00:00:00+00:00".into())
+        );
+        // Tokyo's month starts 9 hours before UTC's.
+        assert_eq!(
+            window(PeriodKind::Monthly, "Asia/Tokyo", "2026-01-31T16:00:00Z"),
+            ("2026-01-31T15:00:00+00:00".into(), "2026-02-28T15:00:00+00:00".into())
+        );
+    }
+
+    #[test]
+    fn per_session_and_total_windows() {
+        let clock = PolicyClock::new(&policy(PeriodKind::PerSession, None, None), Tz::UTC).expect("clock");
+        assert_eq!(clock.window(Utc::now(), Some("abc")).key, "ctx:abc");
+        let clock = PolicyClock::new(&policy(PeriodKind::Total, None, None), Tz::UTC).expect("clock");
+        assert_eq!(clock.window(Utc::now(), None).key, "total");
+    }
+
+    #[test]
+    fn cron_window_between_fire_times() {
+        // Every day at 06:00 local in Berlin.
+        let clock =
+            PolicyClock::new(&policy(PeriodKind::Cron, Some("Europe/Berlin"), Some("0 6 * * *")), Tz::UTC)
+                .expect("clock");
+        let w = clock.window(utc("2026-07-01T03:00:00Z"), None);
+        assert_eq!(w.start.expect("start").to_rfc3339(), "2026-06-30T04:00:00+00:00");
+        assert_eq!(w.end.expect("end").to_rfc3339(), "2026-07-01T04:00:00+00:00");
+        // Exactly at a fire time, the new window starts.
+        let w = clock.window(utc("2026-07-01T04:00:00Z"), None);
+        assert_eq!(w.start.expect("start").to_rfc3339(), "2026-07-01T04:00:00+00:00");
+        assert!(parse_cron("not cron").is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! Storage: one `Repository` trait, one implementation per database, chosen from the URL.
+//!
+//! SQLite (embedded default) writes through a single writer task that groups whatever is
+//! queued into one transaction (group commit), so an acknowledged write is durable without
+//! paying one fsync per request. PostgreSQL serves several daemons sharing one database: each
+//! allocation re-checks its hard limits inside a transaction holding per-budget advisory
+//! locks, so a limit holds across processes.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use std::sync::Arc;
+use uuid::Uuid;
+
+use crate::domain::{Alert, Allocation, AllocationStatus, ApiKeyInfo, Budget, Policy, UsageRecord};
+use crate::error::EngineError;
+
+mod sql;
+
+pub use sql::{PostgresRepository, SqliteRepository};
+
+pub type StorageResult<T> = Result<T, EngineError>;
+
+/// What an active allocation holds against one policy window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hold {
+    pub allocation_id: Uuid,
+    pub policy_id: Uuid,
+    pub budget_id: Uuid,
+    pub window_key: String,
+    pub cost: Decimal,
+    pub tokens: u64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a usage record charged to one policy window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Charge {
+    pub record_id: Uuid,
+    pub policy_id: Uuid,
+    pub budget_id: Uuid,
+    pub window_key: String,
+    pub cost: Decimal,
+    pub tokens: u64,
+}
+
+/// A hard limit the database re-checks at commit time (PostgreSQL, several daemons).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HardCheck {
+    pub budget_id: Uuid,
+    pub budget_name: String,
+    pub policy_id: Uuid,
+    pub period: String,
+    pub window_key: String,
+    pub cost_limit: Option<Decimal>,
+    pub token_limit: Option<u64>,
+    pub cost: Decimal,
+    pub tokens: u64,
+}
+
+/// Settled and reserved amounts of one policy window.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    pub settled_cost: Decimal,
+    pub settled_tokens: u64,
+    pub reserved_cost: Decimal,
+    pub reserved_tokens: u64,
+}
+
+/// New remaining hold of an allocation on one policy after a usage settled part of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoldUpdate {
+    pub allocation_id: Uuid,
+    pub policy_id: Uuid,
+    pub cost: Decimal,
+    pub tokens: u64,
+}
+
+/// One durable change; each is applied atomically.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    Allocate { allocation: Allocation, holds: Vec<Hold>, checks: Vec<HardCheck> },
+    Record {
+        record: UsageRecord,
+        charges: Vec<Charge>,
+        hold_updates: Vec<HoldUpdate>,
+        /// Allocation whose used amounts grow by this record.
+        allocation_usage: Option<(Uuid, Decimal, u64)>,
+    },
+    Close { allocation_id: Uuid, status: AllocationStatus, at: DateTime<Utc> },
+    Alert(Alert),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOutcome {
+    Done,
+    /// A usage record with the same `request_id` already exists.
+    DuplicateRequest,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AllocationFilter {
+    pub context_id: Option<String>,
+    pub status: Option<AllocationStatus>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UsageFilter {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub component: Option<String>,
+    pub context_id: Option<String>,
+    pub task_type: Option<String>,
+    pub allocation_id: Option<Uuid>,
+    /// Records with an id after this one (ids are time-ordered UUIDv7).
+    pub after: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// A stored price version (manual override or, later, a verified source update).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceVersionRow {
+    pub id: Uuid,
+    pub provider: String,
+    pub model: String,
+    pub source: String,
+    pub body: String,
+    pub effective_from: DateTime<Utc>,
+    pub effective_to: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait Repository: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Applies one change durably; returns once it is committed.
+    async fn write(&self, op: WriteOp) -> StorageResult<WriteOutcome>;
+    async fn ping(&self) -> StorageResult<()>;
+
+    async fn insert_budget(&self, budget: &Budget) -> StorageResult<()>;
+    async fn update_budget(&self, budget: &Budget) -> StorageResult<()>;
+    async fn delete_budget(&self, id: Uuid) -> StorageResult<()>;
+    async fn list_budgets(&self) -> StorageResult<Vec<Budget>>;
+    async fn upsert_policy(&self, policy: &Policy) -> StorageResult<()>;
+    async fn delete_policy(&self, id: Uuid) -> StorageResult<()>;
+
+    async fn window_totals(&self, policy_id: Uuid, window_key: &str, now: DateTime<Utc>) -> StorageResult<Totals>;
+    async fn active_holds(&self, budget_id: Uuid, now: DateTime<Utc>) -> StorageResult<Vec<Hold>>;
+    /// Allocations still marked active whose lease ran out (left over from a previous run).
+    async fn expired_active_allocations(&self, now: DateTime<Utc>) -> StorageResult<Vec<Uuid>>;
+
+    async fn get_allocation(&self, id: Uuid) -> StorageResult<Option<Allocation>>;
+    async fn list_allocations(&self, filter: &AllocationFilter) -> StorageResult<Vec<Allocation>>;
+    async fn get_usage(&self, id: Uuid) -> StorageResult<Option<UsageRecord>>;
+    async fn usage_by_request_id(&self, request_id: &str) -> StorageResult<Option<UsageRecord>>;
+    async fn list_usage(&self, filter: &UsageFilter) -> StorageResult<Vec<UsageRecord>>;
+
+    /// Stores a new price version and closes the one it supersedes.
+    async fn insert_price_version(&self, row: &PriceVersionRow) -> StorageResult<()>;
+    async fn price_versions(&self) -> StorageResult<Vec<PriceVersionRow>>;
+
+    async fn list_alerts(&self, limit: u32) -> StorageResult<Vec<Alert>>;
+
+    async fn insert_key(&self, info: &ApiKeyInfo, key_hash: &str) -> StorageResult<()>;
+    async fn find_key(&self, key_hash: &str) -> StorageResult<Option<ApiKeyInfo>>;
+    async fn list_keys(&self) -> StorageResult<Vec<ApiKeyInfo>>;
+    async fn revoke_key(&self, id: Uuid, at: DateTime<Utc>) -> StorageResult<bool>;
+}
+
+/// Opens the repository named by `url`: `sqlite://path` (or a bare path) or `postgres://…`.
+/// Migrations are applied before it is returned.
+pub async fn open(url: &str) -> StorageResult<Arc<dyn Repository>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresRepository::connect(url).await?))
+    } else {
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        Ok(Arc::new(SqliteRepository::open(std::path::Path::new(path)).await?))
+    }
+}

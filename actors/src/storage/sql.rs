@@ -1,0 +1,938 @@
+//! The SQL repositories. Both databases share one schema shape and one set of queries
+//! (`$N` placeholders work in both); they differ only in how money and time are stored
+//! (SQLite: exact decimal TEXT and fixed-width RFC 3339 TEXT; PostgreSQL: NUMERIC and
+//! TIMESTAMPTZ) and in how writes are committed. The shared part is written once in the
+//! `sql_repository!` macro and instantiated per backend, because sqlx's generic executor
+//! bounds for "any database" would be longer than the queries themselves.
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rust_decimal::Decimal;
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, instrument, warn};
+use uuid::Uuid;
+
+use super::*;
+use crate::domain::{Role, ScopeFilter, Severity};
+use crate::money::decimal_from_str;
+
+fn parse_id(text: &str) -> StorageResult<Uuid> {
+    Uuid::parse_str(text).map_err(|e| EngineError::Internal(format!("bad id '{text}' in storage: {e}")))
+}
+
+fn parse_ids(json: &str) -> StorageResult<Vec<Uuid>> {
+    serde_json::from_str(json).map_err(|e| EngineError::Internal(format!("bad id list in storage: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> StorageResult<String> {
+    serde_json::to_string(value).map_err(|e| EngineError::Internal(format!("serialize: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> StorageResult<T> {
+    serde_json::from_str(text).map_err(|e| EngineError::Internal(format!("bad {what} in storage: {e}")))
+}
+
+fn tokens_in(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn tokens_out(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error().is_some_and(|e| e.is_unique_violation())
+}
+
+// SQLite keeps times as fixed-width UTC text so that text order is time order.
+fn sqlite_ts_in(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn sqlite_ts_out(text: String) -> StorageResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| EngineError::Internal(format!("bad time '{text}' in storage: {e}")))
+}
+
+fn sqlite_money_in(d: Decimal) -> String {
+    d.to_string()
+}
+
+fn sqlite_money_out(text: String) -> StorageResult<Decimal> {
+    decimal_from_str(&text)
+}
+
+fn pg_ts_in(t: DateTime<Utc>) -> DateTime<Utc> {
+    t
+}
+
+fn pg_ts_out(t: DateTime<Utc>) -> StorageResult<DateTime<Utc>> {
+    Ok(t)
+}
+
+fn pg_money_in(d: Decimal) -> Decimal {
+    d
+}
+
+fn pg_money_out(d: Decimal) -> StorageResult<Decimal> {
+    Ok(d)
+}
+
+macro_rules! sql_repository {
+    ($repo:ident, $db:ty, $ts:ty, $money:ty, $ts_in:path, $ts_out:path, $money_in:path, $money_out:path) => {
+        impl $repo {
+            fn row_budget(row: &<$db as sqlx::Database>::Row) -> StorageResult<Budget> {
+                let id: String = row.try_get("id")?;
+                let scope: String = row.try_get("scope")?;
+                Ok(Budget {
+                    id: parse_id(&id)?,
+                    name: row.try_get("name")?,
+                    description: row.try_get("description")?,
+                    owner: row.try_get("owner")?,
+                    scope: from_json::<ScopeFilter>(&scope, "scope")?,
+                    policies: Vec::new(),
+                    created_at: $ts_out(row.try_get::<$ts, _>("created_at")?)?,
+                    updated_at: $ts_out(row.try_get::<$ts, _>("updated_at")?)?,
+                })
+            }
+
+            fn row_allocation(row: &<$db as sqlx::Database>::Row) -> StorageResult<Allocation> {
+                let id: String = row.try_get("id")?;
+                let status: String = row.try_get("status")?;
+                let budgets: String = row.try_get("budgets")?;
+                let released: Option<$ts> = row.try_get("released_at")?;
+                Ok(Allocation {
+                    id: parse_id(&id)?,
+                    component: row.try_get("component")?,
+                    context_id: row.try_get("context_id")?,
+                    provider: row.try_get("provider")?,
+                    model: row.try_get("model")?,
+                    task_type: row.try_get("task_type")?,
+                    tier: row.try_get("tier")?,
+                    priority: u8::try_from(row.try_get::<i64, _>("priority")?).unwrap_or(5),
+                    reserved_cost: $money_out(row.try_get::<$money, _>("reserved_cost")?)?,
+                    reserved_tokens: tokens_out(row.try_get("reserved_tokens")?),
+                    priced: row.try_get("priced")?,
+                    used_cost: $money_out(row.try_get::<$money, _>("used_cost")?)?,
+                    used_tokens: tokens_out(row.try_get("used_tokens")?),
+                    status: AllocationStatus::parse(&status)?,
+                    budgets: parse_ids(&budgets)?,
+                    created_at: $ts_out(row.try_get::<$ts, _>("created_at")?)?,
+                    expires_at: $ts_out(row.try_get::<$ts, _>("expires_at")?)?,
+                    released_at: released.map($ts_out).transpose()?,
+                })
+            }
+
+            fn row_usage(row: &<$db as sqlx::Database>::Row) -> StorageResult<UsageRecord> {
+                let id: String = row.try_get("id")?;
+                let allocation_id: Option<String> = row.try_get("allocation_id")?;
+                let cost: Option<$money> = row.try_get("cost")?;
+                let breakdown: Option<String> = row.try_get("cost_breakdown")?;
+                let metadata: String = row.try_get("metadata")?;
+                let budgets: String = row.try_get("budgets")?;
+                Ok(UsageRecord {
+                    id: parse_id(&id)?,
+                    allocation_id: allocation_id.as_deref().map(parse_id).transpose()?,
+                    component: row.try_get("component")?,
+                    context_id: row.try_get("context_id")?,
+                    provider: row.try_get("provider")?,
+                    model: row.try_get("model")?,
+                    task_type: row.try_get("task_type")?,
+                    tier: row.try_get("tier")?,
+                    input_tokens: tokens_out(row.try_get("input_tokens")?),
+                    output_tokens: tokens_out(row.try_get("output_tokens")?),
+                    cache_read_tokens: tokens_out(row.try_get("cache_read_tokens")?),
+                    cache_write_tokens: tokens_out(row.try_get("cache_write_tokens")?),
+                    cache_write_1h_tokens: tokens_out(row.try_get("cache_write_1h_tokens")?),
+                    reasoning_tokens: tokens_out(row.try_get("reasoning_tokens")?),
+                    total_tokens: tokens_out(row.try_get("total_tokens")?),
+                    cost: cost.map($money_out).transpose()?,
+                    priced: row.try_get("priced")?,
+                    cost_breakdown: breakdown.as_deref().map(|b| from_json(b, "cost breakdown")).transpose()?,
+                    price_ref: row.try_get("price_ref")?,
+                    request_id: row.try_get("request_id")?,
+                    timestamp: $ts_out(row.try_get::<$ts, _>("timestamp")?)?,
+                    recorded_at: $ts_out(row.try_get::<$ts, _>("recorded_at")?)?,
+                    metadata: from_json(&metadata, "metadata")?,
+                    budgets: parse_ids(&budgets)?,
+                })
+            }
+
+            fn row_key(row: &<$db as sqlx::Database>::Row) -> StorageResult<ApiKeyInfo> {
+                let id: String = row.try_get("id")?;
+                let role: String = row.try_get("role")?;
+                let revoked: Option<$ts> = row.try_get("revoked_at")?;
+                Ok(ApiKeyInfo {
+                    id: parse_id(&id)?,
+                    name: row.try_get("name")?,
+                    role: Role::parse(&role)?,
+                    prefix: row.try_get("prefix")?,
+                    created_at: $ts_out(row.try_get::<$ts, _>("created_at")?)?,
+                    revoked_at: revoked.map($ts_out).transpose()?,
+                })
+            }
+
+            async fn sum_window(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                policy_id: Uuid,
+                window_key: &str,
+                now: DateTime<Utc>,
+            ) -> StorageResult<Totals> {
+                let mut totals = Totals::default();
+                let charges = sqlx::query("SELECT cost, tokens FROM charges WHERE policy_id = $1 AND window_key = $2")
+                    .bind(policy_id.to_string())
+                    .bind(window_key)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                for row in &charges {
+                    totals.settled_cost += $money_out(row.try_get::<$money, _>("cost")?)?;
+                    totals.settled_tokens += tokens_out(row.try_get("tokens")?);
+                }
+                let holds = sqlx::query(
+                    "SELECT cost, tokens FROM holds WHERE policy_id = $1 AND window_key = $2 AND expires_at > $3",
+                )
+                .bind(policy_id.to_string())
+                .bind(window_key)
+                .bind($ts_in(now))
+                .fetch_all(&mut *conn)
+                .await?;
+                for row in &holds {
+                    totals.reserved_cost += $money_out(row.try_get::<$money, _>("cost")?)?;
+                    totals.reserved_tokens += tokens_out(row.try_get("tokens")?);
+                }
+                Ok(totals)
+            }
+
+            /// Applies one write inside the caller's transaction.
+            async fn apply(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                op: &WriteOp,
+            ) -> StorageResult<WriteOutcome> {
+                match op {
+                    WriteOp::Allocate { allocation: a, holds, .. } => {
+                        sqlx::query(
+                            "INSERT INTO allocations (id, component, context_id, provider, model, task_type, tier, priority, \
+                             reserved_cost, reserved_tokens, priced, used_cost, used_tokens, status, budgets, created_at, \
+                             expires_at, released_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                        )
+                        .bind(a.id.to_string())
+                        .bind(&a.component)
+                        .bind(&a.context_id)
+                        .bind(&a.provider)
+                        .bind(&a.model)
+                        .bind(&a.task_type)
+                        .bind(&a.tier)
+                        .bind(i64::from(a.priority))
+                        .bind($money_in(a.reserved_cost))
+                        .bind(tokens_in(a.reserved_tokens))
+                        .bind(a.priced)
+                        .bind($money_in(a.used_cost))
+                        .bind(tokens_in(a.used_tokens))
+                        .bind(a.status.as_str())
+                        .bind(to_json(&a.budgets)?)
+                        .bind($ts_in(a.created_at))
+                        .bind($ts_in(a.expires_at))
+                        .bind(a.released_at.map($ts_in))
+                        .execute(&mut *conn)
+                        .await?;
+                        for h in holds {
+                            sqlx::query(
+                                "INSERT INTO holds (allocation_id, policy_id, budget_id, window_key, cost, tokens, expires_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                            )
+                            .bind(h.allocation_id.to_string())
+                            .bind(h.policy_id.to_string())
+                            .bind(h.budget_id.to_string())
+                            .bind(&h.window_key)
+                            .bind($money_in(h.cost))
+                            .bind(tokens_in(h.tokens))
+                            .bind($ts_in(h.expires_at))
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                    }
+                    WriteOp::Record { record: r, charges, hold_updates, allocation_usage } => {
+                        let inserted = sqlx::query(
+                            "INSERT INTO usage_records (id, allocation_id, component, context_id, provider, model, task_type, \
+                             tier, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, \
+                             reasoning_tokens, total_tokens, cost, priced, cost_breakdown, price_ref, request_id, timestamp, \
+                             recorded_at, metadata, budgets) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+                             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+                        )
+                        .bind(r.id.to_string())
+                        .bind(r.allocation_id.map(|a| a.to_string()))
+                        .bind(&r.component)
+                        .bind(&r.context_id)
+                        .bind(&r.provider)
+                        .bind(&r.model)
+                        .bind(&r.task_type)
+                        .bind(&r.tier)
+                        .bind(tokens_in(r.input_tokens))
+                        .bind(tokens_in(r.output_tokens))
+                        .bind(tokens_in(r.cache_read_tokens))
+                        .bind(tokens_in(r.cache_write_tokens))
+                        .bind(tokens_in(r.cache_write_1h_tokens))
+                        .bind(tokens_in(r.reasoning_tokens))
+                        .bind(tokens_in(r.total_tokens))
+                        .bind(r.cost.map($money_in))
+                        .bind(r.priced)
+                        .bind(r.cost_breakdown.as_ref().map(to_json).transpose()?)
+                        .bind(&r.price_ref)
+                        .bind(&r.request_id)
+                        .bind($ts_in(r.timestamp))
+                        .bind($ts_in(r.recorded_at))
+                        .bind(to_json(&r.metadata)?)
+                        .bind(to_json(&r.budgets)?)
+                        .execute(&mut *conn)
+                        .await;
+                        match inserted {
+                            Err(e) if is_unique_violation(&e) && r.request_id.is_some() => {
+                                return Ok(WriteOutcome::DuplicateRequest);
+                            }
+                            other => {
+                                other?;
+                            }
+                        }
+                        for c in charges {
+                            sqlx::query(
+                                "INSERT INTO charges (record_id, policy_id, budget_id, window_key, cost, tokens) \
+                                 VALUES ($1, $2, $3, $4, $5, $6)",
+                            )
+                            .bind(c.record_id.to_string())
+                            .bind(c.policy_id.to_string())
+                            .bind(c.budget_id.to_string())
+                            .bind(&c.window_key)
+                            .bind($money_in(c.cost))
+                            .bind(tokens_in(c.tokens))
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        for u in hold_updates {
+                            sqlx::query("UPDATE holds SET cost = $1, tokens = $2 WHERE allocation_id = $3 AND policy_id = $4")
+                                .bind($money_in(u.cost))
+                                .bind(tokens_in(u.tokens))
+                                .bind(u.allocation_id.to_string())
+                                .bind(u.policy_id.to_string())
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        if let Some((allocation_id, cost, tokens)) = allocation_usage {
+                            let row = sqlx::query("SELECT used_cost, used_tokens FROM allocations WHERE id = $1")
+                                .bind(allocation_id.to_string())
+                                .fetch_optional(&mut *conn)
+                                .await?;
+                            if let Some(row) = row {
+                                let used = $money_out(row.try_get::<$money, _>("used_cost")?)? + *cost;
+                                let used_tokens = tokens_out(row.try_get("used_tokens")?) + *tokens;
+                                sqlx::query("UPDATE allocations SET used_cost = $1, used_tokens = $2 WHERE id = $3")
+                                    .bind($money_in(used))
+                                    .bind(tokens_in(used_tokens))
+                                    .bind(allocation_id.to_string())
+                                    .execute(&mut *conn)
+                                    .await?;
+                            }
+                        }
+                    }
+                    WriteOp::Close { allocation_id, status, at } => {
+                        sqlx::query("UPDATE allocations SET status = $1, released_at = $2 WHERE id = $3 AND status = 'active'")
+                            .bind(status.as_str())
+                            .bind($ts_in(*at))
+                            .bind(allocation_id.to_string())
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("DELETE FROM holds WHERE allocation_id = $1")
+                            .bind(allocation_id.to_string())
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    WriteOp::Alert(alert) => {
+                        sqlx::query(
+                            "INSERT INTO alerts (id, severity, kind, budget_id, policy_id, message, details, created_at, acknowledged) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        )
+                        .bind(alert.id.to_string())
+                        .bind(alert.severity.as_str())
+                        .bind(&alert.kind)
+                        .bind(alert.budget_id.map(|b| b.to_string()))
+                        .bind(alert.policy_id.map(|p| p.to_string()))
+                        .bind(&alert.message)
+                        .bind(to_json(&alert.details)?)
+                        .bind($ts_in(alert.created_at))
+                        .bind(alert.acknowledged)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                }
+                Ok(WriteOutcome::Done)
+            }
+
+            async fn insert_policy_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                p: &Policy,
+            ) -> StorageResult<()> {
+                sqlx::query(
+                    "INSERT INTO policies (id, budget_id, body, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                )
+                .bind(p.id.to_string())
+                .bind(p.budget_id.to_string())
+                .bind(to_json(p)?)
+                .bind($ts_in(p.created_at))
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl Repository for $repo {
+            fn backend(&self) -> &'static str {
+                Self::BACKEND
+            }
+
+            #[instrument(target = "repository", level = "debug", skip_all)]
+            async fn write(&self, op: WriteOp) -> StorageResult<WriteOutcome> {
+                self.commit(op).await
+            }
+
+            async fn ping(&self) -> StorageResult<()> {
+                sqlx::query("SELECT 1").execute(&self.read).await?;
+                Ok(())
+            }
+
+            async fn insert_budget(&self, b: &Budget) -> StorageResult<()> {
+                let mut tx = self.begin_write().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO budgets (id, name, description, owner, scope, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(b.id.to_string())
+                .bind(&b.name)
+                .bind(&b.description)
+                .bind(&b.owner)
+                .bind(to_json(&b.scope)?)
+                .bind($ts_in(b.created_at))
+                .bind($ts_in(b.updated_at))
+                .execute(&mut *tx)
+                .await;
+                if let Err(e) = &inserted
+                    && is_unique_violation(e)
+                {
+                    return Err(EngineError::Conflict(format!("a budget named '{}' already exists", b.name)));
+                }
+                inserted?;
+                for p in &b.policies {
+                    Self::insert_policy_in(&mut tx, p).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn update_budget(&self, b: &Budget) -> StorageResult<()> {
+                let mut tx = self.begin_write().await?;
+                let updated = sqlx::query(
+                    "UPDATE budgets SET name = $1, description = $2, owner = $3, scope = $4, updated_at = $5 WHERE id = $6",
+                )
+                .bind(&b.name)
+                .bind(&b.description)
+                .bind(&b.owner)
+                .bind(to_json(&b.scope)?)
+                .bind($ts_in(b.updated_at))
+                .bind(b.id.to_string())
+                .execute(&mut *tx)
+                .await;
+                if let Err(e) = &updated
+                    && is_unique_violation(e)
+                {
+                    return Err(EngineError::Conflict(format!("a budget named '{}' already exists", b.name)));
+                }
+                if updated?.rows_affected() == 0 {
+                    return Err(EngineError::not_found("budget", b.id));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_budget(&self, id: Uuid) -> StorageResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM policies WHERE budget_id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM holds WHERE budget_id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+                let deleted = sqlx::query("DELETE FROM budgets WHERE id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(EngineError::not_found("budget", id));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_budgets(&self) -> StorageResult<Vec<Budget>> {
+                let rows = sqlx::query("SELECT * FROM budgets ORDER BY name").fetch_all(&self.read).await?;
+                let mut budgets = rows.iter().map(Self::row_budget).collect::<StorageResult<Vec<_>>>()?;
+                let policy_rows =
+                    sqlx::query("SELECT body FROM policies ORDER BY created_at, id").fetch_all(&self.read).await?;
+                for row in &policy_rows {
+                    let body: String = row.try_get("body")?;
+                    let policy: Policy = from_json(&body, "policy")?;
+                    if let Some(b) = budgets.iter_mut().find(|b| b.id == policy.budget_id) {
+                        b.policies.push(policy);
+                    }
+                }
+                Ok(budgets)
+            }
+
+            async fn upsert_policy(&self, p: &Policy) -> StorageResult<()> {
+                let mut tx = self.begin_write().await?;
+                Self::insert_policy_in(&mut tx, p).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_policy(&self, id: Uuid) -> StorageResult<()> {
+                let mut tx = self.begin_write().await?;
+                let deleted = sqlx::query("DELETE FROM policies WHERE id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+                if deleted.rows_affected() == 0 {
+                    return Err(EngineError::not_found("policy", id));
+                }
+                sqlx::query("DELETE FROM holds WHERE policy_id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn window_totals(&self, policy_id: Uuid, window_key: &str, now: DateTime<Utc>) -> StorageResult<Totals> {
+                let mut conn = self.read.acquire().await?;
+                Self::sum_window(&mut conn, policy_id, window_key, now).await
+            }
+
+            async fn active_holds(&self, budget_id: Uuid, now: DateTime<Utc>) -> StorageResult<Vec<Hold>> {
+                let rows = sqlx::query("SELECT * FROM holds WHERE budget_id = $1 AND expires_at > $2")
+                    .bind(budget_id.to_string())
+                    .bind($ts_in(now))
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(Hold {
+                            allocation_id: parse_id(&row.try_get::<String, _>("allocation_id")?)?,
+                            policy_id: parse_id(&row.try_get::<String, _>("policy_id")?)?,
+                            budget_id: parse_id(&row.try_get::<String, _>("budget_id")?)?,
+                            window_key: row.try_get("window_key")?,
+                            cost: $money_out(row.try_get::<$money, _>("cost")?)?,
+                            tokens: tokens_out(row.try_get("tokens")?),
+                            expires_at: $ts_out(row.try_get::<$ts, _>("expires_at")?)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn expired_active_allocations(&self, now: DateTime<Utc>) -> StorageResult<Vec<Uuid>> {
+                let rows = sqlx::query("SELECT id FROM allocations WHERE status = 'active' AND expires_at <= $1")
+                    .bind($ts_in(now))
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(|r| parse_id(&r.try_get::<String, _>("id")?)).collect()
+            }
+
+            async fn get_allocation(&self, id: Uuid) -> StorageResult<Option<Allocation>> {
+                let row = sqlx::query("SELECT * FROM allocations WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::row_allocation).transpose()
+            }
+
+            async fn list_allocations(&self, f: &AllocationFilter) -> StorageResult<Vec<Allocation>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM allocations WHERE ($1 IS NULL OR context_id = $1) AND ($2 IS NULL OR status = $2) \
+                     ORDER BY id DESC LIMIT $3",
+                )
+                .bind(&f.context_id)
+                .bind(f.status.map(|s| s.as_str()))
+                .bind(i64::from(f.limit.max(1)))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::row_allocation).collect()
+            }
+
+            async fn get_usage(&self, id: Uuid) -> StorageResult<Option<UsageRecord>> {
+                let row = sqlx::query("SELECT * FROM usage_records WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::row_usage).transpose()
+            }
+
+            async fn usage_by_request_id(&self, request_id: &str) -> StorageResult<Option<UsageRecord>> {
+                let row = sqlx::query("SELECT * FROM usage_records WHERE request_id = $1")
+                    .bind(request_id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::row_usage).transpose()
+            }
+
+            async fn list_usage(&self, f: &UsageFilter) -> StorageResult<Vec<UsageRecord>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM usage_records WHERE ($1 IS NULL OR timestamp >= $1) AND ($2 IS NULL OR timestamp < $2) \
+                     AND ($3 IS NULL OR provider = $3) AND ($4 IS NULL OR model = $4) AND ($5 IS NULL OR component = $5) \
+                     AND ($6 IS NULL OR context_id = $6) AND ($7 IS NULL OR task_type = $7) \
+                     AND ($8 IS NULL OR allocation_id = $8) AND ($9 IS NULL OR id > $9) ORDER BY id LIMIT $10",
+                )
+                .bind(f.from.map($ts_in))
+                .bind(f.to.map($ts_in))
+                .bind(&f.provider)
+                .bind(&f.model)
+                .bind(&f.component)
+                .bind(&f.context_id)
+                .bind(&f.task_type)
+                .bind(f.allocation_id.map(|a| a.to_string()))
+                .bind(f.after.map(|a| a.to_string()))
+                .bind(i64::from(f.limit.max(1)))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(Self::row_usage).collect()
+            }
+
+            async fn insert_price_version(&self, v: &PriceVersionRow) -> StorageResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE prices SET effective_to = $1 WHERE provider = $2 AND model = $3 AND effective_to IS NULL \
+                     AND effective_from <= $1",
+                )
+                .bind($ts_in(v.effective_from))
+                .bind(&v.provider)
+                .bind(&v.model)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO prices (id, provider, model, source, body, effective_from, effective_to, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(v.id.to_string())
+                .bind(&v.provider)
+                .bind(&v.model)
+                .bind(&v.source)
+                .bind(&v.body)
+                .bind($ts_in(v.effective_from))
+                .bind(v.effective_to.map($ts_in))
+                .bind($ts_in(v.created_at))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn price_versions(&self) -> StorageResult<Vec<PriceVersionRow>> {
+                let rows = sqlx::query("SELECT * FROM prices ORDER BY provider, model, effective_from")
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        let effective_to: Option<$ts> = row.try_get("effective_to")?;
+                        Ok(PriceVersionRow {
+                            id: parse_id(&row.try_get::<String, _>("id")?)?,
+                            provider: row.try_get("provider")?,
+                            model: row.try_get("model")?,
+                            source: row.try_get("source")?,
+                            body: row.try_get("body")?,
+                            effective_from: $ts_out(row.try_get::<$ts, _>("effective_from")?)?,
+                            effective_to: effective_to.map($ts_out).transpose()?,
+                            created_at: $ts_out(row.try_get::<$ts, _>("created_at")?)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn list_alerts(&self, limit: u32) -> StorageResult<Vec<Alert>> {
+                let rows = sqlx::query("SELECT * FROM alerts ORDER BY id DESC LIMIT $1")
+                    .bind(i64::from(limit.max(1)))
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        let budget_id: Option<String> = row.try_get("budget_id")?;
+                        let policy_id: Option<String> = row.try_get("policy_id")?;
+                        let details: String = row.try_get("details")?;
+                        Ok(Alert {
+                            id: parse_id(&row.try_get::<String, _>("id")?)?,
+                            severity: Severity::parse(&row.try_get::<String, _>("severity")?),
+                            kind: row.try_get("kind")?,
+                            budget_id: budget_id.as_deref().map(parse_id).transpose()?,
+                            policy_id: policy_id.as_deref().map(parse_id).transpose()?,
+                            message: row.try_get("message")?,
+                            details: from_json(&details, "alert details")?,
+                            created_at: $ts_out(row.try_get::<$ts, _>("created_at")?)?,
+                            acknowledged: row.try_get("acknowledged")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn insert_key(&self, info: &ApiKeyInfo, key_hash: &str) -> StorageResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO api_keys (id, name, role, prefix, key_hash, created_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(info.id.to_string())
+                .bind(&info.name)
+                .bind(info.role.as_str())
+                .bind(&info.prefix)
+                .bind(key_hash)
+                .bind($ts_in(info.created_at))
+                .bind(info.revoked_at.map($ts_in))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn find_key(&self, key_hash: &str) -> StorageResult<Option<ApiKeyInfo>> {
+                let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1")
+                    .bind(key_hash)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::row_key).transpose()
+            }
+
+            async fn list_keys(&self) -> StorageResult<Vec<ApiKeyInfo>> {
+                let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at").fetch_all(&self.read).await?;
+                rows.iter().map(Self::row_key).collect()
+            }
+
+            async fn revoke_key(&self, id: Uuid, at: DateTime<Utc>) -> StorageResult<bool> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind($ts_in(at))
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+    };
+}
+
+type Reply = oneshot::Sender<StorageResult<WriteOutcome>>;
+
+/// SQLite, embedded: WAL, one writer connection fed by a group-commit task, a reader pool.
+pub struct SqliteRepository {
+    read: SqlitePool,
+    write: SqlitePool,
+    queue: mpsc::Sender<(WriteOp, Reply)>,
+}
+
+/// Most writes one group commit takes; bounded so that one batch cannot delay replies for long.
+const MAX_BATCH: usize = 1024;
+
+impl SqliteRepository {
+    const BACKEND: &'static str = "sqlite";
+
+    pub async fn open(path: &Path) -> StorageResult<SqliteRepository> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| EngineError::Storage(format!("cannot create data directory {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| EngineError::Storage(format!("cannot open SQLite database {}: {e}", path.display())))?;
+        sqlx::migrate!("../migrations/sqlite")
+            .run(&write)
+            .await
+            .map_err(|e| EngineError::Storage(format!("migrating {}: {e}", path.display())))?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(|e| EngineError::Storage(format!("cannot open SQLite reader {}: {e}", path.display())))?;
+        let (queue, rx) = mpsc::channel(8192);
+        tokio::spawn(Self::writer(write.clone(), rx));
+        Ok(SqliteRepository { read, write, queue })
+    }
+
+    async fn begin_write(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn commit(&self, op: WriteOp) -> StorageResult<WriteOutcome> {
+        let (tx, rx) = oneshot::channel();
+        self.queue
+            .send((op, tx))
+            .await
+            .map_err(|_| EngineError::Unavailable("the SQLite writer has stopped".into()))?;
+        rx.await.map_err(|_| EngineError::Unavailable("the SQLite writer dropped a write".into()))?
+    }
+
+    /// The group-commit loop: one transaction per batch, one savepoint per write so that a
+    /// failing write (say, a duplicate request id) does not undo its neighbours.
+    async fn writer(pool: SqlitePool, mut rx: mpsc::Receiver<(WriteOp, Reply)>) {
+        let mut batch: Vec<(WriteOp, Reply)> = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let size = batch.len();
+            let results = Self::commit_batch(&pool, &batch).await;
+            debug!(target: "repository", size, "group commit");
+            match results {
+                Ok(results) => {
+                    for ((_, reply), result) in batch.drain(..).zip(results) {
+                        let _ = reply.send(result);
+                    }
+                }
+                Err(e) => {
+                    warn!(target: "repository", error = %e, size, "group commit failed");
+                    for (_, reply) in batch.drain(..) {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn commit_batch(
+        pool: &SqlitePool,
+        batch: &[(WriteOp, Reply)],
+    ) -> StorageResult<Vec<StorageResult<WriteOutcome>>> {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut results = Vec::with_capacity(batch.len());
+        for (op, _) in batch {
+            let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+            let result = Self::apply(&mut savepoint, op).await;
+            match &result {
+                Ok(WriteOutcome::Done) => savepoint.commit().await?,
+                _ => savepoint.rollback().await?,
+            }
+            results.push(result);
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+}
+
+sql_repository!(
+    SqliteRepository,
+    sqlx::Sqlite,
+    String,
+    String,
+    sqlite_ts_in,
+    sqlite_ts_out,
+    sqlite_money_in,
+    sqlite_money_out
+);
+
+/// PostgreSQL, for several daemons sharing one database.
+pub struct PostgresRepository {
+    read: PgPool,
+}
+
+impl PostgresRepository {
+    const BACKEND: &'static str = "postgres";
+
+    pub async fn connect(url: &str) -> StorageResult<PostgresRepository> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|e| EngineError::Storage(format!("cannot connect to PostgreSQL: {e}")))?;
+        sqlx::migrate!("../migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| EngineError::Storage(format!("migrating PostgreSQL: {e}")))?;
+        Ok(PostgresRepository { read: pool })
+    }
+
+    async fn begin_write(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+        Ok(self.read.begin().await?)
+    }
+
+    /// One transaction per write. Allocations lock their budgets (advisory locks, in budget id
+    /// order so two daemons never deadlock) and re-check every hard limit against the database,
+    /// which is the serialization point across processes.
+    async fn commit(&self, op: WriteOp) -> StorageResult<WriteOutcome> {
+        let mut tx = self.read.begin().await?;
+        if let WriteOp::Allocate { allocation, checks, .. } = &op {
+            let mut budget_ids: Vec<String> = checks.iter().map(|c| c.budget_id.to_string()).collect();
+            budget_ids.sort();
+            budget_ids.dedup();
+            for id in &budget_ids {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7013))")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for check in checks {
+                let totals = Self::sum_window(&mut tx, check.policy_id, &check.window_key, allocation.created_at).await?;
+                if let Some(limit) = check.cost_limit
+                    && totals.settled_cost + totals.reserved_cost + check.cost > limit
+                {
+                    return Err(EngineError::BudgetExceeded {
+                        budget: check.budget_name.clone(),
+                        budget_id: check.budget_id,
+                        policy: check.policy_id,
+                        period: check.period.clone(),
+                        limit_kind: "cost",
+                        limit,
+                        remaining: (limit - totals.settled_cost - totals.reserved_cost).max(Decimal::ZERO),
+                        requested: check.cost,
+                    });
+                }
+                if let Some(limit) = check.token_limit
+                    && totals.settled_tokens + totals.reserved_tokens + check.tokens > limit
+                {
+                    return Err(EngineError::BudgetExceeded {
+                        budget: check.budget_name.clone(),
+                        budget_id: check.budget_id,
+                        policy: check.policy_id,
+                        period: check.period.clone(),
+                        limit_kind: "tokens",
+                        limit: Decimal::from(limit),
+                        remaining: Decimal::from(limit.saturating_sub(totals.settled_tokens + totals.reserved_tokens)),
+                        requested: Decimal::from(check.tokens),
+                    });
+                }
+            }
+        }
+        let outcome = Self::apply(&mut tx, &op).await?;
+        if outcome == WriteOutcome::Done {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(outcome)
+    }
+}
+
+sql_repository!(
+    PostgresRepository,
+    sqlx::Postgres,
+    DateTime<Utc>,
+    Decimal,
+    pg_ts_in,
+    pg_ts_out,
+    pg_money_in,
+    pg_money_out
+);
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<SqliteRepository>();
+    is::<PostgresRepository>();
+    let _ = Decimal::from_str("0");
+}
