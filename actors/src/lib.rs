@@ -6,6 +6,7 @@ pub mod api;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod keys;
 pub mod money;
 pub mod period;
 pub mod prices;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::model::{ModelPrice, OffPeakPricing, PriceList, RateSet, TierRange};
-use super::{CostBreakdown, ServiceTier, Usage, NOTE_REQUEST_CHARGED};
+use super::{CostBreakdown, NOTE_REQUEST_CHARGED, ServiceTier, Usage};
 
 /// Providers whose LiteLLM cost code reads `tiered_pricing` only.
 const DASHSCOPE_PROVIDERS: &[&str] = &["dashscope", "qwencloud", "qwen_ai_platform"];
@@ -35,7 +35,7 @@ pub(crate) struct BilledRates {
 }
 
 fn threshold_label(n: u64) -> String {
-    if n % 1000 == 0 {
+    if n.is_multiple_of(1000) {
         format!("above_{}k", n / 1000)
     } else {
         format!("above_{n}")
@@ -227,10 +227,10 @@ impl ModelPrice {
             };
             let mut input = pick(|r| r.input, std.input).unwrap_or_default();
             let mut output = pick(|r| r.output, std.output).unwrap_or_default();
-            if output.is_zero() {
-                if let Some(image) = self.output_cost_per_image_token {
-                    output = image;
-                }
+            if output.is_zero()
+                && let Some(image) = self.output_cost_per_image_token
+            {
+                output = image;
             }
             let mut cache_write = pick(|r| r.cache_write, std.cache_write);
             let mut cache_read = pick(|r| r.cache_read, model_cache_read);
@@ -454,7 +454,14 @@ impl ModelPrice {
                 ..BilledRates::default()
             }
         };
-        let mut label = vec![if b_in.is_some() { "batches" } else { "batches_half" }.to_string()];
+        let mut label = vec![
+            if b_in.is_some() {
+                "batches"
+            } else {
+                "batches_half"
+            }
+            .to_string(),
+        ];
         if let Some(n) = highest {
             label.push(threshold_label(n));
         }

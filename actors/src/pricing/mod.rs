@@ -29,11 +29,11 @@ mod tests;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub use cost::TIERLESS_PROVIDERS;
 pub use model::{
     HourWindow, ModelPrice, ModelPriceSummary, OffPeakPricing, OffPeakRule, PriceList, RateSet,
     ThresholdRates, TierRange,
 };
-pub use cost::TIERLESS_PROVIDERS;
 pub use table::PriceTable;
 
 /// LiteLLM 1.110.2's price map, compiled in.
@@ -153,9 +153,7 @@ impl CostBreakdown {
 }
 
 /// The service tier a request was served at.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceTier {
     /// Standard rates.

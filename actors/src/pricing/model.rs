@@ -444,7 +444,7 @@ fn parse_off_peak(key: &str, value: &Value) -> Result<Option<OffPeakPricing>, Pr
                 key: key.to_string(),
                 field: "off_peak_pricing".into(),
                 reason: "not an object".into(),
-            })
+            });
         }
     };
     let mut rates = parse_flat_rates(key, "off_peak_pricing", obj)?;
@@ -492,7 +492,7 @@ fn parse_tiered(key: &str, value: &Value) -> Result<Vec<TierRange>, PriceParseEr
                 key: key.to_string(),
                 field: "tiered_pricing".into(),
                 reason: "not a list".into(),
-            })
+            });
         }
     };
     let mut tiers = Vec::new();
@@ -505,15 +505,11 @@ fn parse_tiered(key: &str, value: &Value) -> Result<Vec<TierRange>, PriceParseEr
                 field: context.clone(),
                 reason: "not an object".into(),
             })?;
+        // A tier without a numeric `[lo, hi]` token range (e.g. the search
+        // entries' `max_results_range` tiers) is not a token tier: LiteLLM skips it.
         let range = match obj.get("range") {
-            Some(Value::Array(r)) if r.len() == 2 => r,
-            _ => {
-                return Err(PriceParseError::InvalidBlock {
-                    key: key.to_string(),
-                    field: context,
-                    reason: "range is not a [lo, hi] pair".into(),
-                })
-            }
+            Some(Value::Array(r)) if r.len() == 2 && r.iter().all(Value::is_number) => r,
+            _ => continue,
         };
         let bound = |v: &Value| -> Result<Decimal, PriceParseError> {
             match v {
@@ -533,7 +529,7 @@ fn parse_tiered(key: &str, value: &Value) -> Result<Vec<TierRange>, PriceParseEr
         });
     }
     // Stable sort by lower bound, as LiteLLM does.
-    tiers.sort_by(|a, b| a.lo.cmp(&b.lo));
+    tiers.sort_by_key(|t| t.lo);
     Ok(tiers)
 }
 

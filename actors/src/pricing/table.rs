@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::model::ModelPrice;
-use super::{PriceParseError, BUILTIN_LITELLM_JSON};
+use super::{BUILTIN_LITELLM_JSON, PriceParseError};
 
 /// Map keys that are not models.
 pub const RESERVED_KEYS: &[&str] = &["sample_spec", "fallback_generalizations"];
@@ -35,10 +35,7 @@ impl PriceTable {
             }
             let parsed = match value.get("alias_of").and_then(Value::as_str) {
                 Some(target) => match map.get(target) {
-                    Some(t)
-                        if t.get("alias_of").is_none()
-                            && !RESERVED_KEYS.contains(&target) =>
-                    {
+                    Some(t) if t.get("alias_of").is_none() && !RESERVED_KEYS.contains(&target) => {
                         ModelPrice::from_litellm(key, t)
                     }
                     _ => Err(PriceParseError::AliasTargetMissing {

@@ -1,0 +1,201 @@
+//! `budget bench`: a load generator. Over HTTP it runs allocate → record → release cycles with
+//! N concurrent clients against a running daemon; `--in-process` drives the engine directly
+//! (no HTTP) over a fresh SQLite database. Both print operations/s and latency percentiles.
+
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+use hdrhistogram::Histogram;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+use budget_actors::api::{AllocationRequest, CreateBudget, UsageRequest};
+use budget_actors::domain::PolicySpec;
+use budget_actors::{Engine, EngineConfig, storage};
+
+use crate::client::BudgetClient;
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Drive the engine in this process (fresh SQLite in a temp dir) instead of a daemon.
+    #[arg(long)]
+    pub in_process: bool,
+    /// Model to price (must be in the price table).
+    #[arg(long, default_value = "claude-sonnet-4-5")]
+    pub model: String,
+    #[arg(long, default_value = "anthropic")]
+    pub provider: String,
+}
+
+struct Stats {
+    histogram: Histogram<u64>,
+    errors: u64,
+}
+
+impl Stats {
+    fn new() -> Result<Stats> {
+        Ok(Stats { histogram: Histogram::new_with_bounds(1, 60_000_000, 3).context("histogram")?, errors: 0 })
+    }
+}
+
+fn report(label: &str, stats: &Stats, elapsed: Duration, per_cycle: u64) {
+    let ops = stats.histogram.len();
+    let secs = elapsed.as_secs_f64();
+    println!("{label}");
+    println!("  operations:      {ops} in {secs:.2} s ({} errors)", stats.errors);
+    println!("  throughput:      {:.0} operations/s ({:.0} cycles/s)", ops as f64 / secs, ops as f64 / secs / per_cycle as f64);
+    println!(
+        "  latency (µs):    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        stats.histogram.value_at_quantile(0.50),
+        stats.histogram.value_at_quantile(0.90),
+        stats.histogram.value_at_quantile(0.99),
+        stats.histogram.value_at_quantile(0.999),
+        stats.histogram.max()
+    );
+}
+
+fn allocation(component: &str, args: &BenchArgs, i: u64) -> AllocationRequest {
+    AllocationRequest {
+        component: component.to_string(),
+        context_id: Some(format!("ctx-{}", i % 64)),
+        provider: args.provider.clone(),
+        model: args.model.clone(),
+        input_tokens: Some(2000),
+        max_output_tokens: Some(1000),
+        ..AllocationRequest::default()
+    }
+}
+
+fn usage(allocation_id: uuid::Uuid) -> UsageRequest {
+    UsageRequest { allocation_id: Some(allocation_id), input_tokens: Some(1800), output_tokens: Some(640), ..UsageRequest::default() }
+}
+
+fn bench_budget(component: &str) -> Result<CreateBudget> {
+    Ok(CreateBudget {
+        name: component.to_string(),
+        component: Some(component.to_string()),
+        policies: vec![PolicySpec::parse_shorthand("daily:1000000000:hard_limit").map_err(|e| anyhow!(e))?],
+        ..CreateBudget::default()
+    })
+}
+
+pub async fn run(args: BenchArgs, url: &str, api_key: Option<String>) -> Result<()> {
+    if args.in_process {
+        return run_in_process(args).await;
+    }
+    let client = BudgetClient::new(url, api_key).map_err(|e| anyhow!(e))?;
+    let component = format!("bench-{}", chrono::Utc::now().timestamp_millis());
+    client.create_budget(&bench_budget(&component)?).await.context("creating the bench budget")?;
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let stats = Arc::new(Mutex::new(Stats::new()?));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..args.clients {
+        let client = client.clone();
+        let stats = stats.clone();
+        let args = args.clone();
+        let component = component.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut local = Stats::new()?;
+            let mut i = worker as u64;
+            while Instant::now() < deadline {
+                i += args.clients as u64;
+                let t = Instant::now();
+                let grant = match client.allocate(&allocation(&component, &args, i)).await {
+                    Ok(g) => g,
+                    Err(_) => {
+                        local.errors += 1;
+                        continue;
+                    }
+                };
+                local.histogram.record(t.elapsed().as_micros() as u64)?;
+                let t = Instant::now();
+                match client.record_usage(&usage(grant.id)).await {
+                    Ok(_) => local.histogram.record(t.elapsed().as_micros() as u64)?,
+                    Err(_) => local.errors += 1,
+                }
+                let t = Instant::now();
+                match client.release(&grant.id.to_string()).await {
+                    Ok(_) => local.histogram.record(t.elapsed().as_micros() as u64)?,
+                    Err(_) => local.errors += 1,
+                }
+            }
+            let mut all = stats.lock().await;
+            all.histogram.add(&local.histogram)?;
+            all.errors += local.errors;
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let elapsed = start.elapsed();
+    let stats = stats.lock().await;
+    report(
+        &format!("HTTP allocate → record → release, {} clients, {} against {url}", args.clients, args.model),
+        &stats,
+        elapsed,
+        3,
+    );
+    Ok(())
+}
+
+async fn run_in_process(args: BenchArgs) -> Result<()> {
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let repo = storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
+    let engine = Engine::start(repo, EngineConfig::default()).await?;
+    let component = "bench".to_string();
+    engine.create_budget(bench_budget(&component)?).await?;
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let stats = Arc::new(Mutex::new(Stats::new()?));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..args.clients {
+        let engine: Engine = engine.clone();
+        let stats = stats.clone();
+        let args = args.clone();
+        let component = component.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut local = Stats::new()?;
+            let mut i = worker as u64;
+            while Instant::now() < deadline {
+                i += args.clients as u64;
+                let t = Instant::now();
+                let grant = match engine.allocate(allocation(&component, &args, i)).await {
+                    Ok(g) => g,
+                    Err(_) => {
+                        local.errors += 1;
+                        continue;
+                    }
+                };
+                match engine.record_usage(usage(grant.id)).await {
+                    Ok(_) => local.histogram.record(t.elapsed().as_micros().max(1) as u64)?,
+                    Err(_) => local.errors += 1,
+                }
+            }
+            let mut all = stats.lock().await;
+            all.histogram.add(&local.histogram)?;
+            all.errors += local.errors;
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let elapsed = start.elapsed();
+    let stats = stats.lock().await;
+    report(
+        &format!("in-process allocate+settle pairs (durable SQLite), {} tasks, {}", args.clients, args.model),
+        &stats,
+        elapsed,
+        1,
+    );
+    engine.shutdown();
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! A typed Rust client of the REST API. The CLI is built on it; other Rust programs can use it
+//! the same way (`budget::client::BudgetClient`).
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::time::Duration;
+
+use budget_actors::api::*;
+use budget_actors::domain::{Alert, Allocation, ApiKeyInfo, Budget, Policy, PolicySpec, UsageRecord};
+use budget_actors::prices::PriceSummary;
+
+/// An error answer of the API, or a transport failure (`status` 0).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message} ({code}, HTTP {status})")]
+pub struct ClientError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub details: Value,
+}
+
+impl ClientError {
+    fn transport(err: reqwest::Error) -> ClientError {
+        ClientError { status: 0, code: "transport".into(), message: err.to_string(), details: Value::Null }
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+#[derive(Clone)]
+pub struct BudgetClient {
+    base: String,
+    api_key: Option<String>,
+    http: reqwest::Client,
+}
+
+impl BudgetClient {
+    pub fn new(base_url: &str, api_key: Option<String>) -> ClientResult<BudgetClient> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(ClientError::transport)?;
+        Ok(BudgetClient { base: base_url.trim_end_matches('/').to_string(), api_key, http })
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> ClientResult<(StatusCode, T)> {
+        let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(ClientError::transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(ClientError::transport)?;
+        if !status.is_success() {
+            let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let error = &parsed["error"];
+            return Err(ClientError {
+                status: status.as_u16(),
+                code: error["code"].as_str().unwrap_or("http_error").to_string(),
+                message: error["message"].as_str().map(String::from).unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned()),
+                details: error["details"].clone(),
+            });
+        }
+        let value = if bytes.is_empty() { serde_json::from_str("null") } else { serde_json::from_slice(&bytes) };
+        value.map(|v| (status, v)).map_err(|e| ClientError {
+            status: status.as_u16(),
+            code: "bad_response".into(),
+            message: format!("cannot read the answer of {path}: {e}"),
+            details: Value::Null,
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
+        Ok(self.send::<(), T>(Method::GET, path, None).await?.1)
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> ClientResult<T> {
+        Ok(self.send(Method::POST, path, Some(body)).await?.1)
+    }
+
+    pub async fn health(&self) -> ClientResult<Value> {
+        self.get("/health").await
+    }
+
+    pub async fn create_budget(&self, req: &CreateBudget) -> ClientResult<Budget> {
+        self.post("/api/v1/budgets", req).await
+    }
+
+    pub async fn list_budgets(&self) -> ClientResult<Vec<Budget>> {
+        self.get("/api/v1/budgets").await
+    }
+
+    pub async fn get_budget(&self, id: &str) -> ClientResult<Budget> {
+        self.get(&format!("/api/v1/budgets/{}", enc(id))).await
+    }
+
+    pub async fn update_budget(&self, id: &str, req: &UpdateBudget) -> ClientResult<Budget> {
+        Ok(self.send(Method::PATCH, &format!("/api/v1/budgets/{}", enc(id)), Some(req)).await?.1)
+    }
+
+    pub async fn delete_budget(&self, id: &str) -> ClientResult<()> {
+        self.send::<(), Value>(Method::DELETE, &format!("/api/v1/budgets/{}", enc(id)), None).await.map(|_| ())
+    }
+
+    pub async fn add_policy(&self, budget: &str, spec: &PolicySpec) -> ClientResult<Policy> {
+        self.post(&format!("/api/v1/budgets/{}/policies", enc(budget)), spec).await
+    }
+
+    pub async fn get_policy(&self, id: &str) -> ClientResult<Policy> {
+        self.get(&format!("/api/v1/policies/{}", enc(id))).await
+    }
+
+    pub async fn update_policy(&self, id: &str, patch: &UpdatePolicy) -> ClientResult<Policy> {
+        Ok(self.send(Method::PATCH, &format!("/api/v1/policies/{}", enc(id)), Some(patch)).await?.1)
+    }
+
+    pub async fn delete_policy(&self, id: &str) -> ClientResult<()> {
+        self.send::<(), Value>(Method::DELETE, &format!("/api/v1/policies/{}", enc(id)), None).await.map(|_| ())
+    }
+
+    pub async fn status(&self, budget: &str, context_id: Option<&str>) -> ClientResult<BudgetStatus> {
+        let query = context_id.map(|c| format!("?context_id={}", enc(c))).unwrap_or_default();
+        self.get(&format!("/api/v1/budgets/{}/status{query}", enc(budget))).await
+    }
+
+    pub async fn allocate(&self, req: &AllocationRequest) -> ClientResult<AllocationGrant> {
+        self.post("/api/v1/allocations", req).await
+    }
+
+    pub async fn get_allocation(&self, id: &str) -> ClientResult<Allocation> {
+        self.get(&format!("/api/v1/allocations/{}", enc(id))).await
+    }
+
+    pub async fn list_allocations(&self, context_id: Option<&str>) -> ClientResult<Vec<Allocation>> {
+        let query = context_id.map(|c| format!("?context_id={}", enc(c))).unwrap_or_default();
+        self.get(&format!("/api/v1/allocations{query}")).await
+    }
+
+    pub async fn release(&self, id: &str) -> ClientResult<Allocation> {
+        self.post(&format!("/api/v1/allocations/{}/release", enc(id)), &serde_json::json!({})).await
+    }
+
+    /// Records usage; the answer tells whether it was new (201) or a repeat (200).
+    pub async fn record_usage(&self, req: &UsageRequest) -> ClientResult<UsageResponse> {
+        self.post("/api/v1/usage/record", req).await
+    }
+
+    /// `query` is a ready query string without `?`, e.g. `provider=openai&limit=50`.
+    pub async fn list_usage(&self, query: &str) -> ClientResult<UsagePage> {
+        self.get(&format!("/api/v1/usage/records?{query}")).await
+    }
+
+    pub async fn get_usage(&self, id: &str) -> ClientResult<UsageRecord> {
+        self.get(&format!("/api/v1/usage/records/{}", enc(id))).await
+    }
+
+    pub async fn usage_summary(&self, query: &str) -> ClientResult<UsageSummary> {
+        self.get(&format!("/api/v1/usage/summary?{query}")).await
+    }
+
+    pub async fn list_prices(&self, query: &str) -> ClientResult<Vec<PriceSummary>> {
+        self.get(&format!("/api/v1/prices?{query}")).await
+    }
+
+    pub async fn show_price(&self, provider: &str, model: &str) -> ClientResult<PriceSummary> {
+        self.get(&format!("/api/v1/prices/{}/{}", enc(provider), enc_path(model))).await
+    }
+
+    pub async fn set_price(&self, provider: &str, model: &str, req: &SetPrice) -> ClientResult<PriceSummary> {
+        Ok(self.send(Method::PUT, &format!("/api/v1/prices/{}/{}", enc(provider), enc_path(model)), Some(req)).await?.1)
+    }
+
+    pub async fn estimate(&self, req: &EstimateRequest) -> ClientResult<EstimateResponse> {
+        self.post("/api/v1/prices/estimate", req).await
+    }
+
+    pub async fn create_key(&self, req: &CreateKey) -> ClientResult<CreatedKey> {
+        self.post("/api/v1/keys", req).await
+    }
+
+    pub async fn list_keys(&self) -> ClientResult<Vec<ApiKeyInfo>> {
+        self.get("/api/v1/keys").await
+    }
+
+    pub async fn revoke_key(&self, id: &str) -> ClientResult<()> {
+        self.send::<(), Value>(Method::DELETE, &format!("/api/v1/keys/{}", enc(id)), None).await.map(|_| ())
+    }
+
+    pub async fn list_alerts(&self) -> ClientResult<Vec<Alert>> {
+        self.get("/api/v1/alerts").await
+    }
+}
+
+/// Percent-encodes one path segment or query value.
+pub fn enc(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Like `enc` but keeps `/` (model names such as `openrouter/anthropic/claude-3`).
+fn enc_path(text: &str) -> String {
+    text.split('/').map(enc).collect::<Vec<_>>().join("/")
+}

@@ -1,0 +1,162 @@
+//! Layered configuration: built-in defaults, then a TOML file (`--config` or
+//! `BUDGET_CONFIG`), then environment variables, then command-line flags.
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use budget_actors::EngineConfig;
+use budget_actors::period::parse_timezone;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub storage: StorageSection,
+    #[serde(default)]
+    pub engine: EngineSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address to listen on, e.g. `127.0.0.1:8013`.
+    pub bind: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://…` for PostgreSQL; empty for the embedded SQLite in `data_dir`.
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    pub timezone: Option<String>,
+    pub default_ttl_seconds: Option<u64>,
+    pub max_ttl_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// A `tracing` filter such as `info` or `info,allocation=debug`; `RUST_LOG` wins.
+    pub level: Option<String>,
+    /// `text` (default) or `json`.
+    pub format: Option<String>,
+}
+
+/// Flags of `budget serve` that override the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOverrides {
+    pub config: Option<PathBuf>,
+    pub bind: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub max_body_bytes: usize,
+    pub log_level: String,
+    pub log_json: bool,
+    pub engine: EngineConfig,
+}
+
+pub const DEFAULT_PORT: u16 = 8013;
+
+/// The data directory when nothing else names one: `$BUDGET_DATA_DIR`, else
+/// `$TEKTON_DATA_DIR/budget`, else `./data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BUDGET_DATA_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("TEKTON_DATA_DIR").filter(|d| !d.is_empty()) {
+        return Path::new(&dir).join("budget");
+    }
+    PathBuf::from("data")
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Settings {
+    pub fn load(overrides: ServeOverrides) -> Result<Settings> {
+        let path = overrides.config.clone().or_else(|| env("BUDGET_CONFIG").map(PathBuf::from));
+        let file = match &path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let bind_text = overrides
+            .bind
+            .or_else(|| env("BUDGET_BIND"))
+            .or_else(|| env("BUDGET_PORT").map(|p| format!("127.0.0.1:{p}")))
+            .or(file.server.bind)
+            .unwrap_or_else(|| format!("127.0.0.1:{DEFAULT_PORT}"));
+        let bind: SocketAddr =
+            bind_text.parse().with_context(|| format!("bind address '{bind_text}' is not host:port"))?;
+        let data_dir = overrides
+            .data_dir
+            .or_else(|| env("BUDGET_DATA_DIR").map(PathBuf::from))
+            .or(file.storage.data_dir)
+            .unwrap_or_else(default_data_dir);
+        let database_url = overrides
+            .database_url
+            .or_else(|| env("DATABASE_URL"))
+            .or(file.storage.database_url.filter(|u| !u.trim().is_empty()))
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("budget.db").display()));
+        let timezone_name = env("BUDGET_TIMEZONE").or(file.engine.timezone).unwrap_or_else(|| "UTC".into());
+        let default_timezone = parse_timezone(&timezone_name).map_err(|e| anyhow::anyhow!("engine.timezone: {e}"))?;
+        let defaults = EngineConfig::default();
+        let default_ttl = file.engine.default_ttl_seconds.map(Duration::from_secs).unwrap_or(defaults.default_ttl);
+        let max_ttl = file.engine.max_ttl_seconds.map(Duration::from_secs).unwrap_or(defaults.max_ttl);
+        if default_ttl.is_zero() || default_ttl > max_ttl {
+            bail!("engine.default_ttl_seconds must be between 1 and engine.max_ttl_seconds");
+        }
+        Ok(Settings {
+            bind,
+            data_dir,
+            database_url,
+            max_body_bytes: file.server.max_body_bytes.unwrap_or(1024 * 1024),
+            log_level: file.log.level.unwrap_or_else(|| "info".into()),
+            log_json: file.log.format.as_deref() == Some("json"),
+            engine: EngineConfig { default_timezone, default_ttl, max_ttl, ..defaults },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_example_config_parses() {
+        let text = include_str!("../config/budget.toml");
+        let parsed: FileConfig = toml::from_str(text).expect("config/budget.toml parses");
+        assert_eq!(parsed.server.bind.as_deref(), Some("127.0.0.1:8013"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(toml::from_str::<FileConfig>("[server]\nbindd = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,472 @@
+//! The REST front door (axum). Handlers only parse, call the engine's typed handle and format
+//! the reply; every rule lives in the `budget-actors` crate.
+
+pub mod error;
+
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Instant;
+use tower_http::limit::RequestBodyLimitLayer;
+use utoipa::OpenApi;
+use uuid::Uuid;
+
+use budget_actors::api::*;
+use budget_actors::domain::{Allocation, AllocationStatus, ApiKeyInfo, Budget, Policy, PolicySpec, Role, UsageRecord};
+use budget_actors::keys::KeyStore;
+use budget_actors::prices::PriceSummary;
+use budget_actors::storage::{AllocationFilter, UsageFilter};
+use budget_actors::Engine;
+
+use error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub keys: Arc<KeyStore>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// JSON body extractor whose rejections use our error shape.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn parse_uuid(field: &str, text: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(text).map_err(|_| ApiError::bad_request(field, format!("'{text}' is not a valid id")))
+}
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let api = Router::new()
+        .route("/budgets", get(list_budgets).post(create_budget))
+        .route("/budgets/{id}", get(get_budget).patch(update_budget).delete(delete_budget))
+        .route("/budgets/{id}/policies", get(list_policies).post(add_policy))
+        .route("/budgets/{id}/status", get(budget_status))
+        .route("/policies/{id}", get(get_policy).patch(update_policy).delete(delete_policy))
+        .route("/allocations", get(list_allocations).post(allocate))
+        .route("/allocations/{id}", get(get_allocation))
+        .route("/allocations/{id}/release", post(release))
+        .route("/usage/record", post(record_usage))
+        .route("/usage/records", get(list_usage))
+        .route("/usage/records/{id}", get(get_usage))
+        .route("/usage/summary", get(usage_summary))
+        .route("/prices", get(list_prices))
+        .route("/prices/estimate", post(estimate))
+        .route("/prices/{provider}/{*model}", get(show_price).put(set_price))
+        .route("/keys", get(list_keys).post(create_key))
+        .route("/keys/{id}", axum::routing::delete(revoke_key))
+        .route("/alerts", get(list_alerts))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/openapi.json", get(openapi))
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .layer(middleware::from_fn(record_metrics))
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// Role a request needs: admin for keys and manual prices, write for changes, read otherwise.
+fn required_role(method: &Method, path: &str) -> Role {
+    if path.starts_with("/keys") || (method == Method::PUT && path.starts_with("/prices/")) {
+        Role::Admin
+    } else if method == Method::GET || method == Method::HEAD || path == "/prices/estimate" {
+        Role::Read
+    } else {
+        Role::Write
+    }
+}
+
+async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+    let token = bearer(request.headers()).ok_or_else(|| ApiError::unauthorized("missing bearer API key"))?;
+    let key = state.keys.authenticate(token).await?.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
+    let path = request.uri().path().to_string();
+    let needed = required_role(request.method(), &path);
+    if key.role < needed {
+        return Err(ApiError::forbidden(&format!(
+            "this key has role '{}', the request needs '{}'",
+            key.role.as_str(),
+            needed.as_str()
+        )));
+    }
+    Ok(next.run(request).await)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
+    Some(token.trim()).filter(|t| !t.is_empty())
+}
+
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("budget_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("budget_http_request_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    response
+}
+
+// ---- open endpoints ------------------------------------------------------------------
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok", "component": "budget", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.engine.repo().ping().await {
+        Ok(()) => Json(serde_json::json!({"status": "ready", "storage": state.engine.repo().backend()})).into_response(),
+        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()).into_response(),
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(handle) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled in this process").into_response(),
+    }
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+// ---- budgets and policies -------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/budgets", tag = "budgets", responses((status = 200, body = [Budget])))]
+async fn list_budgets(State(s): State<AppState>) -> Json<Vec<Budget>> {
+    Json(s.engine.list_budgets())
+}
+
+#[utoipa::path(post, path = "/api/v1/budgets", tag = "budgets", request_body = CreateBudget,
+    responses((status = 201, body = Budget), (status = 400), (status = 409)))]
+async fn create_budget(State(s): State<AppState>, ApiJson(req): ApiJson<CreateBudget>) -> ApiResult<(StatusCode, Json<Budget>)> {
+    Ok((StatusCode::CREATED, Json(s.engine.create_budget(req).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/budgets/{id}", tag = "budgets", params(("id" = String, Path, description = "id or unique name")),
+    responses((status = 200, body = Budget), (status = 404)))]
+async fn get_budget(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Budget>> {
+    Ok(Json((*s.engine.find_budget(&id)?).clone()))
+}
+
+#[utoipa::path(patch, path = "/api/v1/budgets/{id}", tag = "budgets", request_body = UpdateBudget,
+    params(("id" = String, Path, description = "id or unique name")), responses((status = 200, body = Budget)))]
+async fn update_budget(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<UpdateBudget>,
+) -> ApiResult<Json<Budget>> {
+    Ok(Json(s.engine.update_budget(&id, req).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/budgets/{id}", tag = "budgets",
+    params(("id" = String, Path, description = "id or unique name")), responses((status = 204), (status = 404)))]
+async fn delete_budget(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+    s.engine.delete_budget(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/budgets/{id}/policies", tag = "policies",
+    params(("id" = String, Path, description = "budget id or name")), responses((status = 200, body = [Policy])))]
+async fn list_policies(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Vec<Policy>>> {
+    Ok(Json(s.engine.find_budget(&id)?.policies.clone()))
+}
+
+#[utoipa::path(post, path = "/api/v1/budgets/{id}/policies", tag = "policies", request_body = PolicySpec,
+    params(("id" = String, Path, description = "budget id or name")), responses((status = 201, body = Policy), (status = 400)))]
+async fn add_policy(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(spec): ApiJson<PolicySpec>,
+) -> ApiResult<(StatusCode, Json<Policy>)> {
+    Ok((StatusCode::CREATED, Json(s.engine.add_policy(&id, spec).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/policies/{id}", tag = "policies", responses((status = 200, body = Policy), (status = 404)))]
+async fn get_policy(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Policy>> {
+    Ok(Json(s.engine.get_policy(parse_uuid("id", &id)?)?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/policies/{id}", tag = "policies", request_body = UpdatePolicy,
+    responses((status = 200, body = Policy), (status = 400), (status = 404)))]
+async fn update_policy(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(patch): ApiJson<UpdatePolicy>,
+) -> ApiResult<Json<Policy>> {
+    Ok(Json(s.engine.update_policy(parse_uuid("id", &id)?, patch).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/policies/{id}", tag = "policies", responses((status = 204), (status = 404)))]
+async fn delete_policy(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+    s.engine.delete_policy(parse_uuid("id", &id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct StatusQuery {
+    /// For per-session policies: whose session.
+    context_id: Option<String>,
+    /// Status at another moment (RFC 3339); default now.
+    at: Option<DateTime<Utc>>,
+}
+
+#[utoipa::path(get, path = "/api/v1/budgets/{id}/status", tag = "budgets", params(StatusQuery, ("id" = String, Path, description = "id or name")),
+    responses((status = 200, body = BudgetStatus), (status = 404)))]
+async fn budget_status(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<StatusQuery>,
+) -> ApiResult<Json<BudgetStatus>> {
+    Ok(Json(s.engine.budget_status(&id, q.context_id.as_deref(), q.at).await?))
+}
+
+// ---- allocations ---------------------------------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/allocations", tag = "allocations", request_body = AllocationRequest,
+    responses((status = 201, body = AllocationGrant), (status = 402, description = "budget_exceeded or unpriced_model"), (status = 400)))]
+async fn allocate(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<AllocationRequest>,
+) -> ApiResult<(StatusCode, Json<AllocationGrant>)> {
+    Ok((StatusCode::CREATED, Json(s.engine.allocate(req).await?)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct AllocationsQuery {
+    context_id: Option<String>,
+    /// active, released or expired
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/allocations", tag = "allocations", params(AllocationsQuery), responses((status = 200, body = [Allocation])))]
+async fn list_allocations(State(s): State<AppState>, ApiQuery(q): ApiQuery<AllocationsQuery>) -> ApiResult<Json<Vec<Allocation>>> {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some("active") => Some(AllocationStatus::Active),
+        Some("released") => Some(AllocationStatus::Released),
+        Some("expired") => Some(AllocationStatus::Expired),
+        Some(other) => return Err(ApiError::bad_request("status", format!("unknown status '{other}'"))),
+    };
+    let filter = AllocationFilter { context_id: q.context_id, status, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
+    Ok(Json(s.engine.list_allocations(filter).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/allocations/{id}", tag = "allocations", responses((status = 200, body = Allocation), (status = 404)))]
+async fn get_allocation(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Allocation>> {
+    Ok(Json(s.engine.get_allocation(parse_uuid("id", &id)?).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/allocations/{id}/release", tag = "allocations", responses((status = 200, body = Allocation), (status = 404)))]
+async fn release(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Allocation>> {
+    Ok(Json(s.engine.release(parse_uuid("id", &id)?).await?))
+}
+
+// ---- usage ---------------------------------------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/usage/record", tag = "usage", request_body = UsageRequest,
+    responses((status = 201, body = UsageResponse), (status = 200, description = "repeated request_id: the first record", body = UsageResponse), (status = 400)))]
+async fn record_usage(State(s): State<AppState>, ApiJson(req): ApiJson<UsageRequest>) -> ApiResult<(StatusCode, Json<UsageResponse>)> {
+    let response = s.engine.record_usage(req).await?;
+    let status = if response.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(response)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct UsageQuery {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    provider: Option<String>,
+    model: Option<String>,
+    component: Option<String>,
+    context_id: Option<String>,
+    task_type: Option<String>,
+    allocation_id: Option<Uuid>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// 1–1000, default 100.
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/usage/records", tag = "usage", params(UsageQuery), responses((status = 200, body = UsagePage)))]
+async fn list_usage(State(s): State<AppState>, ApiQuery(q): ApiQuery<UsageQuery>) -> ApiResult<Json<UsagePage>> {
+    let after = q.cursor.as_deref().map(|c| parse_uuid("cursor", c)).transpose()?;
+    let filter = UsageFilter {
+        from: q.from,
+        to: q.to,
+        provider: q.provider,
+        model: q.model,
+        component: q.component,
+        context_id: q.context_id,
+        task_type: q.task_type,
+        allocation_id: q.allocation_id,
+        after,
+        limit: q.limit.unwrap_or(100),
+    };
+    Ok(Json(s.engine.list_usage(filter).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/usage/records/{id}", tag = "usage", responses((status = 200, body = UsageRecord), (status = 404)))]
+async fn get_usage(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<UsageRecord>> {
+    Ok(Json(s.engine.get_usage(parse_uuid("id", &id)?).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct SummaryQuery {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    /// Comma-separated: provider, model, component, task_type, context_id, budget, day.
+    group_by: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/usage/summary", tag = "usage", params(SummaryQuery), responses((status = 200, body = UsageSummary), (status = 400)))]
+async fn usage_summary(State(s): State<AppState>, ApiQuery(q): ApiQuery<SummaryQuery>) -> ApiResult<Json<UsageSummary>> {
+    let group_by: Vec<String> = q
+        .group_by
+        .unwrap_or_default()
+        .split(',')
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty())
+        .collect();
+    Ok(Json(s.engine.usage_summary(q.from, q.to, group_by).await?))
+}
+
+// ---- prices --------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct PricesQuery {
+    provider: Option<String>,
+    /// Substring of the model name.
+    search: Option<String>,
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/api/v1/prices", tag = "prices", params(PricesQuery), responses((status = 200, body = [PriceSummary])))]
+async fn list_prices(State(s): State<AppState>, ApiQuery(q): ApiQuery<PricesQuery>) -> Json<Vec<PriceSummary>> {
+    let search = q.search.map(|t| t.to_ascii_lowercase());
+    let prices = s
+        .engine
+        .list_prices(q.provider.as_deref())
+        .into_iter()
+        .filter(|p| search.as_ref().is_none_or(|t| p.model.to_ascii_lowercase().contains(t)))
+        .take(q.limit.unwrap_or(usize::MAX))
+        .collect();
+    Json(prices)
+}
+
+#[utoipa::path(get, path = "/api/v1/prices/{provider}/{model}", tag = "prices",
+    responses((status = 200, body = PriceSummary), (status = 404)))]
+async fn show_price(State(s): State<AppState>, ApiPath((provider, model)): ApiPath<(String, String)>) -> ApiResult<Response> {
+    if let Some(model) = model.strip_suffix("/history") {
+        let history: Vec<_> = s.engine.price_history(&provider, model).iter().map(|v| (**v).clone()).collect();
+        return Ok(Json(history).into_response());
+    }
+    Ok(Json(s.engine.show_price(&provider, &model)?).into_response())
+}
+
+#[utoipa::path(put, path = "/api/v1/prices/{provider}/{model}", tag = "prices", request_body = SetPrice,
+    responses((status = 200, body = PriceSummary), (status = 400), (status = 403)))]
+async fn set_price(
+    State(s): State<AppState>,
+    ApiPath((provider, model)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<SetPrice>,
+) -> ApiResult<Json<PriceSummary>> {
+    Ok(Json(s.engine.set_price(&provider, &model, req).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/prices/estimate", tag = "prices", request_body = EstimateRequest,
+    responses((status = 200, body = EstimateResponse), (status = 400)))]
+async fn estimate(State(s): State<AppState>, ApiJson(req): ApiJson<EstimateRequest>) -> ApiResult<Json<EstimateResponse>> {
+    Ok(Json(s.engine.estimate(req)?))
+}
+
+// ---- keys and alerts -----------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys", responses((status = 200, body = [ApiKeyInfo])))]
+async fn list_keys(State(s): State<AppState>) -> ApiResult<Json<Vec<ApiKeyInfo>>> {
+    Ok(Json(s.keys.list().await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = CreateKey, responses((status = 201, body = CreatedKey)))]
+async fn create_key(State(s): State<AppState>, ApiJson(req): ApiJson<CreateKey>) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
+    let role = Role::parse(req.role.trim())?;
+    Ok((StatusCode::CREATED, Json(s.keys.create(&req.name, role).await?)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", responses((status = 204), (status = 404)))]
+async fn revoke_key(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+    s.keys.revoke(parse_uuid("id", &id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct AlertsQuery {
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertsQuery),
+    responses((status = 200, body = [budget_actors::domain::Alert])))]
+async fn list_alerts(State(s): State<AppState>, ApiQuery(q): ApiQuery<AlertsQuery>) -> ApiResult<Json<Vec<budget_actors::domain::Alert>>> {
+    Ok(Json(s.engine.list_alerts(q.limit.unwrap_or(100)).await?))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tekton Budget", description = "LLM cost and budget daemon. Money is a decimal string (USD); token counts are integers."),
+    paths(
+        list_budgets, create_budget, get_budget, update_budget, delete_budget, list_policies, add_policy, get_policy,
+        update_policy, delete_policy, budget_status, allocate, list_allocations, get_allocation, release, record_usage,
+        list_usage, get_usage, usage_summary, list_prices, show_price, set_price, estimate, list_keys, create_key,
+        revoke_key, list_alerts
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}

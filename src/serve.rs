@@ -1,0 +1,92 @@
+//! `budget serve`: opens storage, starts the actor tree and the HTTP front door, and shuts
+//! down cleanly on SIGINT/SIGTERM.
+
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::sync::Arc;
+use tracing::info;
+
+use budget_actors::domain::Role;
+use budget_actors::keys::KeyStore;
+use budget_actors::{Engine, storage};
+
+use crate::config::Settings;
+use crate::http::{AppState, router};
+
+pub const ADMIN_KEY_FILE: &str = "admin.key";
+
+pub async fn run(settings: Settings, metrics: Option<metrics_exporter_prometheus::PrometheusHandle>) -> Result<()> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+    let repo = storage::open(&settings.database_url).await.context("opening storage")?;
+    let engine = Engine::start(repo.clone(), settings.engine.clone()).await.context("starting the engine")?;
+    let keys = Arc::new(KeyStore::new(repo));
+    ensure_admin_key(&keys, &settings.data_dir).await?;
+    let app = router(AppState { engine: engine.clone(), keys, metrics }, settings.max_body_bytes);
+    let listener = tokio::net::TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("binding {}", settings.bind))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    info!(target: "api", address = %local, storage = engine.repo().backend(), data_dir = %settings.data_dir.display(), "listening");
+    // Tests and supervisors read this line to learn the port when binding port 0.
+    println!("budget listening on http://{local}");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    engine.shutdown();
+    info!(target: "api", "stopped");
+    Ok(())
+}
+
+/// On first start, when no key exists, creates an admin key and writes it to
+/// `<data_dir>/admin.key` (mode 0600) so the CLI on this machine can use it.
+async fn ensure_admin_key(keys: &KeyStore, data_dir: &Path) -> Result<()> {
+    if keys.any_active().await? {
+        return Ok(());
+    }
+    let created = keys.create("admin (first start)", Role::Admin).await?;
+    let path = data_dir.join(ADMIN_KEY_FILE);
+    write_secret(&path, &created.key).with_context(|| format!("writing {}", path.display()))?;
+    info!(target: "api", path = %path.display(), "created the first admin API key");
+    Ok(())
+}
+
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    info!(target: "api", "shutdown requested");
+}
