@@ -49,7 +49,11 @@ fn report(label: &str, stats: &Stats, elapsed: Duration, per_cycle: u64) {
     let secs = elapsed.as_secs_f64();
     println!("{label}");
     println!("  operations:      {ops} in {secs:.2} s ({} errors)", stats.errors);
-    println!("  throughput:      {:.0} operations/s ({:.0} cycles/s)", ops as f64 / secs, ops as f64 / secs / per_cycle as f64);
+    println!(
+        "  throughput:      {:.0} operations/s ({:.0} cycles/s)",
+        ops as f64 / secs,
+        ops as f64 / secs / per_cycle as f64
+    );
     println!(
         "  latency (µs):    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
         stats.histogram.value_at_quantile(0.50),
@@ -73,7 +77,12 @@ fn allocation(component: &str, args: &BenchArgs, i: u64) -> AllocationRequest {
 }
 
 fn usage(allocation_id: uuid::Uuid) -> UsageRequest {
-    UsageRequest { allocation_id: Some(allocation_id), input_tokens: Some(1800), output_tokens: Some(640), ..UsageRequest::default() }
+    UsageRequest {
+        allocation_id: Some(allocation_id),
+        input_tokens: Some(1800),
+        output_tokens: Some(640),
+        ..UsageRequest::default()
+    }
 }
 
 fn bench_budget(component: &str) -> Result<CreateBudget> {

@@ -137,7 +137,9 @@ pub enum BudgetsCmd {
         scope: ScopeArgs,
     },
     List,
-    Show { budget: String },
+    Show {
+        budget: String,
+    },
     Update {
         budget: String,
         #[arg(long)]
@@ -147,7 +149,9 @@ pub enum BudgetsCmd {
         #[arg(long)]
         owner: Option<String>,
     },
-    Delete { budget: String },
+    Delete {
+        budget: String,
+    },
 }
 
 #[derive(Args, Debug, Default)]
@@ -187,13 +191,17 @@ pub enum PoliciesCmd {
         #[command(flatten)]
         scope: ScopeArgs,
     },
-    Show { id: String },
+    Show {
+        id: String,
+    },
     Update {
         id: String,
         #[command(flatten)]
         policy: PolicyArgs,
     },
-    Delete { id: String },
+    Delete {
+        id: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -225,7 +233,9 @@ pub struct AllocateArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum AllocationsCmd {
-    Show { id: String },
+    Show {
+        id: String,
+    },
     List {
         #[arg(long = "context", alias = "context-id")]
         context: Option<String>,
@@ -309,7 +319,10 @@ pub enum PricesCmd {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
-    Show { provider: String, model: String },
+    Show {
+        provider: String,
+        model: String,
+    },
     /// Set a manual price (per million tokens unless --per-token).
     Set {
         provider: String,
@@ -347,7 +360,9 @@ pub enum KeysCmd {
         role: String,
     },
     List,
-    Revoke { id: String },
+    Revoke {
+        id: String,
+    },
 }
 
 /// The key the CLI uses: flag or $BUDGET_API_KEY, else this machine's admin.key.
@@ -386,11 +401,7 @@ fn amount(field: &str, text: Option<String>) -> Result<Option<Decimal>> {
 }
 
 fn query(pairs: &[(&str, Option<String>)]) -> String {
-    pairs
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", enc(v))))
-        .collect::<Vec<_>>()
-        .join("&")
+    pairs.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", enc(v)))).collect::<Vec<_>>().join("&")
 }
 
 fn budget_table(b: &budget_actors::domain::Budget) -> Table {
@@ -527,7 +538,12 @@ async fn dispatch(client: &BudgetClient, output: Output, command: Command) -> Re
             print(output, &alerts, |l| {
                 let mut t = table(&["time", "severity", "kind", "message"]);
                 for a in l {
-                    t.add_row(vec![a.created_at.to_rfc3339(), a.severity.as_str().into(), a.kind.clone(), a.message.clone()]);
+                    t.add_row(vec![
+                        a.created_at.to_rfc3339(),
+                        a.severity.as_str().into(),
+                        a.kind.clone(),
+                        a.message.clone(),
+                    ]);
                 }
                 t
             })
@@ -569,7 +585,9 @@ async fn budgets(client: &BudgetClient, output: Output, cmd: BudgetsCmd) -> Resu
                         b.id.to_string(),
                         b.policies
                             .iter()
-                            .map(|p| format!("{}:{}:{}", p.period.as_str(), money(p.cost_limit), p.enforcement.as_str()))
+                            .map(|p| {
+                                format!("{}:{}:{}", p.period.as_str(), money(p.cost_limit), p.enforcement.as_str())
+                            })
                             .collect::<Vec<_>>()
                             .join(" "),
                         serde_json::to_string(&b.scope).unwrap_or_default(),
@@ -693,7 +711,13 @@ async fn usage(client: &BudgetClient, output: Output, cmd: UsageCmd) -> Result<(
                     r.record.output_tokens.to_string(),
                     r.budgets
                         .iter()
-                        .map(|b| format!("{}: {}", b.budget, b.policies.iter().map(|p| p.state.clone()).collect::<Vec<_>>().join("/")))
+                        .map(|b| {
+                            format!(
+                                "{}: {}",
+                                b.budget,
+                                b.policies.iter().map(|p| p.state.clone()).collect::<Vec<_>>().join("/")
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join(", "),
                 ]);
@@ -738,8 +762,11 @@ async fn usage(client: &BudgetClient, output: Output, cmd: UsageCmd) -> Result<(
                 header.extend(["records", "cost", "input", "output", "total tokens"]);
                 let mut t = table(&header);
                 for r in &s.rows {
-                    let mut row: Vec<String> =
-                        s.group_by.iter().map(|g| r.group.get(g).and_then(|v| v.as_str()).unwrap_or("").to_string()).collect();
+                    let mut row: Vec<String> = s
+                        .group_by
+                        .iter()
+                        .map(|g| r.group.get(g).and_then(|v| v.as_str()).unwrap_or("").to_string())
+                        .collect();
                     row.extend([
                         r.records.to_string(),
                         r.cost.to_string(),
@@ -759,7 +786,9 @@ async fn usage(client: &BudgetClient, output: Output, cmd: UsageCmd) -> Result<(
 async fn prices(client: &BudgetClient, output: Output, cmd: PricesCmd) -> Result<()> {
     let price_table = |list: &[budget_actors::prices::PriceSummary]| {
         let mut t = table(&["provider", "model", "input $/Mtok", "output $/Mtok", "cache read $/Mtok", "source"]);
-        let per_m = |d: Option<Decimal>| d.map(|d| (d * Decimal::from(1_000_000)).normalize().to_string()).unwrap_or_else(|| "-".into());
+        let per_m = |d: Option<Decimal>| {
+            d.map(|d| (d * Decimal::from(1_000_000)).normalize().to_string()).unwrap_or_else(|| "-".into())
+        };
         for p in list {
             t.add_row(vec![
                 p.provider.clone(),
@@ -784,7 +813,9 @@ async fn prices(client: &BudgetClient, output: Output, cmd: PricesCmd) -> Result
         }
         PricesCmd::Set { provider, model, input, output: out, cache_read, cache_write, per_token } => {
             let scale = if per_token { Decimal::ONE } else { Decimal::from(1_000_000) };
-            let rate = |field: &str, v: Option<String>| -> Result<Option<Decimal>> { Ok(amount(field, v)?.map(|d| d / scale)) };
+            let rate = |field: &str, v: Option<String>| -> Result<Option<Decimal>> {
+                Ok(amount(field, v)?.map(|d| d / scale))
+            };
             let req = SetPrice {
                 input_cost_per_token: rate("input", Some(input))?,
                 output_cost_per_token: rate("output", Some(out))?,

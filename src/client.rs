@@ -46,7 +46,12 @@ impl BudgetClient {
         Ok(BudgetClient { base: base_url.trim_end_matches('/').to_string(), api_key, http })
     }
 
-    async fn send<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> ClientResult<(StatusCode, T)> {
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> ClientResult<(StatusCode, T)> {
         let mut request = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
@@ -63,7 +68,10 @@ impl BudgetClient {
             return Err(ClientError {
                 status: status.as_u16(),
                 code: error["code"].as_str().unwrap_or("http_error").to_string(),
-                message: error["message"].as_str().map(String::from).unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned()),
+                message: error["message"]
+                    .as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned()),
                 details: error["details"].clone(),
             });
         }

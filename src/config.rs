@@ -100,9 +100,10 @@ impl Settings {
         let path = overrides.config.clone().or_else(|| env("BUDGET_CONFIG").map(PathBuf::from));
         let file = match &path {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading config file {}", path.display()))?;
-                toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing config file {}", path.display()))?
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
             }
             None => FileConfig::default(),
         };

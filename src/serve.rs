@@ -23,9 +23,8 @@ pub async fn run(settings: Settings, metrics: Option<metrics_exporter_prometheus
     let keys = Arc::new(KeyStore::new(repo));
     ensure_admin_key(&keys, &settings.data_dir).await?;
     let app = router(AppState { engine: engine.clone(), keys, metrics }, settings.max_body_bytes);
-    let listener = tokio::net::TcpListener::bind(settings.bind)
-        .await
-        .with_context(|| format!("binding {}", settings.bind))?;
+    let listener =
+        tokio::net::TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
     let local = listener.local_addr().context("reading the bound address")?;
     info!(target: "api", address = %local, storage = engine.repo().backend(), data_dir = %settings.data_dir.display(), "listening");
     // Tests and supervisors read this line to learn the port when binding port 0.

@@ -183,9 +183,7 @@ impl CallScope {
         let component = require_name("component", component)?;
         let provider = require_name("provider", provider)?;
         let model = require_name("model", model)?;
-        let tier = tier
-            .filter(|t| !t.trim().is_empty())
-            .unwrap_or_else(|| default_tier(&provider).to_string());
+        let tier = tier.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| default_tier(&provider).to_string());
         Ok(CallScope {
             component,
             context_id: context_id.filter(|c| !c.is_empty()),
@@ -298,9 +296,10 @@ impl PolicySpec {
         };
         let limit = parts[1];
         if let Some(tokens) = limit.strip_suffix('t') {
-            spec.token_limit = Some(tokens.parse().map_err(|_| {
-                EngineError::invalid("policy", format!("token limit '{limit}' is not a whole number"))
-            })?);
+            spec.token_limit =
+                Some(tokens.parse().map_err(|_| {
+                    EngineError::invalid("policy", format!("token limit '{limit}' is not a whole number"))
+                })?);
         } else {
             spec.cost_limit = Some(crate::money::parse_amount("cost_limit", limit)?);
         }
@@ -345,20 +344,16 @@ impl PolicySpec {
 impl Policy {
     pub fn validate(&self) -> Result<(), EngineError> {
         if self.cost_limit.is_none() && self.token_limit.is_none() {
-            return Err(EngineError::invalid(
-                "cost_limit",
-                "a policy needs a cost_limit, a token_limit, or both",
-            ));
+            return Err(EngineError::invalid("cost_limit", "a policy needs a cost_limit, a token_limit, or both"));
         }
         if let Some(limit) = self.cost_limit
             && limit.is_sign_negative()
         {
             return Err(EngineError::invalid("cost_limit", format!("cost_limit must not be negative (got {limit})")));
         }
-        for (field, value) in [
-            ("warning_threshold", self.warning_threshold),
-            ("action_threshold", self.action_threshold),
-        ] {
+        for (field, value) in
+            [("warning_threshold", self.warning_threshold), ("action_threshold", self.action_threshold)]
+        {
             if value <= Decimal::ZERO || value > Decimal::ONE {
                 return Err(EngineError::invalid(field, format!("{field} must be in (0, 1] (got {value})")));
             }
@@ -613,7 +608,9 @@ impl Role {
             "read" => Ok(Role::Read),
             "write" => Ok(Role::Write),
             "admin" => Ok(Role::Admin),
-            other => Err(EngineError::invalid("role", format!("unknown role '{other}' (expected read, write or admin)"))),
+            other => {
+                Err(EngineError::invalid("role", format!("unknown role '{other}' (expected read, write or admin)")))
+            }
         }
     }
 }
@@ -700,4 +697,11 @@ mod tests {
         assert!(validate_budget_name("  ").is_err());
         assert_eq!(validate_budget_name(" rhetor ").expect("valid"), "rhetor");
     }
+}
+
+/// The current time at the precision storage keeps (microseconds), so that what an API call
+/// returns equals what a later read returns.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
 }

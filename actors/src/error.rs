@@ -15,18 +15,11 @@ pub enum EngineError {
     #[error("{0}")]
     Conflict(String),
     /// A hard limit would be crossed.
-    #[error("budget '{budget}' policy {policy} ({period}) would exceed its limit {limit}: {remaining} remains, {requested} requested")]
-    BudgetExceeded {
-        budget: String,
-        budget_id: Uuid,
-        policy: Uuid,
-        period: String,
-        /// "cost" or "tokens"
-        limit_kind: &'static str,
-        limit: Decimal,
-        remaining: Decimal,
-        requested: Decimal,
-    },
+    #[error(
+        "budget '{}' policy {} ({}) would exceed its {} limit {}: {} remains, {} requested",
+        .0.budget, .0.policy, .0.period, .0.limit_kind, .0.limit, .0.remaining, .0.requested
+    )]
+    BudgetExceeded(Box<Exceeded>),
     /// The model has no known price and a matching hard policy does not allow unpriced calls.
     #[error("no price is known for {provider}/{model}; budget '{budget}' does not allow unpriced calls")]
     Unpriced { provider: String, model: String, budget: String, policy: Uuid },
@@ -36,6 +29,20 @@ pub enum EngineError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Which limit refused an allocation, and by how much.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exceeded {
+    pub budget: String,
+    pub budget_id: Uuid,
+    pub policy: Uuid,
+    pub period: String,
+    /// "cost" or "tokens"
+    pub limit_kind: &'static str,
+    pub limit: Decimal,
+    pub remaining: Decimal,
+    pub requested: Decimal,
 }
 
 impl EngineError {
@@ -60,7 +67,7 @@ impl EngineError {
             EngineError::Invalid { .. } => "invalid_request",
             EngineError::NotFound { .. } => "not_found",
             EngineError::Conflict(_) => "conflict",
-            EngineError::BudgetExceeded { .. } => "budget_exceeded",
+            EngineError::BudgetExceeded(_) => "budget_exceeded",
             EngineError::Unpriced { .. } => "unpriced_model",
             EngineError::Storage(_) => "storage_error",
             EngineError::Unavailable(_) => "unavailable",
@@ -72,15 +79,15 @@ impl EngineError {
         match self {
             EngineError::Invalid { field, .. } => json!({ "field": field }),
             EngineError::NotFound { what, id } => json!({ "resource": what, "id": id }),
-            EngineError::BudgetExceeded { budget, budget_id, policy, period, limit_kind, limit, remaining, requested } => json!({
-                "budget": budget,
-                "budget_id": budget_id,
-                "policy": policy,
-                "period": period,
-                "limit_kind": limit_kind,
-                "limit": limit.to_string(),
-                "remaining": remaining.to_string(),
-                "requested": requested.to_string(),
+            EngineError::BudgetExceeded(e) => json!({
+                "budget": e.budget,
+                "budget_id": e.budget_id,
+                "policy": e.policy,
+                "period": e.period,
+                "limit_kind": e.limit_kind,
+                "limit": e.limit.to_string(),
+                "remaining": e.remaining.to_string(),
+                "requested": e.requested.to_string(),
             }),
             EngineError::Unpriced { provider, model, budget, policy } => json!({
                 "provider": provider, "model": model, "budget": budget, "policy": policy,

@@ -2,7 +2,6 @@
 //! shown once, when it is created. Valid keys are cached briefly so that authenticating a
 //! request costs no database read on the hot path.
 
-use chrono::Utc;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -48,7 +47,7 @@ impl KeyStore {
             name: name.to_string(),
             role,
             prefix: secret.chars().take(12).collect(),
-            created_at: Utc::now(),
+            created_at: crate::domain::now(),
             revoked_at: None,
         };
         self.repo.insert_key(&info, &hash_key(&secret)).await?;
@@ -60,7 +59,7 @@ impl KeyStore {
     }
 
     pub async fn revoke(&self, id: Uuid) -> Result<(), EngineError> {
-        if !self.repo.revoke_key(id, Utc::now()).await? {
+        if !self.repo.revoke_key(id, crate::domain::now()).await? {
             return Err(EngineError::not_found("api key", id));
         }
         self.cache.write().unwrap_or_else(|p| p.into_inner()).retain(|_, (info, _)| info.id != id);

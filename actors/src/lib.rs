@@ -12,6 +12,8 @@ pub mod period;
 pub mod prices;
 pub mod pricing;
 pub mod storage;
+#[doc(hidden)]
+pub mod testing;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;

@@ -18,11 +18,7 @@ pub fn parse_amount(field: &str, text: &str) -> Result<Decimal, EngineError> {
 
 /// Decimal from plain or scientific notation, exactly; `None` if the text is not a number.
 pub fn parse_decimal(text: &str) -> Option<Decimal> {
-    if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text).ok()
-    } else {
-        Decimal::from_str_exact(text).ok()
-    }
+    if text.contains(['e', 'E']) { Decimal::from_scientific(text).ok() } else { Decimal::from_str_exact(text).ok() }
 }
 
 trait NormalizeScientific {

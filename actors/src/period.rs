@@ -17,8 +17,9 @@ pub struct Window {
 }
 
 pub fn parse_timezone(name: &str) -> Result<Tz, EngineError> {
-    Tz::from_str(name.trim())
-        .map_err(|_| EngineError::invalid("timezone", format!("'{name}' is not an IANA time zone (e.g. Europe/Berlin)")))
+    Tz::from_str(name.trim()).map_err(|_| {
+        EngineError::invalid("timezone", format!("'{name}' is not an IANA time zone (e.g. Europe/Berlin)"))
+    })
 }
 
 /// Parses a cron expression. Five fields (minute hour day month weekday) get a leading
@@ -46,7 +47,9 @@ impl PolicyClock {
         };
         let schedule = match (&policy.period, &policy.cron) {
             (PeriodKind::Cron, Some(expr)) => Some(Box::new(parse_cron(expr)?)),
-            (PeriodKind::Cron, None) => return Err(EngineError::invalid("cron", "period 'cron' needs a cron expression")),
+            (PeriodKind::Cron, None) => {
+                return Err(EngineError::invalid("cron", "period 'cron' needs a cron expression"));
+            }
             _ => None,
         };
         Ok(PolicyClock { kind: policy.period, tz, schedule })
@@ -56,11 +59,9 @@ impl PolicyClock {
     pub fn window(&self, at: DateTime<Utc>, context_id: Option<&str>) -> Window {
         match self.kind {
             PeriodKind::Total => Window { key: "total".into(), start: None, end: None },
-            PeriodKind::PerSession => Window {
-                key: format!("ctx:{}", context_id.unwrap_or("")),
-                start: None,
-                end: None,
-            },
+            PeriodKind::PerSession => {
+                Window { key: format!("ctx:{}", context_id.unwrap_or("")), start: None, end: None }
+            }
             PeriodKind::Cron => self.cron_window(at),
             PeriodKind::Hourly => {
                 // Hours are real hours even inside a DST fold: step back to the local hour mark.
@@ -88,10 +89,7 @@ impl PolicyClock {
         let local = at.with_timezone(&self.tz);
         // Fire times strictly after `at` going forward, and at-or-before `at` going back.
         let end = schedule.after(&local).next().map(|t| t.with_timezone(&Utc));
-        let start = schedule
-            .after(&(local + Duration::seconds(1)))
-            .next_back()
-            .map(|t| t.with_timezone(&Utc));
+        let start = schedule.after(&(local + Duration::seconds(1))).next_back().map(|t| t.with_timezone(&Utc));
         let key = match start {
             Some(s) => s.to_rfc3339(),
             None => "cron:before-first".into(),
@@ -170,10 +168,7 @@ mod tests {
     fn window(period: PeriodKind, tz: &str, at: &str) -> (String, String) {
         let clock = PolicyClock::new(&policy(period, Some(tz), None), Tz::UTC).expect("clock");
         let w = clock.window(utc(at), None);
-        (
-            w.start.expect("start").to_rfc3339(),
-            w.end.expect("end").to_rfc3339(),
-        )
+        (w.start.expect("start").to_rfc3339(), w.end.expect("end").to_rfc3339())
     }
 
     #[test]
@@ -247,9 +242,8 @@ mod tests {
     #[test]
     fn cron_window_between_fire_times() {
         // Every day at 06:00 local in Berlin.
-        let clock =
-            PolicyClock::new(&policy(PeriodKind::Cron, Some("Europe/Berlin"), Some("0 6 * * *")), Tz::UTC)
-                .expect("clock");
+        let clock = PolicyClock::new(&policy(PeriodKind::Cron, Some("Europe/Berlin"), Some("0 6 * * *")), Tz::UTC)
+            .expect("clock");
         let w = clock.window(utc("2026-07-01T03:00:00Z"), None);
         assert_eq!(w.start.expect("start").to_rfc3339(), "2026-06-30T04:00:00+00:00");
         assert_eq!(w.end.expect("end").to_rfc3339(), "2026-07-01T04:00:00+00:00");

@@ -131,10 +131,9 @@ impl PriceBook {
 
     pub fn cost(&self, provider: &str, model: &str, usage: &Usage, at: DateTime<Utc>, tier: ServiceTier) -> Priced {
         match self.price_at(provider, model, at) {
-            Some((price_ref, price)) => Priced {
-                breakdown: Some(price.cost(provider, usage, at, tier)),
-                price_ref: Some(price_ref),
-            },
+            Some((price_ref, price)) => {
+                Priced { breakdown: Some(price.cost(provider, usage, at, tier)), price_ref: Some(price_ref) }
+            }
             None => Priced { breakdown: None, price_ref: None },
         }
     }
@@ -144,11 +143,27 @@ impl PriceBook {
         if let Some(list) = versions.get(&version_key(provider, model))
             && let Some(v) = list.iter().rev().find(|v| v.in_force_at(at))
         {
-            return Some(summarize(provider, model, &v.source, &v.id.to_string(), &v.price, Some(v.effective_from), v.effective_to));
+            return Some(summarize(
+                provider,
+                model,
+                &v.source,
+                &v.id.to_string(),
+                &v.price,
+                Some(v.effective_from),
+                v.effective_to,
+            ));
         }
         drop(versions);
         self.builtin.lookup(provider, model).map(|(key, price)| {
-            summarize(provider, model, &format!("builtin:litellm@{}", crate::pricing::LITELLM_VERSION), key, price, None, None)
+            summarize(
+                provider,
+                model,
+                &format!("builtin:litellm@{}", crate::pricing::LITELLM_VERSION),
+                key,
+                price,
+                None,
+                None,
+            )
         })
     }
 
@@ -165,7 +180,15 @@ impl PriceBook {
                 }
                 if let Some(v) = list.iter().rev().find(|v| v.in_force_at(now)) {
                     overridden.insert((p.clone(), m.clone()));
-                    out.push(summarize(p, m, &v.source, &v.id.to_string(), &v.price, Some(v.effective_from), v.effective_to));
+                    out.push(summarize(
+                        p,
+                        m,
+                        &v.source,
+                        &v.id.to_string(),
+                        &v.price,
+                        Some(v.effective_from),
+                        v.effective_to,
+                    ));
                 }
             }
         }

@@ -73,11 +73,7 @@ fn pricing_golden_header_matches() {
     assert_eq!(g.header.excluded, g.excluded.len());
     assert!(g.cases.len() >= 300, "only {} golden cases", g.cases.len());
     for e in &g.excluded {
-        assert!(
-            !e.excluded_reason.is_empty(),
-            "{} excluded without reason",
-            e.id
-        );
+        assert!(!e.excluded_reason.is_empty(), "{} excluded without reason", e.id);
     }
 }
 
@@ -90,18 +86,10 @@ fn pricing_golden_costs_agree_with_litellm() {
     let mut requests = 0;
     for case in &g.cases {
         let Some((key, price)) = table.lookup(&case.provider, &case.model) else {
-            failures.push(format!(
-                "{}: no entry for {}/{}",
-                case.id, case.provider, case.model
-            ));
+            failures.push(format!("{}: no entry for {}/{}", case.id, case.provider, case.model));
             continue;
         };
-        let b = price.cost(
-            &case.provider,
-            &case.usage,
-            case.timestamp,
-            case.service_tier,
-        );
+        let b = price.cost(&case.provider, &case.usage, case.timestamp, case.service_tier);
         // LiteLLM never charges input_cost_per_request; Budget does, as its own line.
         assert_eq!(b.request, price.input_cost_per_request.unwrap_or_default());
         labels.push(b.tier.clone());
@@ -140,14 +128,7 @@ fn pricing_golden_costs_agree_with_litellm() {
         ("priority", 10),
         ("priority+above_", 2),
     ] {
-        assert!(
-            count(needle) >= min,
-            "only {} golden cases priced at {needle}",
-            count(needle)
-        );
+        assert!(count(needle) >= min, "only {} golden cases priced at {needle}", count(needle));
     }
-    assert!(
-        requests >= 1,
-        "no golden case charges input_cost_per_request"
-    );
+    assert!(requests >= 1, "no golden case charges input_cost_per_request");
 }

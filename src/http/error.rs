@@ -46,7 +46,7 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid { .. } => StatusCode::BAD_REQUEST,
             EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
             EngineError::Conflict(_) => StatusCode::CONFLICT,
-            EngineError::BudgetExceeded { .. } | EngineError::Unpriced { .. } => StatusCode::PAYMENT_REQUIRED,
+            EngineError::BudgetExceeded(_) | EngineError::Unpriced { .. } => StatusCode::PAYMENT_REQUIRED,
             EngineError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::Storage(_) | EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -67,9 +67,11 @@ impl From<JsonRejection> for ApiError {
             _ => (StatusCode::BAD_REQUEST, "invalid_request"),
         };
         // serde's message names the field path, e.g. "input_tokens: invalid value: integer `-5`".
-        let message = std::error::Error::source(&rejection).map(|s| s.to_string()).unwrap_or_else(|| rejection.body_text());
+        let message =
+            std::error::Error::source(&rejection).map(|s| s.to_string()).unwrap_or_else(|| rejection.body_text());
         let field = message.split(':').next().filter(|f| !f.contains(' ')).unwrap_or("").to_string();
-        let status = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE { StatusCode::PAYLOAD_TOO_LARGE } else { status };
+        let status =
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE { StatusCode::PAYLOAD_TOO_LARGE } else { status };
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { code };
         ApiError { status, code, message, details: json!({ "field": field }) }
     }

@@ -18,12 +18,12 @@ use tower_http::limit::RequestBodyLimitLayer;
 use utoipa::OpenApi;
 use uuid::Uuid;
 
+use budget_actors::Engine;
 use budget_actors::api::*;
 use budget_actors::domain::{Allocation, AllocationStatus, ApiKeyInfo, Budget, Policy, PolicySpec, Role, UsageRecord};
 use budget_actors::keys::KeyStore;
 use budget_actors::prices::PriceSummary;
 use budget_actors::storage::{AllocationFilter, UsageFilter};
-use budget_actors::Engine;
 
 use error::ApiError;
 
@@ -103,7 +103,8 @@ fn required_role(method: &Method, path: &str) -> Role {
 
 async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
     let token = bearer(request.headers()).ok_or_else(|| ApiError::unauthorized("missing bearer API key"))?;
-    let key = state.keys.authenticate(token).await?.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
+    let key =
+        state.keys.authenticate(token).await?.ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
     let path = request.uri().path().to_string();
     let needed = required_role(request.method(), &path);
     if key.role < needed {
@@ -125,11 +126,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 async fn record_metrics(request: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     metrics::counter!("budget_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
@@ -147,7 +145,9 @@ async fn health() -> Json<serde_json::Value> {
 
 async fn ready(State(state): State<AppState>) -> Response {
     match state.engine.repo().ping().await {
-        Ok(()) => Json(serde_json::json!({"status": "ready", "storage": state.engine.repo().backend()})).into_response(),
+        Ok(()) => {
+            Json(serde_json::json!({"status": "ready", "storage": state.engine.repo().backend()})).into_response()
+        }
         Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()).into_response(),
     }
 }
@@ -172,7 +172,10 @@ async fn list_budgets(State(s): State<AppState>) -> Json<Vec<Budget>> {
 
 #[utoipa::path(post, path = "/api/v1/budgets", tag = "budgets", request_body = CreateBudget,
     responses((status = 201, body = Budget), (status = 400), (status = 409)))]
-async fn create_budget(State(s): State<AppState>, ApiJson(req): ApiJson<CreateBudget>) -> ApiResult<(StatusCode, Json<Budget>)> {
+async fn create_budget(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<CreateBudget>,
+) -> ApiResult<(StatusCode, Json<Budget>)> {
     Ok((StatusCode::CREATED, Json(s.engine.create_budget(req).await?)))
 }
 
@@ -274,7 +277,10 @@ struct AllocationsQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/allocations", tag = "allocations", params(AllocationsQuery), responses((status = 200, body = [Allocation])))]
-async fn list_allocations(State(s): State<AppState>, ApiQuery(q): ApiQuery<AllocationsQuery>) -> ApiResult<Json<Vec<Allocation>>> {
+async fn list_allocations(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<AllocationsQuery>,
+) -> ApiResult<Json<Vec<Allocation>>> {
     let status = match q.status.as_deref() {
         None => None,
         Some("active") => Some(AllocationStatus::Active),
@@ -300,7 +306,10 @@ async fn release(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> Api
 
 #[utoipa::path(post, path = "/api/v1/usage/record", tag = "usage", request_body = UsageRequest,
     responses((status = 201, body = UsageResponse), (status = 200, description = "repeated request_id: the first record", body = UsageResponse), (status = 400)))]
-async fn record_usage(State(s): State<AppState>, ApiJson(req): ApiJson<UsageRequest>) -> ApiResult<(StatusCode, Json<UsageResponse>)> {
+async fn record_usage(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<UsageRequest>,
+) -> ApiResult<(StatusCode, Json<UsageResponse>)> {
     let response = s.engine.record_usage(req).await?;
     let status = if response.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(response)))
@@ -354,14 +363,12 @@ struct SummaryQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/usage/summary", tag = "usage", params(SummaryQuery), responses((status = 200, body = UsageSummary), (status = 400)))]
-async fn usage_summary(State(s): State<AppState>, ApiQuery(q): ApiQuery<SummaryQuery>) -> ApiResult<Json<UsageSummary>> {
-    let group_by: Vec<String> = q
-        .group_by
-        .unwrap_or_default()
-        .split(',')
-        .map(|g| g.trim().to_string())
-        .filter(|g| !g.is_empty())
-        .collect();
+async fn usage_summary(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<SummaryQuery>,
+) -> ApiResult<Json<UsageSummary>> {
+    let group_by: Vec<String> =
+        q.group_by.unwrap_or_default().split(',').map(|g| g.trim().to_string()).filter(|g| !g.is_empty()).collect();
     Ok(Json(s.engine.usage_summary(q.from, q.to, group_by).await?))
 }
 
@@ -390,7 +397,10 @@ async fn list_prices(State(s): State<AppState>, ApiQuery(q): ApiQuery<PricesQuer
 
 #[utoipa::path(get, path = "/api/v1/prices/{provider}/{model}", tag = "prices",
     responses((status = 200, body = PriceSummary), (status = 404)))]
-async fn show_price(State(s): State<AppState>, ApiPath((provider, model)): ApiPath<(String, String)>) -> ApiResult<Response> {
+async fn show_price(
+    State(s): State<AppState>,
+    ApiPath((provider, model)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
     if let Some(model) = model.strip_suffix("/history") {
         let history: Vec<_> = s.engine.price_history(&provider, model).iter().map(|v| (**v).clone()).collect();
         return Ok(Json(history).into_response());
@@ -410,7 +420,10 @@ async fn set_price(
 
 #[utoipa::path(post, path = "/api/v1/prices/estimate", tag = "prices", request_body = EstimateRequest,
     responses((status = 200, body = EstimateResponse), (status = 400)))]
-async fn estimate(State(s): State<AppState>, ApiJson(req): ApiJson<EstimateRequest>) -> ApiResult<Json<EstimateResponse>> {
+async fn estimate(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<EstimateRequest>,
+) -> ApiResult<Json<EstimateResponse>> {
     Ok(Json(s.engine.estimate(req)?))
 }
 
@@ -422,7 +435,10 @@ async fn list_keys(State(s): State<AppState>) -> ApiResult<Json<Vec<ApiKeyInfo>>
 }
 
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = CreateKey, responses((status = 201, body = CreatedKey)))]
-async fn create_key(State(s): State<AppState>, ApiJson(req): ApiJson<CreateKey>) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
+async fn create_key(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<CreateKey>,
+) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let role = Role::parse(req.role.trim())?;
     Ok((StatusCode::CREATED, Json(s.keys.create(&req.name, role).await?)))
 }
@@ -440,7 +456,10 @@ struct AlertsQuery {
 
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertsQuery),
     responses((status = 200, body = [budget_actors::domain::Alert])))]
-async fn list_alerts(State(s): State<AppState>, ApiQuery(q): ApiQuery<AlertsQuery>) -> ApiResult<Json<Vec<budget_actors::domain::Alert>>> {
+async fn list_alerts(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<AlertsQuery>,
+) -> ApiResult<Json<Vec<budget_actors::domain::Alert>>> {
     Ok(Json(s.engine.list_alerts(q.limit.unwrap_or(100)).await?))
 }
 

@@ -259,7 +259,7 @@ fn check_hard_limit(
             Some(cost) => {
                 let used = totals.settled_cost + totals.reserved_cost;
                 if used + cost > limit {
-                    return Err(EngineError::BudgetExceeded {
+                    return Err(EngineError::BudgetExceeded(Box::new(crate::error::Exceeded {
                         budget: budget.name.clone(),
                         budget_id: budget.id,
                         policy: policy.id,
@@ -268,7 +268,7 @@ fn check_hard_limit(
                         limit,
                         remaining: (limit - used).max(Decimal::ZERO),
                         requested: cost,
-                    });
+                    })));
                 }
             }
         }
@@ -276,7 +276,7 @@ fn check_hard_limit(
     if let Some(limit) = policy.token_limit {
         let used = totals.settled_tokens + totals.reserved_tokens;
         if used.saturating_add(tokens) > limit {
-            return Err(EngineError::BudgetExceeded {
+            return Err(EngineError::BudgetExceeded(Box::new(crate::error::Exceeded {
                 budget: budget.name.clone(),
                 budget_id: budget.id,
                 policy: policy.id,
@@ -285,7 +285,7 @@ fn check_hard_limit(
                 limit: Decimal::from(limit),
                 remaining: Decimal::from(limit.saturating_sub(used)),
                 requested: Decimal::from(tokens),
-            });
+            })));
         }
     }
     Ok(())
@@ -348,7 +348,10 @@ fn crossing_alerts(budget: &Budget, policy: &Policy, window_key: &str, before: &
             policy.period.as_str(),
             now,
             after.settled_cost,
-            policy.cost_limit.map(|l| l.to_string()).unwrap_or_else(|| format!("{} tokens", policy.token_limit.unwrap_or(0))),
+            policy
+                .cost_limit
+                .map(|l| l.to_string())
+                .unwrap_or_else(|| format!("{} tokens", policy.token_limit.unwrap_or(0))),
         ),
         details: json!({
             "window": window_key,
@@ -368,7 +371,11 @@ impl Actor for BudgetActor {
     type State = BudgetState;
     type Arguments = Arc<Budget>;
 
-    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, budget: Arc<Budget>) -> Result<BudgetState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        budget: Arc<Budget>,
+    ) -> Result<BudgetState, ActorProcessingErr> {
         Ok(self.rebuild(budget).await?)
     }
 

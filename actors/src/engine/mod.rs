@@ -26,9 +26,7 @@ use crate::domain::*;
 use crate::error::EngineError;
 use crate::prices::{PriceBook, PriceSummary, PriceVersion, Priced};
 use crate::pricing::{ModelPrice, PriceTable, ServiceTier, Usage};
-use crate::storage::{
-    AllocationFilter, HardCheck, PriceVersionRow, Repository, UsageFilter, WriteOp, WriteOutcome,
-};
+use crate::storage::{AllocationFilter, HardCheck, PriceVersionRow, Repository, UsageFilter, WriteOp, WriteOutcome};
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -76,13 +74,10 @@ impl Engine {
         let stored = repo.price_versions().await?.iter().map(PriceVersion::from_row).collect::<Result<Vec<_>, _>>()?;
         let prices = PriceBook::new(builtin, stored);
         let budgets: Vec<Arc<Budget>> = repo.list_budgets().await?.into_iter().map(Arc::new).collect();
-        let (supervisor, _) = Actor::spawn(
-            None,
-            BudgetSupervisor { repo: repo.clone(), default_tz: config.default_timezone },
-            (),
-        )
-        .await
-        .map_err(|e| EngineError::Internal(format!("cannot start the budget supervisor: {e}")))?;
+        let (supervisor, _) =
+            Actor::spawn(None, BudgetSupervisor { repo: repo.clone(), default_tz: config.default_timezone }, ())
+                .await
+                .map_err(|e| EngineError::Internal(format!("cannot start the budget supervisor: {e}")))?;
         info!(target: "engine", budgets = budgets.len(), prices = prices.builtin_len(), backend = repo.backend(), "engine started");
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -134,7 +129,7 @@ impl Engine {
     /// Marks every lease that ran out as expired, in memory and in storage.
     pub async fn sweep_expired(&self) -> Result<usize, EngineError> {
         let _ = self.inner.supervisor.cast(ToBudgetSupervisor::SweepAll);
-        let now = Utc::now();
+        let now = crate::domain::now();
         let expired = self.inner.repo.expired_active_allocations(now).await?;
         for id in &expired {
             self.inner
@@ -188,7 +183,7 @@ impl Engine {
     #[instrument(target = "engine", skip_all, fields(name = %req.name))]
     pub async fn create_budget(&self, req: CreateBudget) -> Result<Budget, EngineError> {
         let name = validate_budget_name(&req.name)?;
-        let now = Utc::now();
+        let now = crate::domain::now();
         let id = Uuid::now_v7();
         let mut scope = req.scope.unwrap_or_default();
         if let Some(component) = req.component {
@@ -228,7 +223,7 @@ impl Engine {
         if let Some(scope) = req.scope {
             budget.scope = scope.normalized();
         }
-        budget.updated_at = Utc::now();
+        budget.updated_at = crate::domain::now();
         self.inner.repo.update_budget(&budget).await?;
         self.replace_budget(Some(Arc::new(budget.clone())), None);
         Ok(budget)
@@ -246,7 +241,7 @@ impl Engine {
 
     pub async fn add_policy(&self, id_or_name: &str, spec: PolicySpec) -> Result<Policy, EngineError> {
         let mut budget = (*self.find_budget(id_or_name)?).clone();
-        let policy = spec.into_policy(budget.id, Utc::now())?;
+        let policy = spec.into_policy(budget.id, crate::domain::now())?;
         self.inner.repo.upsert_policy(&policy).await?;
         budget.policies.push(policy.clone());
         self.replace_budget(Some(Arc::new(budget)), None);
@@ -338,7 +333,7 @@ impl Engine {
         for policy in policies {
             let clock = crate::period::PolicyClock::new(policy, self.inner.config.default_timezone)?;
             let window = clock.window(at, context_id);
-            let totals = self.inner.repo.window_totals(policy.id, &window.key, Utc::now()).await?;
+            let totals = self.inner.repo.window_totals(policy.id, &window.key, crate::domain::now()).await?;
             let ratio = usage_ratio(policy, totals.settled_cost, totals.settled_tokens);
             out.push(PolicyStatus {
                 policy_id: policy.id,
@@ -382,8 +377,9 @@ impl Engine {
     }
 
     async fn fresh_actor(&self, budget: &Arc<Budget>) -> Result<ActorRef<ToBudgetActor>, EngineError> {
-        let actor = call!(self.inner.supervisor, |reply| ToBudgetSupervisor::ActorFor { budget: budget.clone(), reply })
-            .map_err(|e| EngineError::Unavailable(format!("budget supervisor: {e}")))??;
+        let actor =
+            call!(self.inner.supervisor, |reply| ToBudgetSupervisor::ActorFor { budget: budget.clone(), reply })
+                .map_err(|e| EngineError::Unavailable(format!("budget supervisor: {e}")))??;
         self.inner.actors.write().unwrap_or_else(|p| p.into_inner()).insert(budget.id, actor.clone());
         Ok(actor)
     }
@@ -431,7 +427,7 @@ impl Engine {
     #[instrument(target = "allocation", level = "debug", skip_all, fields(component = %req.component, model = %req.model))]
     pub async fn allocate(&self, req: AllocationRequest) -> Result<AllocationGrant, EngineError> {
         let call = CallScope::new(req.component, req.context_id, req.provider, req.model, req.task_type, req.tier)?;
-        let now = Utc::now();
+        let now = crate::domain::now();
         let ttl = match req.ttl_seconds {
             Some(0) => return Err(EngineError::invalid("ttl_seconds", "ttl_seconds must be at least 1")),
             Some(s) if s > self.inner.config.max_ttl.as_secs() => {
@@ -477,15 +473,8 @@ impl Engine {
         let mut reservations = Vec::new();
         let mut reserved_in: Vec<Uuid> = Vec::new();
         for budget in &budgets {
-            let request = ReserveRequest {
-                allocation_id,
-                call: call.clone(),
-                at: now,
-                cost,
-                tokens,
-                expires_at,
-                priority,
-            };
+            let request =
+                ReserveRequest { allocation_id, call: call.clone(), at: now, cost, tokens, expires_at, priority };
             match self.ask(budget, |reply| ToBudgetActor::Reserve { request: request.clone(), reply }).await {
                 Ok(budget_holds) => {
                     reservations.push(BudgetReservation {
@@ -527,16 +516,12 @@ impl Engine {
             expires_at,
             released_at: None,
         };
-        let written = self
-            .inner
-            .repo
-            .write(WriteOp::Allocate { allocation: allocation.clone(), holds, checks })
-            .await;
+        let written = self.inner.repo.write(WriteOp::Allocate { allocation: allocation.clone(), holds, checks }).await;
         if let Err(e) = written {
             for id in &reserved_in {
                 self.tell(*id, ToBudgetActor::Unreserve { allocation_id });
             }
-            if matches!(e, EngineError::BudgetExceeded { .. }) {
+            if matches!(e, EngineError::BudgetExceeded(_)) {
                 metrics::counter!("budget_allocations_total", "result" => "denied").increment(1);
             }
             return Err(e);
@@ -597,7 +582,11 @@ impl Engine {
             }
             self.inner
                 .repo
-                .write(WriteOp::Close { allocation_id: id, status: AllocationStatus::Released, at: Utc::now() })
+                .write(WriteOp::Close {
+                    allocation_id: id,
+                    status: AllocationStatus::Released,
+                    at: crate::domain::now(),
+                })
                 .await?;
             metrics::counter!("budget_releases_total").increment(1);
         }
@@ -612,7 +601,7 @@ impl Engine {
 
     #[instrument(target = "engine", level = "debug", skip_all)]
     pub async fn record_usage(&self, req: UsageRequest) -> Result<UsageResponse, EngineError> {
-        let now = Utc::now();
+        let now = crate::domain::now();
         let allocation = match req.allocation_id {
             Some(id) => Some(self.inner.repo.get_allocation(id).await?.ok_or_else(|| EngineError::Invalid {
                 field: "allocation_id".into(),
@@ -696,7 +685,10 @@ impl Engine {
                 kind: "unpriced_model".into(),
                 budget_id: None,
                 policy_id: None,
-                message: format!("no price is known for {}/{}; usage recorded with cost null", call.provider, call.model),
+                message: format!(
+                    "no price is known for {}/{}; usage recorded with cost null",
+                    call.provider, call.model
+                ),
                 details: json!({"provider": call.provider, "model": call.model, "record_id": record_id}),
                 created_at: now,
                 acknowledged: false,
@@ -732,7 +724,7 @@ impl Engine {
             .inner
             .repo
             .write(WriteOp::Record {
-                record: record.clone(),
+                record: Box::new(record.clone()),
                 charges,
                 hold_updates,
                 allocation_usage: allocation.as_ref().map(|a| (a.id, cost.unwrap_or(Decimal::ZERO), tokens)),
@@ -806,7 +798,12 @@ impl Engine {
         })
     }
 
-    async fn effects(&self, call: &CallScope, budgets: &[Arc<Budget>], at: DateTime<Utc>) -> Result<Vec<BudgetEffect>, EngineError> {
+    async fn effects(
+        &self,
+        call: &CallScope,
+        budgets: &[Arc<Budget>],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<BudgetEffect>, EngineError> {
         let mut out = Vec::with_capacity(budgets.len());
         for budget in budgets {
             let policies =
@@ -884,7 +881,11 @@ impl Engine {
                         })
                         .collect();
                     let row = rows.entry(values.clone()).or_insert_with(|| SummaryRow {
-                        group: group_by.iter().cloned().zip(values.into_iter().map(serde_json::Value::String)).collect(),
+                        group: group_by
+                            .iter()
+                            .cloned()
+                            .zip(values.into_iter().map(serde_json::Value::String))
+                            .collect(),
                         records: 0,
                         cost: Decimal::ZERO,
                         unpriced_records: 0,
@@ -908,20 +909,20 @@ impl Engine {
             }
         }
         let mut rows: Vec<SummaryRow> = rows.into_values().collect();
-        rows.sort_by(|a, b| b.cost.cmp(&a.cost));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.cost));
         Ok(UsageSummary { from, to, group_by, rows, total_cost, total_records })
     }
 
     // ---- prices -----------------------------------------------------------------------
 
     pub fn list_prices(&self, provider: Option<&str>) -> Vec<PriceSummary> {
-        self.inner.prices.list(provider, Utc::now())
+        self.inner.prices.list(provider, crate::domain::now())
     }
 
     pub fn show_price(&self, provider: &str, model: &str) -> Result<PriceSummary, EngineError> {
         self.inner
             .prices
-            .summary(provider, model, Utc::now())
+            .summary(provider, model, crate::domain::now())
             .ok_or_else(|| EngineError::not_found("price", format!("{provider}/{model}")))
     }
 
@@ -936,14 +937,17 @@ impl Engine {
         if provider.is_empty() || model.is_empty() {
             return Err(EngineError::invalid("provider", "provider and model must not be empty"));
         }
-        let per_token = |field: &str, direct: Option<Decimal>, million: Option<Decimal>| -> Result<Option<Decimal>, EngineError> {
-            match (direct, million) {
-                (Some(_), Some(_)) => Err(EngineError::invalid(field, format!("give {field} per token or per million, not both"))),
-                (Some(v), None) => Ok(Some(v)),
-                (None, Some(m)) => Ok(Some(m / Decimal::from(1_000_000))),
-                (None, None) => Ok(None),
-            }
-        };
+        let per_token =
+            |field: &str, direct: Option<Decimal>, million: Option<Decimal>| -> Result<Option<Decimal>, EngineError> {
+                match (direct, million) {
+                    (Some(_), Some(_)) => {
+                        Err(EngineError::invalid(field, format!("give {field} per token or per million, not both")))
+                    }
+                    (Some(v), None) => Ok(Some(v)),
+                    (None, Some(m)) => Ok(Some(m / Decimal::from(1_000_000))),
+                    (None, None) => Ok(None),
+                }
+            };
         let input = per_token("input_cost_per_token", req.input_cost_per_token, req.input_cost_per_million)?
             .ok_or_else(|| EngineError::invalid("input_cost_per_token", "an input price is required"))?;
         let output = per_token("output_cost_per_token", req.output_cost_per_token, req.output_cost_per_million)?
@@ -958,8 +962,14 @@ impl Engine {
                 return Err(EngineError::invalid(field, format!("{field} must not be negative")));
             }
         }
-        let price = ModelPrice::manual(input, output, req.cache_read_input_token_cost, req.cache_creation_input_token_cost, &provider);
-        let now = Utc::now();
+        let price = ModelPrice::manual(
+            input,
+            output,
+            req.cache_read_input_token_cost,
+            req.cache_creation_input_token_cost,
+            &provider,
+        );
+        let now = crate::domain::now();
         let effective_from = req.effective_from.unwrap_or(now);
         let row = PriceVersionRow {
             id: Uuid::now_v7(),

@@ -21,7 +21,10 @@ pub const MAX_RESTARTS: usize = 5;
 pub const RESTART_WINDOW: Duration = Duration::from_secs(60);
 
 pub enum ToBudgetSupervisor {
-    ActorFor { budget: Arc<Budget>, reply: RpcReplyPort<Result<ActorRef<ToBudgetActor>, EngineError>> },
+    ActorFor {
+        budget: Arc<Budget>,
+        reply: RpcReplyPort<Result<ActorRef<ToBudgetActor>, EngineError>>,
+    },
     Update(Arc<Budget>),
     Remove(Uuid),
     SweepAll,

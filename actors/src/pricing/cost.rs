@@ -35,11 +35,7 @@ pub(crate) struct BilledRates {
 }
 
 fn threshold_label(n: u64) -> String {
-    if n.is_multiple_of(1000) {
-        format!("above_{}k", n / 1000)
-    } else {
-        format!("above_{n}")
-    }
+    if n.is_multiple_of(1000) { format!("above_{}k", n / 1000) } else { format!("above_{n}") }
 }
 
 fn crossed(prompt: u64, n: u64, inclusive: bool) -> bool {
@@ -57,11 +53,7 @@ pub(crate) fn select_tier(tiers: &[TierRange], prompt: u64) -> Option<(usize, &T
         return None;
     }
     let x = Decimal::from(prompt);
-    tiers
-        .iter()
-        .enumerate()
-        .find(|(_, t)| t.lo < x && x <= t.hi)
-        .or_else(|| tiers.iter().enumerate().next_back())
+    tiers.iter().enumerate().find(|(_, t)| t.lo < x && x <= t.hi).or_else(|| tiers.iter().enumerate().next_back())
 }
 
 impl ModelPrice {
@@ -74,13 +66,7 @@ impl ModelPrice {
     ///
     /// `input_cost_per_request`, which LiteLLM's cost code never reads, is
     /// charged once as the `request` line item, with a note.
-    pub fn cost(
-        &self,
-        provider: &str,
-        usage: &Usage,
-        at: DateTime<Utc>,
-        tier: ServiceTier,
-    ) -> CostBreakdown {
+    pub fn cost(&self, provider: &str, usage: &Usage, at: DateTime<Utc>, tier: ServiceTier) -> CostBreakdown {
         let mut notes = Vec::new();
         let mut usage = usage.clone();
         if usage.reasoning_tokens > usage.output_tokens {
@@ -117,17 +103,9 @@ impl ModelPrice {
             b.request = per_request;
             b.notes.push(NOTE_REQUEST_CHARGED.to_string());
         }
-        b.total = [
-            b.input,
-            b.cache_read,
-            b.cache_write,
-            b.cache_write_1h,
-            b.output,
-            b.reasoning,
-            b.request,
-        ]
-        .iter()
-        .fold(Decimal::ZERO, |acc, d| acc.saturating_add(*d));
+        b.total = [b.input, b.cache_read, b.cache_write, b.cache_write_1h, b.output, b.reasoning, b.request]
+            .iter()
+            .fold(Decimal::ZERO, |acc, d| acc.saturating_add(*d));
         b
     }
 
@@ -187,101 +165,90 @@ impl ModelPrice {
             && self.litellm_provider.as_deref() == Some("fireworks_ai")
             && std.cache_read.is_none()
             && std.input.is_some();
-        let model_cache_read = if fireworks_default {
-            std.input.map(half)
-        } else {
-            std.cache_read
-        };
+        let model_cache_read = if fireworks_default { std.input.map(half) } else { std.cache_read };
         let off_cache_read = off.and_then(|o| {
-            o.rates.cache_read.or_else(|| {
-                if fireworks_default {
-                    o.rates.input.map(half).or(model_cache_read)
-                } else {
-                    None
-                }
-            })
+            o.rates
+                .cache_read
+                .or_else(|| if fireworks_default { o.rates.input.map(half).or(model_cache_read) } else { None })
         });
 
-        let mut r = if let Some((i, t)) =
-            select_tier(&self.tiered_pricing, prompt).filter(|(_, t)| t.rates.input.is_some())
-        {
-            label.push(format!("tiered_pricing[{i}]"));
-            let tr = &t.rates;
-            let t_in = tr.input.unwrap_or_default();
-            let mut r = BilledRates {
-                input: t_in,
-                output: tr.output.or(std.output).unwrap_or_default(),
-                cache_read: tr.cache_read.unwrap_or(t_in),
-                cache_write: tr.cache_write.unwrap_or(t_in),
-                ..BilledRates::default()
-            };
-            if let Some(o) = off {
-                apply_off_peak(&mut r, o, off_cache_read);
-            }
-            r.cache_write_1h = tr.cache_write_1h.unwrap_or(r.cache_write);
-            r
-        } else {
-            // Service-tier key, falling back to the standard key.
-            let pick = |f: fn(&RateSet) -> Option<Decimal>, standard: Option<Decimal>| {
-                list.and_then(|l| f(&l.rates)).or(standard)
-            };
-            let mut input = pick(|r| r.input, std.input).unwrap_or_default();
-            let mut output = pick(|r| r.output, std.output).unwrap_or_default();
-            if output.is_zero()
-                && let Some(image) = self.output_cost_per_image_token
-            {
-                output = image;
-            }
-            let mut cache_write = pick(|r| r.cache_write, std.cache_write);
-            let mut cache_read = pick(|r| r.cache_read, model_cache_read);
-            let mut cache_write_1h = pick(|r| r.cache_write_1h, std.cache_write_1h);
-
-            // Thresholds of the standard list and of the tier's own list, ascending.
-            let mut ns: Vec<u64> = self
-                .standard
-                .thresholds
-                .iter()
-                .chain(list.map(|l| l.thresholds.as_slice()).unwrap_or(&[]))
-                .map(|t| t.above_tokens)
-                .collect();
-            ns.sort_unstable();
-            ns.dedup();
-            let mut highest = None;
-            for n in ns.into_iter().filter(|n| crossed(prompt, *n, inclusive)) {
-                highest = Some(n);
-                let at_std = self.standard.at_threshold(n);
-                let at_tier = list.and_then(|l| l.at_threshold(n));
-                let get = |f: fn(&RateSet) -> Option<Decimal>| {
-                    at_tier.and_then(f).or_else(|| at_std.and_then(f))
+        let mut r =
+            if let Some((i, t)) = select_tier(&self.tiered_pricing, prompt).filter(|(_, t)| t.rates.input.is_some()) {
+                label.push(format!("tiered_pricing[{i}]"));
+                let tr = &t.rates;
+                let t_in = tr.input.unwrap_or_default();
+                let mut r = BilledRates {
+                    input: t_in,
+                    output: tr.output.or(std.output).unwrap_or_default(),
+                    cache_read: tr.cache_read.unwrap_or(t_in),
+                    cache_write: tr.cache_write.unwrap_or(t_in),
+                    ..BilledRates::default()
                 };
-                input = get(|r| r.input).unwrap_or(input);
-                output = get(|r| r.output).unwrap_or(output);
-                cache_write = get(|r| r.cache_write).or(cache_write);
-                cache_read = get(|r| r.cache_read).or(cache_read);
-                // The 1-hour key moves only to a threshold key of the request's own list.
-                let own = if list.is_some() { at_tier } else { at_std };
-                if let Some(v) = own.and_then(|r| r.cache_write_1h) {
-                    cache_write_1h = Some(v);
+                if let Some(o) = off {
+                    apply_off_peak(&mut r, o, off_cache_read);
                 }
-            }
-            if let Some(n) = highest {
-                label.push(threshold_label(n));
-            }
-            // A missing cache rate falls back to the (tier- and off-peak-resolved) input rate.
-            let fallback = off.and_then(|o| o.rates.input).unwrap_or(input);
-            let mut r = BilledRates {
-                input,
-                output,
-                cache_read: cache_read.unwrap_or(fallback),
-                cache_write: cache_write.unwrap_or(fallback),
-                ..BilledRates::default()
+                r.cache_write_1h = tr.cache_write_1h.unwrap_or(r.cache_write);
+                r
+            } else {
+                // Service-tier key, falling back to the standard key.
+                let pick = |f: fn(&RateSet) -> Option<Decimal>, standard: Option<Decimal>| {
+                    list.and_then(|l| f(&l.rates)).or(standard)
+                };
+                let mut input = pick(|r| r.input, std.input).unwrap_or_default();
+                let mut output = pick(|r| r.output, std.output).unwrap_or_default();
+                if output.is_zero()
+                    && let Some(image) = self.output_cost_per_image_token
+                {
+                    output = image;
+                }
+                let mut cache_write = pick(|r| r.cache_write, std.cache_write);
+                let mut cache_read = pick(|r| r.cache_read, model_cache_read);
+                let mut cache_write_1h = pick(|r| r.cache_write_1h, std.cache_write_1h);
+
+                // Thresholds of the standard list and of the tier's own list, ascending.
+                let mut ns: Vec<u64> = self
+                    .standard
+                    .thresholds
+                    .iter()
+                    .chain(list.map(|l| l.thresholds.as_slice()).unwrap_or(&[]))
+                    .map(|t| t.above_tokens)
+                    .collect();
+                ns.sort_unstable();
+                ns.dedup();
+                let mut highest = None;
+                for n in ns.into_iter().filter(|n| crossed(prompt, *n, inclusive)) {
+                    highest = Some(n);
+                    let at_std = self.standard.at_threshold(n);
+                    let at_tier = list.and_then(|l| l.at_threshold(n));
+                    let get = |f: fn(&RateSet) -> Option<Decimal>| at_tier.and_then(f).or_else(|| at_std.and_then(f));
+                    input = get(|r| r.input).unwrap_or(input);
+                    output = get(|r| r.output).unwrap_or(output);
+                    cache_write = get(|r| r.cache_write).or(cache_write);
+                    cache_read = get(|r| r.cache_read).or(cache_read);
+                    // The 1-hour key moves only to a threshold key of the request's own list.
+                    let own = if list.is_some() { at_tier } else { at_std };
+                    if let Some(v) = own.and_then(|r| r.cache_write_1h) {
+                        cache_write_1h = Some(v);
+                    }
+                }
+                if let Some(n) = highest {
+                    label.push(threshold_label(n));
+                }
+                // A missing cache rate falls back to the (tier- and off-peak-resolved) input rate.
+                let fallback = off.and_then(|o| o.rates.input).unwrap_or(input);
+                let mut r = BilledRates {
+                    input,
+                    output,
+                    cache_read: cache_read.unwrap_or(fallback),
+                    cache_write: cache_write.unwrap_or(fallback),
+                    ..BilledRates::default()
+                };
+                if let Some(o) = off {
+                    apply_off_peak(&mut r, o, off_cache_read);
+                }
+                r.cache_write_1h = cache_write_1h.unwrap_or(r.cache_write);
+                r
             };
-            if let Some(o) = off {
-                apply_off_peak(&mut r, o, off_cache_read);
-            }
-            r.cache_write_1h = cache_write_1h.unwrap_or(r.cache_write);
-            r
-        };
         if off.is_some() {
             label.push("off_peak".to_string());
         }
@@ -291,20 +258,17 @@ impl ModelPrice {
         let tier_reasoning = select_tier(&self.tiered_pricing, prompt)
             .filter(|(_, t)| t.rates.input.is_some())
             .and_then(|(_, t)| t.rates.reasoning.or(t.rates.output));
-        r.reasoning = off
-            .and_then(|o| o.rates.reasoning)
-            .or(tier_reasoning)
-            .unwrap_or_else(|| {
-                if let Some(l) = list {
-                    if let Some(v) = l.rates.reasoning {
-                        return v;
-                    }
-                    if l.rates.output.is_some() {
-                        return r.output;
-                    }
+        r.reasoning = off.and_then(|o| o.rates.reasoning).or(tier_reasoning).unwrap_or_else(|| {
+            if let Some(l) = list {
+                if let Some(v) = l.rates.reasoning {
+                    return v;
                 }
-                std.reasoning.unwrap_or(r.output)
-            });
+                if l.rates.output.is_some() {
+                    return r.output;
+                }
+            }
+            std.reasoning.unwrap_or(r.output)
+        });
         if provider == "xai" {
             // LiteLLM's xai path drops the completion details: reasoning is output.
             r.reasoning = r.output;
@@ -316,25 +280,13 @@ impl ModelPrice {
     fn perplexity_rates(&self, usage: &Usage, at: DateTime<Utc>) -> (BilledRates, String) {
         let std = &self.standard.rates;
         let off = self.open_off_peak(at);
-        let pick = |f: fn(&RateSet) -> Option<Decimal>, standard: Option<Decimal>| {
-            off.and_then(|o| f(&o.rates)).or(standard)
-        };
+        let pick =
+            |f: fn(&RateSet) -> Option<Decimal>, standard: Option<Decimal>| off.and_then(|o| f(&o.rates)).or(standard);
         let input = pick(|r| r.input, std.input).unwrap_or_default();
         let output = pick(|r| r.output, std.output).unwrap_or_default();
         let cache_read = pick(|r| r.cache_read, std.cache_read).unwrap_or(input);
-        let reasoning = if usage.reasoning_tokens > 0 {
-            std.reasoning.unwrap_or(output)
-        } else {
-            output
-        };
-        let r = BilledRates {
-            input,
-            output,
-            cache_read,
-            cache_write: input,
-            cache_write_1h: input,
-            reasoning,
-        };
+        let reasoning = if usage.reasoning_tokens > 0 { std.reasoning.unwrap_or(output) } else { output };
+        let r = BilledRates { input, output, cache_read, cache_write: input, cache_write_1h: input, reasoning };
         let label = if off.is_some() { "off_peak" } else { "base" };
         (r, label.to_string())
     }
@@ -448,20 +400,9 @@ impl ModelPrice {
                 reasoning: output,
             }
         } else {
-            BilledRates {
-                output,
-                reasoning: output,
-                ..BilledRates::default()
-            }
+            BilledRates { output, reasoning: output, ..BilledRates::default() }
         };
-        let mut label = vec![
-            if b_in.is_some() {
-                "batches"
-            } else {
-                "batches_half"
-            }
-            .to_string(),
-        ];
+        let mut label = vec![if b_in.is_some() { "batches" } else { "batches_half" }.to_string()];
         if let Some(n) = highest {
             label.push(threshold_label(n));
         }
@@ -486,9 +427,5 @@ fn apply_off_peak(r: &mut BilledRates, o: &OffPeakPricing, cache_read: Option<De
 }
 
 fn join_label(parts: Vec<String>) -> String {
-    if parts.is_empty() {
-        "base".to_string()
-    } else {
-        parts.join("+")
-    }
+    if parts.is_empty() { "base".to_string() } else { parts.join("+") }
 }

@@ -2,10 +2,11 @@
 //!
 //! Budget reads LiteLLM's `model_prices_and_context_window.json` and prices a
 //! usage the way LiteLLM 1.110.2's own cost code does (see
-//! `docs`/`PRICING_SEMANTICS.md`), except that all money is an exact
+//! PRICING_SEMANTICS.md), except that all money is an exact
 //! [`Decimal`] computed from the decimal text of the map, where LiteLLM
 //! multiplies binary floats. The two agree to about 1e-12 relative; ours is
-//! the exact one.
+//! the exact one. `tests/pricing_golden.rs` checks this against LiteLLM's own
+//! results (`tests/data/litellm_golden.json`, from `tools/gen_pricing_golden.py`).
 //!
 //! * [`PriceTable`] holds the whole map and resolves `(provider, model)` to an
 //!   entry (`"{provider}/{model}"`, then `model`, then `model` without its first
@@ -17,7 +18,14 @@
 //! Deliberate difference from LiteLLM: `input_cost_per_request` (read by no
 //! LiteLLM cost code) **is** charged, once per usage, as the `request` line
 //! item, and the breakdown then carries the note
-//! `"input_cost_per_request charged (LiteLLM does not)"`.
+//! `"input_cost_per_request charged (LiteLLM does not)"`;
+//! [`CostBreakdown::litellm_total`] is the total LiteLLM would report.
+//!
+//! Not modelled (the [`Usage`] has no counts for them, and LiteLLM charges
+//! nothing for them without such counts): audio/image/video tokens, web-search
+//! and citation charges, 30-minute/12-hour cache writes, regional or speed
+//! multipliers, and DashScope's `explicit_cache_read_input_token_cost` (only
+//! for usage reported with `cache_type: "ephemeral"`).
 
 mod cost;
 mod model;
@@ -31,14 +39,13 @@ use serde::{Deserialize, Serialize};
 
 pub use cost::TIERLESS_PROVIDERS;
 pub use model::{
-    HourWindow, ModelPrice, ModelPriceSummary, OffPeakPricing, OffPeakRule, PriceList, RateSet,
-    ThresholdRates, TierRange,
+    HourWindow, ModelPrice, ModelPriceSummary, OffPeakPricing, OffPeakRule, PriceList, RateSet, ThresholdRates,
+    TierRange,
 };
-pub use table::PriceTable;
+pub use table::{PriceTable, RESERVED_KEYS};
 
 /// LiteLLM 1.110.2's price map, compiled in.
-pub const BUILTIN_LITELLM_JSON: &str =
-    include_str!("../../data/litellm/model_prices_and_context_window.json");
+pub const BUILTIN_LITELLM_JSON: &str = include_str!("../../data/litellm/model_prices_and_context_window.json");
 
 /// The LiteLLM release whose map and cost rules this module follows.
 pub const LITELLM_VERSION: &str = "1.110.2";
@@ -89,9 +96,7 @@ impl Usage {
         reasoning_tokens: u64,
     ) -> Usage {
         Usage {
-            input_tokens: prompt_tokens
-                .saturating_sub(cached_tokens)
-                .saturating_sub(cache_creation_tokens),
+            input_tokens: prompt_tokens.saturating_sub(cached_tokens).saturating_sub(cache_creation_tokens),
             cache_read_tokens: cached_tokens,
             cache_write_tokens: cache_creation_tokens,
             cache_write_1h_tokens: 0,
@@ -137,9 +142,10 @@ pub struct CostBreakdown {
     #[serde(with = "rust_decimal::serde::str")]
     #[schema(value_type = String)]
     pub total: Decimal,
-    /// Which rate set applied, e.g. `"base"`, `"above_200k"`,
-    /// `"tiered_pricing[1]"`, `"batches"`, `"off_peak"`; combinations are
-    /// joined with `+` (`"flex+above_272k"`).
+    /// Which rate set applied: `"base"`, `"above_200k"`, `"tiered_pricing[1]"`,
+    /// `"batches"` (`*_batches` keys), `"batches_half"` (half the standard
+    /// rates), `"flex"`, `"priority"`, `"off_peak"`; combinations are joined
+    /// with `+` (`"flex+above_272k"`, `"batches+above_272k"`).
     pub tier: String,
     /// Remarks about how the cost was computed.
     pub notes: Vec<String>,
@@ -152,14 +158,20 @@ impl CostBreakdown {
     }
 }
 
-/// The service tier a request was served at.
+/// The service tier a request was served at. As in LiteLLM, `Flex` and
+/// `Priority` are priced at standard rates (with a note) for the providers in
+/// [`TIERLESS_PROVIDERS`], whose LiteLLM cost functions take no service tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceTier {
     /// Standard rates.
     #[default]
     Standard,
-    /// Batch API rates (`*_batches` keys, else half the standard rates).
+    /// Batch API rates, as LiteLLM's `batch_cost_calculator`: `*_batches` keys
+    /// (with `_above_{N}k_tokens_batches` thresholds; missing batch cache rates
+    /// fall back to the standard cache-read rate, else the batch input rate),
+    /// else half the standard rates (cache reads at half the cache-read rate,
+    /// 0 without one). No off-peak, reasoning or provider quirks apply.
     Batch,
     /// `*_flex` keys, falling back to standard ones.
     Flex,
@@ -181,21 +193,13 @@ pub enum PriceParseError {
     NotAnObject { key: String },
     /// A price field holds something that is not a decimal number.
     #[error("entry {key:?}: field {field:?} is not a decimal number: {value}")]
-    InvalidNumber {
-        key: String,
-        field: String,
-        value: String,
-    },
+    InvalidNumber { key: String, field: String, value: String },
     /// An `_above_{N}k_tokens` field whose `N` is not a whole token count.
     #[error("entry {key:?}: field {field:?} has an unreadable token threshold")]
     InvalidThreshold { key: String, field: String },
     /// A malformed `tiered_pricing` or `off_peak_pricing` block.
     #[error("entry {key:?}: {field}: {reason}")]
-    InvalidBlock {
-        key: String,
-        field: String,
-        reason: String,
-    },
+    InvalidBlock { key: String, field: String, reason: String },
     /// An `alias_of` row given to [`ModelPrice::from_litellm`] directly.
     #[error("entry {key:?} is an alias of {target:?}; resolve it through PriceTable")]
     AliasEntry { key: String, target: String },

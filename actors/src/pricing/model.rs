@@ -72,30 +72,18 @@ impl PriceList {
 
     /// The rates defined exactly at threshold `n`, if any.
     pub fn at_threshold(&self, n: u64) -> Option<&RateSet> {
-        self.thresholds
-            .iter()
-            .find(|t| t.above_tokens == n)
-            .map(|t| &t.rates)
+        self.thresholds.iter().find(|t| t.above_tokens == n).map(|t| &t.rates)
     }
 
     fn threshold_mut(&mut self, n: u64) -> &mut RateSet {
         let idx = match self.thresholds.iter().position(|t| t.above_tokens >= n) {
             Some(i) if self.thresholds[i].above_tokens == n => i,
             Some(i) => {
-                self.thresholds.insert(
-                    i,
-                    ThresholdRates {
-                        above_tokens: n,
-                        rates: RateSet::default(),
-                    },
-                );
+                self.thresholds.insert(i, ThresholdRates { above_tokens: n, rates: RateSet::default() });
                 i
             }
             None => {
-                self.thresholds.push(ThresholdRates {
-                    above_tokens: n,
-                    rates: RateSet::default(),
-                });
+                self.thresholds.push(ThresholdRates { above_tokens: n, rates: RateSet::default() });
                 self.thresholds.len() - 1
             }
         };
@@ -127,24 +115,17 @@ impl HourWindow {
     /// Parse `"HH:MM-HH:MM"`; `None` when malformed (LiteLLM ignores those).
     pub fn parse(text: &str) -> Option<HourWindow> {
         let (a, b) = text.split_once('-')?;
-        Some(HourWindow {
-            start_minute: parse_hhmm(a.trim())?,
-            end_minute: parse_hhmm(b.trim())?,
-        })
+        Some(HourWindow { start_minute: parse_hhmm(a.trim())?, end_minute: parse_hhmm(b.trim())? })
     }
 
     /// Whether `time` (UTC) falls inside the window.
     pub fn contains(&self, time: chrono::NaiveTime) -> bool {
         use chrono::Timelike;
-        let now = u64::from(time.num_seconds_from_midnight()) * 1_000_000_000
-            + u64::from(time.nanosecond().min(999_999_999));
+        let now =
+            u64::from(time.num_seconds_from_midnight()) * 1_000_000_000 + u64::from(time.nanosecond().min(999_999_999));
         let start = u64::from(self.start_minute) * 60 * 1_000_000_000;
         let end = u64::from(self.end_minute) * 60 * 1_000_000_000;
-        if start < end {
-            start <= now && now < end
-        } else {
-            now >= start || now < end
-        }
+        if start < end { start <= now && now < end } else { now >= start || now < end }
     }
 }
 
@@ -365,11 +346,8 @@ pub(crate) fn parse_decimal_text(text: &str) -> Option<Decimal> {
 /// A rate value: a JSON number (or a numeric string, which LiteLLM accepts too).
 /// `null` is absent.
 fn parse_rate(key: &str, field: &str, value: &Value) -> Result<Option<Decimal>, PriceParseError> {
-    let bad = || PriceParseError::InvalidNumber {
-        key: key.to_string(),
-        field: field.to_string(),
-        value: value.to_string(),
-    };
+    let bad =
+        || PriceParseError::InvalidNumber { key: key.to_string(), field: field.to_string(), value: value.to_string() };
     let parsed = match value {
         Value::Null => return Ok(None),
         Value::Number(n) => parse_decimal_text(&n.to_string()),
@@ -384,9 +362,9 @@ fn parse_rate(key: &str, field: &str, value: &Value) -> Result<Option<Decimal>, 
 
 fn parse_tokens(value: &Value) -> Option<u64> {
     match value {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| parse_decimal_text(&n.to_string()).and_then(|d| u64::try_from(d).ok())),
+        Value::Number(n) => {
+            n.as_u64().or_else(|| parse_decimal_text(&n.to_string()).and_then(|d| u64::try_from(d).ok()))
+        }
         _ => None,
     }
 }
@@ -410,10 +388,7 @@ fn parse_flat_rates(
 fn parse_windows(value: Option<&Value>) -> Vec<HourWindow> {
     match value {
         Some(Value::String(s)) => HourWindow::parse(s).into_iter().collect(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|v| v.as_str().and_then(HourWindow::parse))
-            .collect(),
+        Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().and_then(HourWindow::parse)).collect(),
         _ => Vec::new(),
     }
 }
@@ -466,20 +441,14 @@ fn parse_off_peak(key: &str, value: &Value) -> Result<Option<OffPeakPricing>, Pr
                 Some(Value::Array(days)) => Some(days.iter().filter_map(parse_weekday).collect()),
                 Some(_) => Some(Vec::new()),
             };
-            windows.push(OffPeakRule {
-                hours_utc,
-                weekdays,
-            });
+            windows.push(OffPeakRule { hours_utc, weekdays });
         }
     }
     Ok(Some(OffPeakPricing {
         rates,
         hours_utc: parse_windows(obj.get("hours_utc")),
         windows,
-        weekday_timezone: obj
-            .get("weekday_timezone")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        weekday_timezone: obj.get("weekday_timezone").and_then(Value::as_str).map(str::to_string),
     }))
 }
 
@@ -498,13 +467,11 @@ fn parse_tiered(key: &str, value: &Value) -> Result<Vec<TierRange>, PriceParseEr
     let mut tiers = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let context = format!("tiered_pricing[{i}]");
-        let obj = item
-            .as_object()
-            .ok_or_else(|| PriceParseError::InvalidBlock {
-                key: key.to_string(),
-                field: context.clone(),
-                reason: "not an object".into(),
-            })?;
+        let obj = item.as_object().ok_or_else(|| PriceParseError::InvalidBlock {
+            key: key.to_string(),
+            field: context.clone(),
+            reason: "not an object".into(),
+        })?;
         // A tier without a numeric `[lo, hi]` token range (e.g. the search
         // entries' `max_results_range` tiers) is not a token tier: LiteLLM skips it.
         let range = match obj.get("range") {
@@ -569,16 +536,9 @@ impl ModelPrice {
     /// ignored. `alias_of` rows are rejected here; [`super::PriceTable`]
     /// resolves them.
     pub fn from_litellm(key: &str, entry: &Value) -> Result<ModelPrice, PriceParseError> {
-        let obj = entry
-            .as_object()
-            .ok_or_else(|| PriceParseError::NotAnObject {
-                key: key.to_string(),
-            })?;
+        let obj = entry.as_object().ok_or_else(|| PriceParseError::NotAnObject { key: key.to_string() })?;
         if let Some(target) = obj.get("alias_of").and_then(Value::as_str) {
-            return Err(PriceParseError::AliasEntry {
-                key: key.to_string(),
-                target: target.to_string(),
-            });
+            return Err(PriceParseError::AliasEntry { key: key.to_string(), target: target.to_string() });
         }
         let mut price = ModelPrice::empty(key);
         for (field, value) in obj {
@@ -587,12 +547,8 @@ impl ModelPrice {
                 "mode" => price.mode = value.as_str().map(str::to_string),
                 "max_input_tokens" => price.max_input_tokens = parse_tokens(value),
                 "max_output_tokens" => price.max_output_tokens = parse_tokens(value),
-                "input_cost_per_request" => {
-                    price.input_cost_per_request = parse_rate(key, field, value)?
-                }
-                "output_cost_per_image_token" => {
-                    price.output_cost_per_image_token = parse_rate(key, field, value)?
-                }
+                "input_cost_per_request" => price.input_cost_per_request = parse_rate(key, field, value)?,
+                "output_cost_per_image_token" => price.output_cost_per_image_token = parse_rate(key, field, value)?,
                 "tiered_pricing" => price.tiered_pricing = parse_tiered(key, value)?,
                 "off_peak_pricing" => price.off_peak_pricing = parse_off_peak(key, value)?,
                 _ => price.parse_rate_key(key, field, value)?,
@@ -602,12 +558,7 @@ impl ModelPrice {
     }
 
     /// `{base}[_above_{N}[k]_tokens][_{suffix}]` keys.
-    fn parse_rate_key(
-        &mut self,
-        key: &str,
-        field: &str,
-        value: &Value,
-    ) -> Result<(), PriceParseError> {
+    fn parse_rate_key(&mut self, key: &str, field: &str, value: &Value) -> Result<(), PriceParseError> {
         let mut name = field;
         let mut list = Some(ListId::Standard);
         for (suffix, id) in SUFFIXES {
@@ -683,12 +634,7 @@ impl ModelPrice {
             input_cost_per_request: self.input_cost_per_request,
             max_input_tokens: self.max_input_tokens,
             max_output_tokens: self.max_output_tokens,
-            thresholds: self
-                .standard
-                .thresholds
-                .iter()
-                .map(|t| t.above_tokens)
-                .collect(),
+            thresholds: self.standard.thresholds.iter().map(|t| t.above_tokens).collect(),
             has_tiered_pricing: !self.tiered_pricing.is_empty(),
             has_off_peak_pricing: self.off_peak_pricing.is_some(),
             manual: self.manual,

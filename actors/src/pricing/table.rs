@@ -38,10 +38,7 @@ impl PriceTable {
                     Some(t) if t.get("alias_of").is_none() && !RESERVED_KEYS.contains(&target) => {
                         ModelPrice::from_litellm(key, t)
                     }
-                    _ => Err(PriceParseError::AliasTargetMissing {
-                        key: key.clone(),
-                        target: target.to_string(),
-                    }),
+                    _ => Err(PriceParseError::AliasTargetMissing { key: key.clone(), target: target.to_string() }),
                 },
                 None => ModelPrice::from_litellm(key, value),
             };
@@ -98,10 +95,7 @@ impl PriceTable {
         if let Some((_, rest)) = model.split_once('/') {
             candidates.push(rest.to_string());
         }
-        candidates
-            .iter()
-            .find_map(|k| self.entries.get_key_value(k.as_str()))
-            .map(|(k, v)| (k.as_str(), v))
+        candidates.iter().find_map(|k| self.entries.get_key_value(k.as_str())).map(|(k, v)| (k.as_str(), v))
     }
 
     /// The entry under exactly `key`.

@@ -20,9 +20,7 @@ fn d(s: &str) -> Decimal {
 }
 
 fn ts(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .expect("timestamp")
-        .with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(s).expect("timestamp").with_timezone(&Utc)
 }
 
 /// Monday 02:00 UTC: peak for every off-peak block in the map.
@@ -31,9 +29,7 @@ fn peak() -> DateTime<Utc> {
 }
 
 fn get(key: &str) -> &'static ModelPrice {
-    table()
-        .get(key)
-        .unwrap_or_else(|| panic!("{key} missing from the builtin map"))
+    table().get(key).unwrap_or_else(|| panic!("{key} missing from the builtin map"))
 }
 
 fn usage(u: u64, r: u64, w: u64, w1h: u64, o: u64, reasoning: u64) -> Usage {
@@ -79,9 +75,7 @@ fn json_numbers_keep_their_text() {
     // arbitrary_precision: the rate is the map's decimal text, not a float.
     let p = synthetic(json!({"input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05}));
     assert_eq!(p.standard.rates.input, Some(Decimal::new(3, 6)));
-    let p: ModelPrice = r#"{"input_cost_per_token": 1.1e-07, "output_cost_per_token": 0.1}"#
-        .parse()
-        .expect("parses");
+    let p: ModelPrice = r#"{"input_cost_per_token": 1.1e-07, "output_cost_per_token": 0.1}"#.parse().expect("parses");
     assert_eq!(p.standard.rates.input, Some(Decimal::new(11, 8)));
     assert_eq!(p.standard.rates.output, Some(Decimal::new(1, 1)));
 }
@@ -99,16 +93,10 @@ fn real_entry_parses_every_price_list() {
     assert_eq!(t.output, Some(d("2.25e-05")));
     assert_eq!(t.cache_read, Some(d("5e-07")));
     assert_eq!(p.batches.rates.input, Some(d("1.25e-06")));
-    assert_eq!(
-        p.batches.at_threshold(272_000).and_then(|r| r.output),
-        Some(d("1.125e-05"))
-    );
+    assert_eq!(p.batches.at_threshold(272_000).and_then(|r| r.output), Some(d("1.125e-05")));
     assert_eq!(p.flex.rates.output, Some(d("7.5e-06")));
     assert_eq!(p.priority.rates.cache_read, Some(d("5e-07")));
-    assert_eq!(
-        p.priority.at_threshold(272_000).and_then(|r| r.input),
-        Some(d("1e-05"))
-    );
+    assert_eq!(p.priority.at_threshold(272_000).and_then(|r| r.input), Some(d("1e-05")));
     let s = p.to_summary();
     assert_eq!(s.input_cost_per_token, Some(d("2.5e-06")));
     assert_eq!(s.thresholds, vec![272_000]);
@@ -121,14 +109,7 @@ fn one_hour_write_rate_is_a_ttl_not_a_threshold() {
     let t = p.standard.at_threshold(200_000).expect("200k");
     assert_eq!(t.cache_write_1h, Some(d("1.2e-05")));
     assert_eq!(t.cache_write, Some(d("7.5e-06")));
-    assert_eq!(
-        p.standard
-            .thresholds
-            .iter()
-            .map(|t| t.above_tokens)
-            .collect::<Vec<_>>(),
-        vec![200_000]
-    );
+    assert_eq!(p.standard.thresholds.iter().map(|t| t.above_tokens).collect::<Vec<_>>(), vec![200_000]);
 }
 
 #[test]
@@ -142,11 +123,8 @@ fn bad_entries_are_errors_with_context() {
         Err(PriceParseError::AliasEntry { .. })
     ));
     assert!(
-        ModelPrice::from_litellm(
-            "k",
-            &json!({"tiered_pricing": [{"range": [0, 1], "input_cost_per_token": "x"}]})
-        )
-        .is_err()
+        ModelPrice::from_litellm("k", &json!({"tiered_pricing": [{"range": [0, 1], "input_cost_per_token": "x"}]}))
+            .is_err()
     );
     // tiers without a token range (search entries' `max_results_range`) are not token tiers
     let search = get("exa_ai/search");
@@ -167,10 +145,7 @@ fn table_skips_bad_entries_and_counts_them() {
     assert_eq!(t.skipped(), 2);
     assert!(t.get("sample_spec").is_none());
     assert_eq!(t.get("alias").map(|p| p.key.as_str()), Some("alias"));
-    assert!(matches!(
-        PriceTable::from_litellm_json("[1]"),
-        Err(PriceParseError::TopLevelNotObject)
-    ));
+    assert!(matches!(PriceTable::from_litellm_json("[1]"), Err(PriceParseError::TopLevelNotObject)));
     assert!(PriceTable::from_litellm_json("{").is_err());
 }
 
@@ -202,20 +177,13 @@ fn usage_openai_conversion() {
 #[test]
 fn base_rates_and_line_items() {
     // claude-sonnet-4-5: in 3e-06, out 1.5e-05, cr 3e-07, cw 3.75e-06, cw1h 6e-06
-    let b = cost(
-        "claude-sonnet-4-5",
-        "anthropic",
-        &usage(1000, 2000, 300, 400, 500, 0),
-    );
+    let b = cost("claude-sonnet-4-5", "anthropic", &usage(1000, 2000, 300, 400, 500, 0));
     assert_eq!(b.input, n(1000) * d("3e-06"));
     assert_eq!(b.cache_read, n(2000) * d("3e-07"));
     assert_eq!(b.cache_write, n(300) * d("3.75e-06"));
     assert_eq!(b.cache_write_1h, n(400) * d("6e-06"));
     assert_eq!(b.output, n(500) * d("1.5e-05"));
-    assert_eq!(
-        b.total,
-        d("0.003") + d("0.0006") + d("0.001125") + d("0.0024") + d("0.0075")
-    );
+    assert_eq!(b.total, d("0.003") + d("0.0006") + d("0.001125") + d("0.0024") + d("0.0075"));
     assert_eq!(b.tier, "base");
     assert!(b.notes.is_empty());
 }
@@ -223,11 +191,7 @@ fn base_rates_and_line_items() {
 #[test]
 fn missing_cache_rates_fall_back_to_input() {
     // computer-use-preview has no cache rates at all.
-    let b = cost(
-        "computer-use-preview",
-        "openai",
-        &usage(100, 1000, 200, 300, 0, 0),
-    );
+    let b = cost("computer-use-preview", "openai", &usage(100, 1000, 200, 300, 0, 0));
     assert_eq!(b.cache_read, n(1000) * d("3e-06"));
     assert_eq!(b.cache_write, n(200) * d("3e-06"));
     assert_eq!(b.cache_write_1h, n(300) * d("3e-06"));
@@ -236,11 +200,7 @@ fn missing_cache_rates_fall_back_to_input() {
 #[test]
 fn explicit_zero_cache_rate_is_a_price() {
     // coralbricks/glm-5.3: cache_read_input_token_cost 0.0
-    let b = cost(
-        "coralbricks/glm-5.3",
-        "coralbricks",
-        &usage(100, 1000, 0, 0, 0, 0),
-    );
+    let b = cost("coralbricks/glm-5.3", "coralbricks", &usage(100, 1000, 0, 0, 0, 0));
     assert_eq!(b.cache_read, Decimal::ZERO);
     assert_eq!(b.input, n(100) * d("1.12e-06"));
 }
@@ -248,11 +208,7 @@ fn explicit_zero_cache_rate_is_a_price() {
 #[test]
 fn one_hour_write_falls_back_to_the_write_rate() {
     // coralbricks/glm-5.3 has a 5-minute write rate and no 1-hour one.
-    let b = cost(
-        "coralbricks/glm-5.3",
-        "coralbricks",
-        &usage(0, 0, 10, 20, 0, 0),
-    );
+    let b = cost("coralbricks/glm-5.3", "coralbricks", &usage(0, 0, 10, 20, 0, 0));
     assert_eq!(b.cache_write, n(10) * d("1.68e-06"));
     assert_eq!(b.cache_write_1h, n(20) * d("1.68e-06"));
 }
@@ -263,18 +219,10 @@ const SONNET_BEDROCK: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
 
 #[test]
 fn thresholds_are_strictly_greater() {
-    let at = cost(
-        SONNET_BEDROCK,
-        "bedrock",
-        &usage(199_000, 1000, 0, 0, 10, 0),
-    );
+    let at = cost(SONNET_BEDROCK, "bedrock", &usage(199_000, 1000, 0, 0, 10, 0));
     assert_eq!(at.tier, "base");
     assert_eq!(at.input, n(199_000) * d("3e-06"));
-    let above = cost(
-        SONNET_BEDROCK,
-        "bedrock",
-        &usage(199_001, 1000, 0, 0, 10, 0),
-    );
+    let above = cost(SONNET_BEDROCK, "bedrock", &usage(199_001, 1000, 0, 0, 10, 0));
     assert_eq!(above.tier, "above_200k");
 }
 
@@ -289,21 +237,13 @@ fn crossing_reprices_the_whole_request() {
     assert_eq!(b.cache_write_1h, n(2_000) * d("1.2e-05"));
     // output size never matters, but output is repriced too
     assert_eq!(b.output, n(8_000) * d("2.25e-05"));
-    let small_output = cost(
-        SONNET_BEDROCK,
-        "bedrock",
-        &usage(150_000, 40_000, 9_000, 2_000, 1, 0),
-    );
+    let small_output = cost(SONNET_BEDROCK, "bedrock", &usage(150_000, 40_000, 9_000, 2_000, 1, 0));
     assert_eq!(small_output.tier, "above_200k");
 }
 
 #[test]
 fn output_tokens_do_not_cross_thresholds() {
-    let b = cost(
-        SONNET_BEDROCK,
-        "bedrock",
-        &usage(1_000, 0, 0, 0, 500_000, 0),
-    );
+    let b = cost(SONNET_BEDROCK, "bedrock", &usage(1_000, 0, 0, 0, 500_000, 0));
     assert_eq!(b.tier, "base");
     assert_eq!(b.output, n(500_000) * d("1.5e-05"));
 }
@@ -328,12 +268,7 @@ fn xai_thresholds_are_inclusive() {
 #[test]
 fn xai_bills_reasoning_as_output() {
     let b = get("xai/grok-4.20-0309-reasoning");
-    let c = b.cost(
-        "xai",
-        &usage(10, 0, 0, 0, 100, 60),
-        peak(),
-        ServiceTier::Standard,
-    );
+    let c = b.cost("xai", &usage(10, 0, 0, 0, 100, 60), peak(), ServiceTier::Standard);
     assert_eq!(c.output + c.reasoning, n(100) * d("2.5e-06"));
 }
 
@@ -360,12 +295,7 @@ fn highest_crossed_threshold_per_rate() {
         "cache_read_input_token_cost_above_100k_tokens": 2e-07,
         "input_cost_per_token_above_200k_tokens": 4e-06,
     }));
-    let b = p.cost(
-        "x",
-        &usage(300_000, 1, 0, 0, 1, 0),
-        peak(),
-        ServiceTier::Standard,
-    );
+    let b = p.cost("x", &usage(300_000, 1, 0, 0, 1, 0), peak(), ServiceTier::Standard);
     assert_eq!(b.tier, "above_200k");
     assert_eq!(b.input, n(300_000) * d("4e-06"));
     assert_eq!(b.cache_read, d("2e-07"));
@@ -415,32 +345,17 @@ fn tiered_pricing_in_the_generic_path() {
              "cache_read_input_token_cost": 1e-07},
         ],
     }));
-    let low = p.cost(
-        "volcengine",
-        &usage(1000, 0, 0, 0, 1, 0),
-        peak(),
-        ServiceTier::Standard,
-    );
+    let low = p.cost("volcengine", &usage(1000, 0, 0, 0, 1, 0), peak(), ServiceTier::Standard);
     assert_eq!(low.tier, "tiered_pricing[0]");
     assert_eq!(low.total, d("0.001") + d("2e-06"));
-    let high = p.cost(
-        "volcengine",
-        &usage(1000, 1, 2, 3, 1, 0),
-        peak(),
-        ServiceTier::Standard,
-    );
+    let high = p.cost("volcengine", &usage(1000, 1, 2, 3, 1, 0), peak(), ServiceTier::Standard);
     // tiered_pricing wins over `_above_` keys; missing output -> top-level output
     assert_eq!(high.tier, "tiered_pricing[1]");
     assert_eq!(high.cache_read, d("1e-07"));
     assert_eq!(high.cache_write, n(2) * d("3e-06"));
     assert_eq!(high.cache_write_1h, n(3) * d("3e-06"));
     assert_eq!(high.output, d("9e-06"));
-    let above_all = p.cost(
-        "volcengine",
-        &usage(9000, 0, 0, 0, 0, 0),
-        peak(),
-        ServiceTier::Standard,
-    );
+    let above_all = p.cost("volcengine", &usage(9000, 0, 0, 0, 0, 0), peak(), ServiceTier::Standard);
     assert_eq!(above_all.tier, "tiered_pricing[1]");
 }
 
@@ -463,32 +378,18 @@ fn reasoning_rate_applies_to_the_reasoning_part() {
         "input_cost_per_token_above_100k_tokens": 2e-06,
         "output_cost_per_token_above_100k_tokens": 4e-06,
     }));
-    let b = p.cost(
-        "openai",
-        &usage(10, 0, 0, 0, 100, 30),
-        peak(),
-        ServiceTier::Standard,
-    );
+    let b = p.cost("openai", &usage(10, 0, 0, 0, 100, 30), peak(), ServiceTier::Standard);
     assert_eq!(b.output, n(70) * d("2e-06"));
     assert_eq!(b.reasoning, n(30) * d("5e-06"));
     // thresholds do not raise the top-level reasoning rate
-    let big = p.cost(
-        "openai",
-        &usage(200_000, 0, 0, 0, 100, 30),
-        peak(),
-        ServiceTier::Standard,
-    );
+    let big = p.cost("openai", &usage(200_000, 0, 0, 0, 100, 30), peak(), ServiceTier::Standard);
     assert_eq!(big.output, n(70) * d("4e-06"));
     assert_eq!(big.reasoning, n(30) * d("5e-06"));
 }
 
 #[test]
 fn reasoning_without_a_rate_is_output() {
-    let b = cost(
-        "claude-sonnet-4-5",
-        "anthropic",
-        &usage(10, 0, 0, 0, 100, 30),
-    );
+    let b = cost("claude-sonnet-4-5", "anthropic", &usage(10, 0, 0, 0, 100, 30));
     assert_eq!(b.output, n(70) * d("1.5e-05"));
     assert_eq!(b.reasoning, n(30) * d("1.5e-05"));
     // reasoning above output is clamped, with a note
@@ -499,11 +400,7 @@ fn reasoning_without_a_rate_is_output() {
 
 #[test]
 fn dashscope_flat_reasoning_rate() {
-    let b = cost(
-        "dashscope/qwen-turbo",
-        "dashscope",
-        &usage(10, 0, 0, 0, 100, 40),
-    );
+    let b = cost("dashscope/qwen-turbo", "dashscope", &usage(10, 0, 0, 0, 100, 40));
     assert_eq!(b.output, n(60) * d("2e-07"));
     assert_eq!(b.reasoning, n(40) * d("5e-07"));
 }
@@ -514,24 +411,14 @@ fn dashscope_flat_reasoning_rate() {
 fn fireworks_reads_cache_at_half_input() {
     let key = "fireworks_ai/accounts/fireworks/models/deepseek-r1";
     let u = usage(0, 1000, 0, 0, 0, 0);
-    assert_eq!(
-        cost(key, "fireworks_ai", &u).cache_read,
-        n(1000) * d("1.5e-06")
-    );
+    assert_eq!(cost(key, "fireworks_ai", &u).cache_read, n(1000) * d("1.5e-06"));
     // the quirk is fireworks' own: another provider falls back to the input rate
-    assert_eq!(
-        cost(key, "together_ai", &u).cache_read,
-        n(1000) * d("3e-06")
-    );
+    assert_eq!(cost(key, "together_ai", &u).cache_read, n(1000) * d("3e-06"));
 }
 
 #[test]
 fn perplexity_has_no_cache_write_rate_and_no_thresholds() {
-    let b = cost(
-        "perplexity/openai/gpt-5.2",
-        "perplexity",
-        &usage(100, 1000, 50, 20, 10, 0),
-    );
+    let b = cost("perplexity/openai/gpt-5.2", "perplexity", &usage(100, 1000, 50, 20, 10, 0));
     assert_eq!(b.input, n(100) * d("1.75e-06"));
     assert_eq!(b.cache_write, n(50) * d("1.75e-06"));
     assert_eq!(b.cache_write_1h, n(20) * d("1.75e-06"));
@@ -541,23 +428,14 @@ fn perplexity_has_no_cache_write_rate_and_no_thresholds() {
         "cache_creation_input_token_cost": 9.0,
         "input_cost_per_token_above_1k_tokens": 9.0,
     }));
-    let q = p.cost(
-        "perplexity",
-        &usage(5000, 0, 10, 0, 1, 0),
-        peak(),
-        ServiceTier::Standard,
-    );
+    let q = p.cost("perplexity", &usage(5000, 0, 10, 0, 1, 0), peak(), ServiceTier::Standard);
     assert_eq!(q.total, n(5010) * d("1e-06") + d("2e-06"));
     assert_eq!(q.tier, "base");
 }
 
 #[test]
 fn perplexity_reasoning_rate() {
-    let b = cost(
-        "perplexity/sonar-deep-research",
-        "perplexity",
-        &usage(10, 0, 0, 0, 100, 40),
-    );
+    let b = cost("perplexity/sonar-deep-research", "perplexity", &usage(10, 0, 0, 0, 100, 40));
     assert_eq!(b.output, n(60) * d("8e-06"));
     assert_eq!(b.reasoning, n(40) * d("3e-06"));
 }
@@ -569,30 +447,16 @@ fn dashscope_ignores_above_keys() {
         "input_cost_per_token_above_1k_tokens": 9.0,
     }));
     for provider in ["dashscope", "qwencloud", "qwen_ai_platform"] {
-        let b = p.cost(
-            provider,
-            &usage(5000, 0, 0, 0, 1, 0),
-            peak(),
-            ServiceTier::Standard,
-        );
+        let b = p.cost(provider, &usage(5000, 0, 0, 0, 1, 0), peak(), ServiceTier::Standard);
         assert_eq!(b.total, d("0.005") + d("2e-06"), "{provider}");
     }
-    let generic = p.cost(
-        "openai",
-        &usage(5000, 0, 0, 0, 1, 0),
-        peak(),
-        ServiceTier::Standard,
-    );
+    let generic = p.cost("openai", &usage(5000, 0, 0, 0, 1, 0), peak(), ServiceTier::Standard);
     assert_eq!(generic.input, d("45000"));
 }
 
 #[test]
 fn input_cost_per_request_is_charged_with_a_note() {
-    let b = cost(
-        "perplexity/pplx-70b-online",
-        "perplexity",
-        &usage(1000, 0, 0, 0, 100, 0),
-    );
+    let b = cost("perplexity/pplx-70b-online", "perplexity", &usage(1000, 0, 0, 0, 100, 0));
     assert_eq!(b.request, d("0.005"));
     assert_eq!(b.total, d("0.005") + n(100) * d("2.8e-06"));
     assert_eq!(b.litellm_total(), n(100) * d("2.8e-06"));
@@ -617,8 +481,8 @@ fn off_peak_windows() {
         ("2026-03-02T09:59:59Z", false), // Mon peak
         ("2026-03-02T10:00:00Z", true),  // "10:00-00:00" runs to midnight
         ("2026-03-02T23:59:59Z", true),
-        ("2026-03-07T02:00:00Z", true), // Sat "00:00-00:00" = whole day
-        ("2026-03-08T09:00:00Z", true), // Sun
+        ("2026-03-07T02:00:00Z", true),  // Sat "00:00-00:00" = whole day
+        ("2026-03-08T09:00:00Z", true),  // Sun
         ("2026-03-09T03:00:00Z", false), // Mon peak
     ] {
         let b = at(t);
@@ -645,12 +509,7 @@ fn off_peak_explicit_zero_write_and_weekday_timezone() {
     let sat = p.cost("x", &u, ts("2026-03-07T17:30:00Z"), ServiceTier::Standard);
     assert_eq!(sat.input, d("0.001"));
     // missing cache rates fall back to the off-peak input rate
-    let c = p.cost(
-        "x",
-        &usage(0, 10, 0, 0, 0, 0),
-        ts("2026-03-06T17:30:00Z"),
-        ServiceTier::Standard,
-    );
+    let c = p.cost("x", &usage(0, 10, 0, 0, 0, 0), ts("2026-03-06T17:30:00Z"), ServiceTier::Standard);
     assert_eq!(c.cache_read, n(10) * d("5e-07"));
 }
 
@@ -668,12 +527,7 @@ fn tencent_off_peak_uses_shanghai_weekdays() {
 #[test]
 fn batch_tier_uses_batch_rates() {
     let p = get("claude-sonnet-4-5");
-    let b = p.cost(
-        "anthropic",
-        &usage(1000, 2000, 300, 0, 500, 100),
-        peak(),
-        ServiceTier::Batch,
-    );
+    let b = p.cost("anthropic", &usage(1000, 2000, 300, 0, 500, 100), peak(), ServiceTier::Batch);
     assert_eq!(b.tier, "batches");
     assert_eq!(b.input, n(1000) * d("1.5e-06"));
     assert_eq!(b.cache_read, n(2000) * d("1.5e-07"));
@@ -684,22 +538,12 @@ fn batch_tier_uses_batch_rates() {
 #[test]
 fn batch_tier_thresholds_and_half_rates() {
     let p = get("azure/gpt-5.4");
-    let b = p.cost(
-        "azure",
-        &usage(280_000, 0, 0, 0, 10, 0),
-        peak(),
-        ServiceTier::Batch,
-    );
+    let b = p.cost("azure", &usage(280_000, 0, 0, 0, 10, 0), peak(), ServiceTier::Batch);
     assert_eq!(b.tier, "batches+above_272k");
     assert_eq!(b.input, n(280_000) * d("2.5e-06"));
     assert_eq!(b.output, n(10) * d("1.125e-05"));
     // no `_batches` keys: half the standard rates
-    let h = get("computer-use-preview").cost(
-        "openai",
-        &usage(1000, 0, 0, 0, 100, 0),
-        peak(),
-        ServiceTier::Batch,
-    );
+    let h = get("computer-use-preview").cost("openai", &usage(1000, 0, 0, 0, 100, 0), peak(), ServiceTier::Batch);
     assert_eq!(h.tier, "batches_half");
     assert_eq!(h.total, n(1000) * d("1.5e-06") + n(100) * d("6e-06"));
 }
@@ -740,9 +584,7 @@ fn tierless_providers_ignore_flex_and_priority() {
 
 #[test]
 fn alias_of_takes_the_target_fields() {
-    let (key, alias) = table()
-        .lookup("bedrock", "claude-opus-latest")
-        .expect("alias resolves");
+    let (key, alias) = table().lookup("bedrock", "claude-opus-latest").expect("alias resolves");
     assert_eq!(key, "bedrock/claude-opus-latest");
     let target = get("global.anthropic.claude-opus-5-5");
     assert_eq!(alias.standard, target.standard);
@@ -755,19 +597,11 @@ fn provider_twin_wins() {
     let (key, twin) = table().lookup("deepseek", "deepseek-chat").expect("twin");
     assert_eq!(key, "deepseek/deepseek-chat");
     // the twin writes cache at an explicit 0.0 ...
-    assert_eq!(
-        twin.cost("deepseek", &u, peak(), ServiceTier::Standard)
-            .cache_write,
-        Decimal::ZERO
-    );
+    assert_eq!(twin.cost("deepseek", &u, peak(), ServiceTier::Standard).cache_write, Decimal::ZERO);
     // ... the bare key has no write rate: input rate
     let (bare_key, bare) = table().lookup("", "deepseek-chat").expect("bare");
     assert_eq!(bare_key, "deepseek-chat");
-    assert_eq!(
-        bare.cost("deepseek", &u, peak(), ServiceTier::Standard)
-            .cache_write,
-        n(500) * d("2.8e-07")
-    );
+    assert_eq!(bare.cost("deepseek", &u, peak(), ServiceTier::Standard).cache_write, n(500) * d("2.8e-07"));
 }
 
 #[test]
@@ -776,30 +610,16 @@ fn lookup_order() {
     // "{provider}/{model}" missing -> model
     assert_eq!(t.lookup("openai", "gpt-4o").map(|(k, _)| k), Some("gpt-4o"));
     // model already prefixed: as written, and repeated prefixes collapse
+    assert_eq!(t.lookup("openai", "openai/gpt-4o").map(|(k, _)| k), Some("gpt-4o"));
+    assert_eq!(t.lookup("openai", "openai/openai/gpt-4o").map(|(k, _)| k), Some("gpt-4o"));
+    assert_eq!(t.lookup("perplexity", "perplexity/sonar").map(|(k, _)| k), Some("perplexity/sonar"));
     assert_eq!(
-        t.lookup("openai", "openai/gpt-4o").map(|(k, _)| k),
-        Some("gpt-4o")
-    );
-    assert_eq!(
-        t.lookup("openai", "openai/openai/gpt-4o").map(|(k, _)| k),
-        Some("gpt-4o")
-    );
-    assert_eq!(
-        t.lookup("perplexity", "perplexity/sonar").map(|(k, _)| k),
-        Some("perplexity/sonar")
-    );
-    assert_eq!(
-        t.lookup("perplexity", "perplexity/deepseek-v4-flash-0731")
-            .map(|(k, _)| k),
+        t.lookup("perplexity", "perplexity/deepseek-v4-flash-0731").map(|(k, _)| k),
         Some("perplexity/perplexity/deepseek-v4-flash-0731")
     );
     // first path segment removed
     assert_eq!(
-        t.lookup(
-            "my-proxy",
-            "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0"
-        )
-        .map(|(k, _)| k),
+        t.lookup("my-proxy", "bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0").map(|(k, _)| k),
         Some(SONNET_BEDROCK)
     );
     assert!(t.lookup("openai", "no-such-model").is_none());
@@ -817,16 +637,8 @@ fn manual_override() {
     assert_eq!(key, "acme/model");
     assert_eq!(p.key, "acme/model");
     assert!(p.manual);
-    let b = p.cost(
-        "acme",
-        &usage(10, 10, 10, 10, 10, 0),
-        peak(),
-        ServiceTier::Standard,
-    );
-    assert_eq!(
-        b.total,
-        n(10) * (d("1e-06") + d("1e-07") + d("1e-06") + d("1e-06") + d("2e-06"))
-    );
+    let b = p.cost("acme", &usage(10, 10, 10, 10, 10, 0), peak(), ServiceTier::Standard);
+    assert_eq!(b.total, n(10) * (d("1e-06") + d("1e-07") + d("1e-06") + d("1e-06") + d("2e-06")));
 }
 
 #[test]
@@ -837,8 +649,5 @@ fn breakdown_serializes_decimals_as_strings() {
     assert_eq!(v["total"], json!("0.000018"));
     let back: CostBreakdown = serde_json::from_value(v).expect("round trip");
     assert_eq!(back, b);
-    assert_eq!(
-        serde_json::to_value(ServiceTier::Batch).expect("tier"),
-        json!("batch")
-    );
+    assert_eq!(serde_json::to_value(ServiceTier::Batch).expect("tier"), json!("batch"));
 }

@@ -79,15 +79,23 @@ pub struct HoldUpdate {
 /// One durable change; each is applied atomically.
 #[derive(Debug, Clone)]
 pub enum WriteOp {
-    Allocate { allocation: Allocation, holds: Vec<Hold>, checks: Vec<HardCheck> },
+    Allocate {
+        allocation: Allocation,
+        holds: Vec<Hold>,
+        checks: Vec<HardCheck>,
+    },
     Record {
-        record: UsageRecord,
+        record: Box<UsageRecord>,
         charges: Vec<Charge>,
         hold_updates: Vec<HoldUpdate>,
         /// Allocation whose used amounts grow by this record.
         allocation_usage: Option<(Uuid, Decimal, u64)>,
     },
-    Close { allocation_id: Uuid, status: AllocationStatus, at: DateTime<Utc> },
+    Close {
+        allocation_id: Uuid,
+        status: AllocationStatus,
+        at: DateTime<Utc>,
+    },
     Alert(Alert),
 }
 

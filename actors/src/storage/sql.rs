@@ -877,11 +877,12 @@ impl PostgresRepository {
                     .await?;
             }
             for check in checks {
-                let totals = Self::sum_window(&mut tx, check.policy_id, &check.window_key, allocation.created_at).await?;
+                let totals =
+                    Self::sum_window(&mut tx, check.policy_id, &check.window_key, allocation.created_at).await?;
                 if let Some(limit) = check.cost_limit
                     && totals.settled_cost + totals.reserved_cost + check.cost > limit
                 {
-                    return Err(EngineError::BudgetExceeded {
+                    return Err(EngineError::BudgetExceeded(Box::new(crate::error::Exceeded {
                         budget: check.budget_name.clone(),
                         budget_id: check.budget_id,
                         policy: check.policy_id,
@@ -890,12 +891,12 @@ impl PostgresRepository {
                         limit,
                         remaining: (limit - totals.settled_cost - totals.reserved_cost).max(Decimal::ZERO),
                         requested: check.cost,
-                    });
+                    })));
                 }
                 if let Some(limit) = check.token_limit
                     && totals.settled_tokens + totals.reserved_tokens + check.tokens > limit
                 {
-                    return Err(EngineError::BudgetExceeded {
+                    return Err(EngineError::BudgetExceeded(Box::new(crate::error::Exceeded {
                         budget: check.budget_name.clone(),
                         budget_id: check.budget_id,
                         policy: check.policy_id,
@@ -904,7 +905,7 @@ impl PostgresRepository {
                         limit: Decimal::from(limit),
                         remaining: Decimal::from(limit.saturating_sub(totals.settled_tokens + totals.reserved_tokens)),
                         requested: Decimal::from(check.tokens),
-                    });
+                    })));
                 }
             }
         }

@@ -1,0 +1,276 @@
+//! Repository tests, each run against SQLite and PostgreSQL.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use rust_decimal::Decimal;
+use std::str::FromStr;
+use uuid::Uuid;
+
+use budget_actors::EngineError;
+use budget_actors::domain::*;
+use budget_actors::storage::*;
+use common::TestRepo;
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).expect("decimal")
+}
+
+fn budget(name: &str) -> Budget {
+    let now = budget_actors::domain::now();
+    let id = Uuid::now_v7();
+    let policy = PolicySpec { period: "daily".into(), cost_limit: Some(dec("5.00")), ..Default::default() }
+        .into_policy(id, now)
+        .expect("policy");
+    Budget {
+        id,
+        name: name.into(),
+        description: Some("d".into()),
+        owner: None,
+        scope: ScopeFilter { component: Some("rhetor".into()), ..Default::default() },
+        policies: vec![policy],
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn allocation(budget_id: Uuid, cost: &str, expires_in: Duration) -> Allocation {
+    let now = budget_actors::domain::now();
+    Allocation {
+        id: Uuid::now_v7(),
+        component: "rhetor".into(),
+        context_id: Some("ctx".into()),
+        provider: "anthropic".into(),
+        model: "claude-sonnet-4-5".into(),
+        task_type: None,
+        tier: "remote_heavyweight".into(),
+        priority: 5,
+        reserved_cost: dec(cost),
+        reserved_tokens: 100,
+        priced: true,
+        used_cost: Decimal::ZERO,
+        used_tokens: 0,
+        status: AllocationStatus::Active,
+        budgets: vec![budget_id],
+        created_at: now,
+        expires_at: now + expires_in,
+        released_at: None,
+    }
+}
+
+fn record(cost: Option<&str>, request_id: Option<&str>) -> UsageRecord {
+    let now = budget_actors::domain::now();
+    UsageRecord {
+        id: Uuid::now_v7(),
+        allocation_id: None,
+        component: "rhetor".into(),
+        context_id: None,
+        provider: "anthropic".into(),
+        model: "claude-sonnet-4-5".into(),
+        task_type: Some("chat".into()),
+        tier: "remote_heavyweight".into(),
+        input_tokens: 10,
+        output_tokens: 5,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        cache_write_1h_tokens: 0,
+        reasoning_tokens: 0,
+        total_tokens: 15,
+        cost: cost.map(dec),
+        priced: cost.is_some(),
+        cost_breakdown: None,
+        price_ref: None,
+        request_id: request_id.map(String::from),
+        timestamp: now,
+        recorded_at: now,
+        metadata: serde_json::json!({"k": "v"}),
+        budgets: vec![],
+    }
+}
+
+async fn budgets_round_trip(t: TestRepo) {
+    let repo = t.repo;
+    let b = budget("rhetor");
+    repo.insert_budget(&b).await.expect("insert");
+    let listed = repo.list_budgets().await.expect("list");
+    assert_eq!(listed, vec![b.clone()], "a budget reads back exactly, policies included");
+    let dup = repo.insert_budget(&budget("rhetor")).await.expect_err("duplicate name");
+    assert!(matches!(dup, EngineError::Conflict(_)), "{dup:?}");
+    let mut changed = b.clone();
+    changed.name = "renamed".into();
+    repo.update_budget(&changed).await.expect("update");
+    assert_eq!(repo.list_budgets().await.expect("list")[0].name, "renamed");
+    repo.delete_budget(b.id).await.expect("delete");
+    assert!(repo.list_budgets().await.expect("list").is_empty());
+    assert!(matches!(repo.delete_budget(b.id).await, Err(EngineError::NotFound { .. })));
+}
+
+async fn holds_and_charges_sum_exactly(t: TestRepo) {
+    let repo = t.repo;
+    let b = budget("b");
+    repo.insert_budget(&b).await.expect("insert");
+    let policy = b.policies[0].id;
+    let now = budget_actors::domain::now();
+    let live = allocation(b.id, "0.1", Duration::minutes(5));
+    let stale = allocation(b.id, "7", Duration::seconds(-1));
+    for a in [&live, &stale] {
+        let hold = Hold {
+            allocation_id: a.id,
+            policy_id: policy,
+            budget_id: b.id,
+            window_key: "w".into(),
+            cost: a.reserved_cost,
+            tokens: 100,
+            expires_at: a.expires_at,
+        };
+        let out = repo
+            .write(WriteOp::Allocate { allocation: a.clone(), holds: vec![hold], checks: vec![] })
+            .await
+            .expect("allocate");
+        assert_eq!(out, WriteOutcome::Done);
+    }
+    // 0.1 + 0.2 in decimals is exactly 0.3 (in floats it would not be).
+    let r = record(Some("0.2"), Some("req-1"));
+    let charge = Charge {
+        record_id: r.id,
+        policy_id: policy,
+        budget_id: b.id,
+        window_key: "w".into(),
+        cost: dec("0.2"),
+        tokens: 15,
+    };
+    let out = repo
+        .write(WriteOp::Record {
+            record: Box::new(r.clone()),
+            charges: vec![charge.clone()],
+            hold_updates: vec![HoldUpdate { allocation_id: live.id, policy_id: policy, cost: dec("0.1"), tokens: 85 }],
+            allocation_usage: Some((live.id, dec("0.2"), 15)),
+        })
+        .await
+        .expect("record");
+    assert_eq!(out, WriteOutcome::Done);
+    let totals = repo.window_totals(policy, "w", now).await.expect("totals");
+    assert_eq!(totals.settled_cost + totals.reserved_cost, dec("0.3"));
+    assert_eq!(totals.reserved_cost, dec("0.1"), "expired holds do not count");
+    assert_eq!(totals.settled_tokens, 15);
+    assert_eq!(totals.reserved_tokens, 85);
+    let stored = repo.get_allocation(live.id).await.expect("get").expect("exists");
+    assert_eq!(stored.used_cost, dec("0.2"));
+    assert_eq!(stored.used_tokens, 15);
+
+    // The same request id again: reported as a duplicate, nothing charged twice.
+    let mut again = record(Some("0.2"), Some("req-1"));
+    again.id = Uuid::now_v7();
+    let out = repo
+        .write(WriteOp::Record {
+            record: Box::new(again),
+            charges: vec![Charge { record_id: Uuid::now_v7(), ..charge }],
+            hold_updates: vec![],
+            allocation_usage: None,
+        })
+        .await
+        .expect("duplicate is not an error");
+    assert_eq!(out, WriteOutcome::DuplicateRequest);
+    let totals = repo.window_totals(policy, "w", now).await.expect("totals");
+    assert_eq!(totals.settled_cost, dec("0.2"));
+    assert_eq!(repo.usage_by_request_id("req-1").await.expect("lookup").expect("found").id, r.id);
+
+    // Closing drops the holds.
+    repo.write(WriteOp::Close { allocation_id: live.id, status: AllocationStatus::Released, at: now })
+        .await
+        .expect("close");
+    assert_eq!(repo.window_totals(policy, "w", now).await.expect("totals").reserved_cost, Decimal::ZERO);
+    assert_eq!(repo.get_allocation(live.id).await.expect("get").expect("exists").status, AllocationStatus::Released);
+    let expired = repo.expired_active_allocations(Utc::now()).await.expect("expired");
+    assert_eq!(expired, vec![stale.id]);
+}
+
+async fn usage_pages_and_filters(t: TestRepo) {
+    let repo = t.repo;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let mut r = record(if i == 3 { None } else { Some("0.000000000001") }, None);
+        if i % 2 == 0 {
+            r.provider = "openai".into();
+        }
+        ids.push(r.id);
+        repo.write(WriteOp::Record {
+            record: Box::new(r),
+            charges: vec![],
+            hold_updates: vec![],
+            allocation_usage: None,
+        })
+        .await
+        .expect("record");
+    }
+    let mut seen = Vec::new();
+    let mut filter = UsageFilter { limit: 3, ..Default::default() };
+    loop {
+        let page = repo.list_usage(&filter).await.expect("page");
+        if page.is_empty() {
+            break;
+        }
+        filter.after = page.last().map(|r| r.id);
+        seen.extend(page.iter().map(|r| r.id));
+    }
+    assert_eq!(seen, ids, "cursor paging returns every record once, in order");
+    let openai = repo
+        .list_usage(&UsageFilter { provider: Some("openai".into()), limit: 100, ..Default::default() })
+        .await
+        .expect("filtered");
+    assert_eq!(openai.len(), 4);
+    let all = repo.list_usage(&UsageFilter { limit: 100, ..Default::default() }).await.expect("all");
+    assert_eq!(all[3].cost, None, "unpriced stays null, never $0");
+    assert_eq!(all[0].cost, Some(dec("0.000000000001")), "tiny amounts survive exactly");
+    assert_eq!(all[0].metadata, serde_json::json!({"k": "v"}));
+}
+
+async fn price_versions_close_their_predecessor(t: TestRepo) {
+    let repo = t.repo;
+    let t0 = Utc::now() - Duration::days(2);
+    let t1 = Utc::now() - Duration::days(1);
+    for (at, body) in [(t0, "{\"v\":1}"), (t1, "{\"v\":2}")] {
+        repo.insert_price_version(&PriceVersionRow {
+            id: Uuid::now_v7(),
+            provider: "acme".into(),
+            model: "m".into(),
+            source: "manual".into(),
+            body: body.into(),
+            effective_from: at,
+            effective_to: None,
+            created_at: Utc::now(),
+        })
+        .await
+        .expect("insert price");
+    }
+    let versions = repo.price_versions().await.expect("versions");
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0].effective_to.map(|t| t.timestamp_micros()), Some(t1.timestamp_micros()));
+    assert_eq!(versions[1].effective_to, None);
+}
+
+async fn keys_find_and_revoke(t: TestRepo) {
+    let repo = t.repo;
+    let info = ApiKeyInfo {
+        id: Uuid::now_v7(),
+        name: "ci".into(),
+        role: Role::Write,
+        prefix: "bgt_x".into(),
+        created_at: Utc::now(),
+        revoked_at: None,
+    };
+    repo.insert_key(&info, "hash1").await.expect("insert key");
+    assert_eq!(repo.find_key("hash1").await.expect("find").map(|k| k.role), Some(Role::Write));
+    assert!(repo.find_key("nope").await.expect("find").is_none());
+    assert!(repo.revoke_key(info.id, Utc::now()).await.expect("revoke"));
+    assert!(!repo.revoke_key(info.id, Utc::now()).await.expect("revoke twice"));
+    assert!(repo.find_key("hash1").await.expect("find").expect("still listed").revoked_at.is_some());
+}
+
+both_backends!(
+    budgets_round_trip,
+    holds_and_charges_sum_exactly,
+    usage_pages_and_filters,
+    price_versions_close_their_predecessor,
+    keys_find_and_revoke
+);
