@@ -159,6 +159,9 @@ impl Engine {
         if let Some(b) = budget {
             list.retain(|x| x.id != b.id);
             list.push(b.clone());
+            // Straight to the actor, so the change is ordered before this caller's next request;
+            // the supervisor keeps the new version for restarts.
+            self.tell(b.id, ToBudgetActor::Update(b.clone()));
             let _ = self.inner.supervisor.cast(ToBudgetSupervisor::Update(b));
         }
         list.sort_by(|a, b| a.name.cmp(&b.name));

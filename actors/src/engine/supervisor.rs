@@ -107,8 +107,7 @@ impl Actor for BudgetSupervisor {
             }
             ToBudgetSupervisor::Update(budget) => {
                 if let Some(child) = state.children.get_mut(&budget.id) {
-                    child.budget = budget.clone();
-                    let _ = child.actor.cast(ToBudgetActor::Update(budget));
+                    child.budget = budget;
                 }
             }
             ToBudgetSupervisor::Remove(id) => {

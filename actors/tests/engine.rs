@@ -1,0 +1,326 @@
+//! Engine tests through the typed handle, each against SQLite and PostgreSQL: enforcement,
+//! concurrency, settle/release, idempotency, restarts, expiry, versioned prices.
+
+mod common;
+
+use chrono::Duration;
+use rust_decimal::Decimal;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use budget_actors::api::*;
+use budget_actors::domain::{AllocationStatus, PolicySpec, now};
+use budget_actors::{Engine, EngineError};
+use common::TestRepo;
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).expect("decimal")
+}
+
+fn budget(name: &str, component: &str, policies: &[&str]) -> CreateBudget {
+    CreateBudget {
+        name: name.into(),
+        component: Some(component.into()),
+        policies: policies.iter().map(|p| PolicySpec::parse_shorthand(p).expect("shorthand")).collect(),
+        ..Default::default()
+    }
+}
+
+fn by_amount(component: &str, amount: &str) -> AllocationRequest {
+    AllocationRequest {
+        component: component.into(),
+        provider: "anthropic".into(),
+        model: "claude-sonnet-4-5".into(),
+        amount: Some(dec(amount)),
+        ..Default::default()
+    }
+}
+
+fn by_tokens(component: &str, input: u64, output: u64) -> AllocationRequest {
+    AllocationRequest {
+        component: component.into(),
+        context_id: Some("ctx1".into()),
+        provider: "anthropic".into(),
+        model: "claude-sonnet-4-5".into(),
+        input_tokens: Some(input),
+        max_output_tokens: Some(output),
+        ..Default::default()
+    }
+}
+
+fn usage_for(allocation: uuid::Uuid, input: u64, output: u64) -> UsageRequest {
+    UsageRequest {
+        allocation_id: Some(allocation),
+        input_tokens: Some(input),
+        output_tokens: Some(output),
+        ..Default::default()
+    }
+}
+
+async fn status(engine: &Engine, name: &str) -> PolicyStatus {
+    engine.budget_status(name, None, None).await.expect("status").policies.remove(0)
+}
+
+/// The tour: reserve, settle to the exact cost, release the rest.
+async fn reserve_settle_release(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    engine.create_budget(budget("rhetor", "rhetor", &["daily:5.00:hard_limit"])).await.expect("budget");
+    let grant = engine.allocate(by_tokens("rhetor", 2000, 1000)).await.expect("granted");
+    // claude-sonnet-4-5: $3/M input, $15/M output → 2000×0.000003 + 1000×0.000015
+    assert_eq!(grant.reserved_cost, dec("0.021"));
+    assert_eq!(status(&engine, "rhetor").await.reserved, dec("0.021"));
+
+    let recorded = engine.record_usage(usage_for(grant.id, 1800, 640)).await.expect("recorded");
+    assert_eq!(recorded.cost, Some(dec("0.015")));
+    assert!(recorded.created);
+    let s = status(&engine, "rhetor").await;
+    assert_eq!(s.settled, dec("0.015"));
+    assert_eq!(s.reserved, dec("0.006"), "the hold shrank by the actual cost");
+    assert_eq!(s.remaining, Some(dec("4.979")));
+
+    let released = engine.release(grant.id).await.expect("released");
+    assert_eq!(released.status, AllocationStatus::Released);
+    assert_eq!(released.used_cost, dec("0.015"));
+    let s = status(&engine, "rhetor").await;
+    assert_eq!((s.settled, s.reserved), (dec("0.015"), Decimal::ZERO));
+    // Releasing twice is harmless.
+    engine.release(grant.id).await.expect("release again");
+    engine.shutdown();
+}
+
+/// 200 concurrent allocations of $0.05 against a $5.00 hard limit: exactly 100 fit.
+async fn concurrent_allocations_never_exceed_the_limit(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    engine.create_budget(budget("tight", "svc", &["daily:5.00:hard_limit"])).await.expect("budget");
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let engine = engine.clone();
+        tasks.push(tokio::spawn(async move { engine.allocate(by_amount("svc", "0.05")).await }));
+    }
+    let (mut granted, mut denied) = (0, 0);
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(_) => granted += 1,
+            Err(EngineError::BudgetExceeded(e)) => {
+                assert_eq!(e.limit, dec("5.00"));
+                assert!(e.remaining < dec("0.05"));
+                denied += 1
+            }
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!((granted, denied), (100, 100));
+    let s = status(&engine, "tight").await;
+    assert_eq!(s.reserved, dec("5.00"));
+    assert_eq!(s.remaining, Some(Decimal::ZERO));
+    engine.shutdown();
+}
+
+/// Denial names the policy and what remains; an allocation over several budgets is all or
+/// nothing.
+async fn multi_budget_is_all_or_nothing(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    engine.create_budget(budget("roomy", "svc", &["monthly:100:hard_limit"])).await.expect("roomy");
+    let tight = engine.create_budget(budget("tight", "svc", &["daily:0.10:hard_limit"])).await.expect("tight");
+    let err = engine.allocate(by_amount("svc", "0.25")).await.expect_err("denied by tight");
+    match err {
+        EngineError::BudgetExceeded(e) => {
+            assert_eq!(e.budget, "tight");
+            assert_eq!(e.policy, tight.policies[0].id);
+            assert_eq!(e.remaining, dec("0.10"));
+        }
+        other => panic!("expected budget_exceeded, got {other:?}"),
+    }
+    assert_eq!(status(&engine, "roomy").await.reserved, Decimal::ZERO, "roomy's reservation was undone");
+    let ok = engine.allocate(by_amount("svc", "0.10")).await.expect("fits both");
+    assert_eq!(ok.budgets.len(), 2);
+    engine.shutdown();
+}
+
+/// Usage above the estimate is still recorded and may push a budget over, raising an alert;
+/// soft limits allow and alert.
+async fn overspend_is_recorded_and_alerted(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    engine.create_budget(budget("soft", "svc", &["daily:0.01:soft_limit"])).await.expect("budget");
+    let grant = engine.allocate(by_tokens("svc", 100, 100)).await.expect("soft allows");
+    let r = engine.record_usage(usage_for(grant.id, 10_000, 1_000)).await.expect("recorded");
+    assert_eq!(r.cost, Some(dec("0.045")));
+    assert_eq!(r.budgets[0].policies[0].state, "exceeded");
+    let alerts = engine.list_alerts(10).await.expect("alerts");
+    assert!(alerts.iter().any(|a| a.kind == "budget_exceeded"), "{alerts:?}");
+    // A soft limit still grants.
+    engine.allocate(by_tokens("svc", 100, 100)).await.expect("soft still allows");
+    engine.shutdown();
+}
+
+/// A repeated request_id returns the first record and is counted once, even concurrently.
+async fn request_id_is_idempotent(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    engine.create_budget(budget("b", "svc", &["daily:10:hard_limit"])).await.expect("budget");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let engine = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            engine
+                .record_usage(UsageRequest {
+                    component: Some("svc".into()),
+                    provider: Some("anthropic".into()),
+                    model: Some("claude-sonnet-4-5".into()),
+                    input_tokens: Some(1000),
+                    output_tokens: Some(1000),
+                    request_id: Some("retry-me".into()),
+                    ..Default::default()
+                })
+                .await
+        }));
+    }
+    let mut ids = Vec::new();
+    let mut created = 0;
+    for task in tasks {
+        let r = task.await.expect("task").expect("recorded");
+        ids.push(r.id);
+        created += usize::from(r.created);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every answer names the first record");
+    assert_eq!(created, 1);
+    // Give the reload that undoes a losing duplicate's in-memory charge time to run.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(status(&engine, "b").await.settled, dec("0.018"));
+    // The actor's in-memory view agrees with storage: $10 − 0.018 still fits, a cent more not.
+    engine.allocate(by_amount("svc", "9.982")).await.expect("exactly the rest fits");
+    assert!(engine.allocate(by_amount("svc", "0.000001")).await.is_err());
+    engine.shutdown();
+}
+
+/// A budget actor that fails is restarted with its state rebuilt from storage.
+async fn crashed_actor_restarts_from_storage(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    let b = engine.create_budget(budget("b", "svc", &["daily:1.00:hard_limit"])).await.expect("budget");
+    engine.allocate(by_amount("svc", "0.60")).await.expect("first");
+    engine.crash_budget_actor("b").await.expect("crash");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let restarts = engine.actor_restarts().await.expect("restarts");
+    assert_eq!(restarts.get(&b.id), Some(&1));
+    // The rebuilt actor still knows the 0.60 hold: 0.50 more does not fit, 0.40 does.
+    assert!(matches!(engine.allocate(by_amount("svc", "0.50")).await, Err(EngineError::BudgetExceeded(_))));
+    engine.allocate(by_amount("svc", "0.40")).await.expect("fits");
+    engine.shutdown();
+}
+
+/// An expired lease is released by the engine on its own; no reservation leaks.
+async fn expired_leases_are_released(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    engine.create_budget(budget("b", "svc", &["daily:1.00:hard_limit"])).await.expect("budget");
+    let grant =
+        engine.allocate(AllocationRequest { ttl_seconds: Some(1), ..by_amount("svc", "1.00") }).await.expect("granted");
+    assert!(engine.allocate(by_amount("svc", "0.01")).await.is_err(), "budget is fully held");
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    engine.sweep_expired().await.expect("sweep");
+    let a = engine.get_allocation(grant.id).await.expect("allocation");
+    assert_eq!(a.status, AllocationStatus::Expired);
+    assert_eq!(status(&engine, "b").await.reserved, Decimal::ZERO);
+    engine.allocate(by_amount("svc", "1.00")).await.expect("the whole budget is free again");
+    engine.shutdown();
+}
+
+/// A model with no price is never $0: hard cost limits refuse it unless allowed; usage is
+/// kept with cost null and an alert.
+async fn unpriced_models_are_never_free(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    engine.create_budget(budget("b", "svc", &["daily:1.00:hard_limit"])).await.expect("budget");
+    let unknown = AllocationRequest { model: "no-such-model-xyz".into(), ..by_tokens("svc", 10, 10) };
+    assert!(matches!(engine.allocate(unknown.clone()).await, Err(EngineError::Unpriced { .. })));
+    let r = engine
+        .record_usage(UsageRequest {
+            component: Some("svc".into()),
+            provider: Some("anthropic".into()),
+            model: Some("no-such-model-xyz".into()),
+            input_tokens: Some(10),
+            output_tokens: Some(10),
+            ..Default::default()
+        })
+        .await
+        .expect("recorded");
+    assert_eq!((r.cost, r.priced), (None, false));
+    assert!(engine.list_alerts(10).await.expect("alerts").iter().any(|a| a.kind == "unpriced_model"));
+    let policy = engine.find_budget("b").expect("budget").policies[0].id;
+    engine
+        .update_policy(policy, UpdatePolicy { allow_unpriced: Some(true), ..Default::default() })
+        .await
+        .expect("allow");
+    let grant = engine.allocate(unknown).await.expect("allowed now");
+    assert!(!grant.priced);
+    engine.shutdown();
+}
+
+/// A manual price applies from its effective time; earlier usage keeps the old price.
+async fn usage_is_priced_with_the_version_in_force(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    let change = now() - Duration::hours(1);
+    engine
+        .set_price(
+            "anthropic",
+            "claude-sonnet-4-5",
+            SetPrice {
+                input_cost_per_million: Some(dec("1")),
+                output_cost_per_million: Some(dec("2")),
+                effective_from: Some(change),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("set price");
+    let record = |minutes_ago: i64| UsageRequest {
+        component: Some("svc".into()),
+        provider: Some("anthropic".into()),
+        model: Some("claude-sonnet-4-5".into()),
+        input_tokens: Some(1_000_000),
+        output_tokens: Some(1_000_000),
+        timestamp: Some(now() - Duration::minutes(minutes_ago)),
+        ..Default::default()
+    };
+    let before = engine.record_usage(record(120)).await.expect("before");
+    let after = engine.record_usage(record(30)).await.expect("after");
+    assert_eq!(before.cost, Some(dec("18")), "built-in $3 + $15 per million");
+    assert_eq!(after.cost, Some(dec("3")), "manual $1 + $2 per million");
+    engine.shutdown();
+}
+
+both_backends!(
+    reserve_settle_release,
+    concurrent_allocations_never_exceed_the_limit,
+    multi_budget_is_all_or_nothing,
+    overspend_is_recorded_and_alerted,
+    request_id_is_idempotent,
+    crashed_actor_restarts_from_storage,
+    expired_leases_are_released,
+    unpriced_models_are_never_free,
+    usage_is_priced_with_the_version_in_force,
+);
+
+/// Two engines (two daemons) sharing one PostgreSQL database hold one limit between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(pg_tests), ignore = "set BUDGET_TEST_DATABASE_URL to run PostgreSQL tests")]
+async fn two_instances_share_one_limit_on_postgres() {
+    let first = common::postgres().await;
+    let a = common::engine(&first).await;
+    a.create_budget(budget("shared", "svc", &["daily:5.00:hard_limit"])).await.expect("budget");
+    let second_repo = budget_actors::storage::open(&first.url).await.expect("second connection");
+    let b = Engine::start(second_repo, budget_actors::EngineConfig::default()).await.expect("second engine");
+    let engines = Arc::new([a.clone(), b.clone()]);
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let engines = engines.clone();
+        tasks.push(tokio::spawn(async move { engines[i % 2].allocate(by_amount("svc", "0.05")).await.is_ok() }));
+    }
+    let mut granted = 0;
+    for task in tasks {
+        granted += usize::from(task.await.expect("task"));
+    }
+    assert_eq!(granted, 100, "the database serializes the two daemons");
+    let s = status(&a, "shared").await;
+    assert_eq!(s.reserved, dec("5.00"));
+    a.shutdown();
+    b.shutdown();
+}
