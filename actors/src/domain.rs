@@ -627,6 +627,13 @@ pub struct ApiKeyInfo {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// The current time at the precision storage keeps (microseconds), so that what an API call
+/// returns equals what a later read returns.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -697,11 +704,4 @@ mod tests {
         assert!(validate_budget_name("  ").is_err());
         assert_eq!(validate_budget_name(" rhetor ").expect("valid"), "rhetor");
     }
-}
-
-/// The current time at the precision storage keeps (microseconds), so that what an API call
-/// returns equals what a later read returns.
-pub fn now() -> DateTime<Utc> {
-    use chrono::SubsecRound;
-    Utc::now().trunc_subsecs(6)
 }
