@@ -1,0 +1,526 @@
+//! Black-box tests of the REST API: the real binary on a random port.
+
+mod common;
+
+use common::Daemon;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn rhetor_budget(d: &Daemon) -> Value {
+    let (status, body) = d
+        .post(
+            "/api/v1/budgets",
+            json!({"name": "rhetor", "component": "rhetor",
+                   "policies": [{"period": "daily", "cost_limit": "5.00", "enforcement": "hard_limit"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn the_life_of_a_call_over_http() {
+    let d = Daemon::start();
+    let budget = rhetor_budget(&d).await;
+    let (status, grant) = d
+        .post(
+            "/api/v1/allocations",
+            json!({"component": "rhetor", "context_id": "ctx1", "provider": "anthropic",
+                   "model": "claude-sonnet-4-5", "input_tokens": 2000, "max_output_tokens": 1000}),
+        )
+        .await;
+    assert_eq!(status, 201, "{grant}");
+    assert_eq!(grant["status"], "granted");
+    assert_eq!(grant["reserved_cost"], "0.021000", "money is a decimal string");
+    assert_eq!(grant["budgets"][0]["budget"], "rhetor");
+    let id = grant["id"].as_str().expect("id").to_string();
+
+    let (status, record) =
+        d.post("/api/v1/usage/record", json!({"allocation_id": id, "input_tokens": 1800, "output_tokens": 640})).await;
+    assert_eq!(status, 201, "{record}");
+    assert_eq!(record["cost"], "0.015000");
+    assert_eq!(record["priced"], true);
+    assert_eq!(record["cost_breakdown"]["input"], "0.005400");
+    assert_eq!(record["cost_breakdown"]["output"], "0.009600");
+    assert_eq!(record["record"]["component"], "rhetor", "filled in from the allocation");
+
+    let (_, status_body) = d.get("/api/v1/budgets/rhetor/status").await;
+    let policy = &status_body["policies"][0];
+    assert_eq!(policy["limit"], "5.00");
+    assert_eq!(policy["settled"], "0.015000");
+    assert_eq!(policy["reserved"], "0.006000");
+    assert_eq!(policy["remaining"], "4.979000");
+    assert_eq!(policy["state"], "ok");
+    assert!(policy["window_start"].as_str().is_some_and(|s| s.ends_with("T00:00:00Z")), "{policy}");
+
+    let (status, released) = d.post(&format!("/api/v1/allocations/{id}/release"), json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(released["status"], "released");
+    let (_, by_id) = d.get(&format!("/api/v1/budgets/{}/status", budget["id"].as_str().expect("id"))).await;
+    assert_eq!(by_id["policies"][0]["reserved"], "0");
+    let (_, listed) = d.get("/api/v1/allocations?context_id=ctx1").await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    d.stop();
+}
+
+#[tokio::test]
+async fn a_denial_is_402_with_what_remains() {
+    let d = Daemon::start();
+    rhetor_budget(&d).await;
+    let (status, body) = d
+        .post(
+            "/api/v1/allocations",
+            json!({"component": "rhetor", "provider": "anthropic", "model": "claude-sonnet-4-5", "amount": "5.01"}),
+        )
+        .await;
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(body["error"]["code"], "budget_exceeded");
+    assert_eq!(body["error"]["details"]["budget"], "rhetor");
+    assert_eq!(body["error"]["details"]["limit"], "5.00");
+    assert_eq!(body["error"]["details"]["remaining"], "5.00");
+    assert!(body["error"]["details"]["policy"].is_string());
+    d.stop();
+}
+
+#[tokio::test]
+async fn repeated_request_id_returns_the_first_record() {
+    let d = Daemon::start();
+    rhetor_budget(&d).await;
+    let body = json!({"component": "rhetor", "provider": "anthropic", "model": "claude-sonnet-4-5",
+                      "input_tokens": 100, "output_tokens": 100, "request_id": "req-42"});
+    let (first_status, first) = d.post("/api/v1/usage/record", body.clone()).await;
+    let (second_status, second) = d.post("/api/v1/usage/record", body).await;
+    assert_eq!((first_status, second_status), (201, 200));
+    assert_eq!(first["id"], second["id"]);
+    let (_, s) = d.get("/api/v1/budgets/rhetor/status").await;
+    assert_eq!(s["policies"][0]["settled"], "0.001800", "counted once");
+    d.stop();
+}
+
+#[tokio::test]
+async fn openai_usage_shape_is_converted_at_the_door() {
+    let d = Daemon::start();
+    // prompt 1000 of which 400 cached: uncached 600 × $2.5/M + 400 × $1.25/M, output 200 × $10/M.
+    let (status, body) = d
+        .post(
+            "/api/v1/prices/estimate",
+            json!({"provider": "openai", "model": "gpt-4o", "usage": {"prompt_tokens": 1000, "completion_tokens": 200,
+                   "prompt_tokens_details": {"cached_tokens": 400}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["cost_breakdown"]["input"], "0.0015000");
+    assert_eq!(body["cost_breakdown"]["cache_read"], "0.00050000");
+    assert_eq!(body["cost"], "0.00400000");
+    let (status, body) = d
+        .post(
+            "/api/v1/usage/record",
+            json!({"component": "x", "provider": "openai", "model": "gpt-4o",
+                   "usage": {"prompt_tokens": 1000, "completion_tokens": 200, "prompt_tokens_details": {"cached_tokens": 400}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["record"]["input_tokens"], 600);
+    assert_eq!(body["record"]["cache_read_tokens"], 400);
+    d.stop();
+}
+
+#[tokio::test]
+async fn unknown_models_are_recorded_unpriced_never_free() {
+    let d = Daemon::start();
+    let (status, body) = d
+        .post(
+            "/api/v1/usage/record",
+            json!({"component": "x", "provider": "acme", "model": "mystery-1", "input_tokens": 5, "output_tokens": 5}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["cost"], Value::Null);
+    assert_eq!(body["priced"], false);
+    let (_, alerts) = d.get("/api/v1/alerts").await;
+    assert!(alerts.as_array().expect("list").iter().any(|a| a["kind"] == "unpriced_model"));
+    d.stop();
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_naming_the_field() {
+    let d = Daemon::start();
+    rhetor_budget(&d).await;
+    let cases: Vec<(&str, Value, u16, &str)> = vec![
+        (
+            "/api/v1/budgets",
+            json!({"name": "x", "policies": [{"period": "daily", "cost_limit": "-1"}]}),
+            400,
+            "policies[0].cost_limit",
+        ),
+        (
+            "/api/v1/budgets",
+            json!({"name": "x", "policies": [{"period": "daily", "cost_limit": "abc"}]}),
+            400,
+            "policies[0].cost_limit",
+        ),
+        ("/api/v1/budgets", json!({"name": "x", "policies": [{"period": "daily"}]}), 400, "policies[0].cost_limit"),
+        (
+            "/api/v1/budgets",
+            json!({"name": "x", "policies": [{"period": "fortnightly", "cost_limit": "1"}]}),
+            400,
+            "policies[0].period",
+        ),
+        (
+            "/api/v1/budgets",
+            json!({"name": "x", "policies": [{"period": "daily", "cost_limit": "1", "enforcement": "maybe"}]}),
+            400,
+            "policies[0].enforcement",
+        ),
+        ("/api/v1/budgets", json!({"name": ""}), 400, "name"),
+        ("/api/v1/budgets", json!({"name": "rhetor"}), 409, ""),
+        (
+            "/api/v1/allocations",
+            json!({"component": "rhetor", "provider": "anthropic", "model": "m", "amount": "-3"}),
+            400,
+            "amount",
+        ),
+        (
+            "/api/v1/allocations",
+            json!({"component": "rhetor", "provider": "anthropic", "model": "m", "input_tokens": -5}),
+            400,
+            "input_tokens",
+        ),
+        (
+            "/api/v1/allocations",
+            json!({"component": "rhetor", "provider": "anthropic", "model": "m"}),
+            400,
+            "input_tokens",
+        ),
+        (
+            "/api/v1/allocations",
+            json!({"component": "", "provider": "anthropic", "model": "m", "amount": "1"}),
+            400,
+            "component",
+        ),
+        (
+            "/api/v1/allocations",
+            json!({"component": "c", "provider": "p", "model": "m", "amount": "1", "ttl_seconds": 0}),
+            400,
+            "ttl_seconds",
+        ),
+        (
+            "/api/v1/usage/record",
+            json!({"component": "c", "provider": "p", "model": "m", "input_tokens": "many"}),
+            400,
+            "input_tokens",
+        ),
+        (
+            "/api/v1/usage/record",
+            json!({"component": "c", "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "reasoning_tokens": 5}),
+            400,
+            "reasoning_tokens",
+        ),
+        (
+            "/api/v1/usage/record",
+            json!({"allocation_id": "00000000-0000-7000-8000-000000000000", "input_tokens": 1, "output_tokens": 1}),
+            400,
+            "allocation_id",
+        ),
+        (
+            "/api/v1/usage/record",
+            json!({"component": "c", "provider": "p", "model": "m", "input_tokens": 1, "output_tokens": 1, "bogus": 1}),
+            400,
+            "",
+        ),
+        (
+            "/api/v1/budgets/rhetor/policies",
+            json!({"period": "cron", "cron": "not a cron", "token_limit": 5}),
+            400,
+            "cron",
+        ),
+        (
+            "/api/v1/budgets/rhetor/policies",
+            json!({"period": "daily", "cost_limit": "1", "timezone": "Mars/Olympus"}),
+            400,
+            "timezone",
+        ),
+    ];
+    for (path, body, want, field) in cases {
+        let (status, answer) = d.post(path, body.clone()).await;
+        assert_eq!(status, want, "{path} {body} → {answer}");
+        assert!(answer["error"]["code"].is_string(), "error shape for {body}: {answer}");
+        assert!(!answer["error"]["message"].as_str().unwrap_or("").is_empty());
+        if !field.is_empty() {
+            let named = answer["error"]["details"]["field"].as_str().unwrap_or("").to_string();
+            assert!(
+                named == field || answer["error"]["message"].as_str().unwrap_or("").contains(field),
+                "{body} should name {field}: {answer}"
+            );
+        }
+    }
+    let (status, answer) = d.raw_post("/api/v1/allocations", "{not json").await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["error"]["code"], "malformed_json");
+    let (status, answer) = d.raw_post("/api/v1/usage/record", "[1,2,3]").await;
+    assert_eq!(status, 400, "{answer}");
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let response = d
+        .http
+        .post(format!("{}/api/v1/budgets", d.url))
+        .bearer_auth(&d.admin_key)
+        .header("content-type", "application/json")
+        .body(format!("{{\"name\": \"{huge}\"}}"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 413);
+    for path in [
+        "/api/v1/budgets/nope",
+        "/api/v1/allocations/00000000-0000-7000-8000-000000000000",
+        "/api/v1/policies/00000000-0000-7000-8000-000000000000",
+        "/api/v1/prices/acme/unknown-model",
+        "/api/v1/no-such-route",
+    ] {
+        let (status, answer) = d.get(path).await;
+        assert_eq!(status, 404, "{path}: {answer}");
+        assert_eq!(answer["error"]["code"], "not_found");
+    }
+    let (status, _) = d.get("/api/v1/allocations/not-a-uuid").await;
+    assert_eq!(status, 400);
+    let (status, answer) = d.get("/api/v1/usage/summary?group_by=planet").await;
+    assert_eq!(status, 400, "{answer}");
+    // The daemon is still healthy after all of that.
+    let (status, _) = d.get("/health").await;
+    assert_eq!(status, 200);
+    d.stop();
+}
+
+#[tokio::test]
+async fn keys_and_roles() {
+    let d = Daemon::start();
+    let (status, _) = d.call(Method::GET, "/api/v1/budgets", None, None).await;
+    assert_eq!(status, 401);
+    let (status, _) = d.call(Method::GET, "/api/v1/budgets", Some("bgt_wrong"), None).await;
+    assert_eq!(status, 401);
+    for open in ["/health", "/ready", "/metrics"] {
+        let (status, _) = d.call(Method::GET, open, None, None).await;
+        assert_eq!(status, 200, "{open} is open");
+    }
+    let (status, created) = d.post("/api/v1/keys", json!({"name": "reader", "role": "read"})).await;
+    assert_eq!(status, 201);
+    let reader = created["key"].as_str().expect("secret").to_string();
+    let (status, _) = d.call(Method::GET, "/api/v1/budgets", Some(&reader), None).await;
+    assert_eq!(status, 200, "read keys read");
+    let (status, answer) = d.call(Method::POST, "/api/v1/budgets", Some(&reader), Some(json!({"name": "x"}))).await;
+    assert_eq!(status, 403, "read keys cannot write: {answer}");
+    let (status, _) = d
+        .call(
+            Method::POST,
+            "/api/v1/prices/estimate",
+            Some(&reader),
+            Some(json!({"provider": "openai", "model": "gpt-4o", "input_tokens": 1})),
+        )
+        .await;
+    assert_eq!(status, 200, "estimates are reads");
+    let (_, writer) = d.post("/api/v1/keys", json!({"name": "writer", "role": "write"})).await;
+    let writer = writer["key"].as_str().expect("secret").to_string();
+    let (status, _) = d
+        .call(
+            Method::PUT,
+            "/api/v1/prices/acme/m1",
+            Some(&writer),
+            Some(json!({"input_cost_per_token": "0.1", "output_cost_per_token": "0.2"})),
+        )
+        .await;
+    assert_eq!(status, 403, "manual prices need admin");
+    let (status, _) = d.call(Method::GET, "/api/v1/keys", Some(&writer), None).await;
+    assert_eq!(status, 403);
+    let (status, _) = d
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/keys/{}", created["info"]["id"].as_str().expect("id")),
+            Some(&d.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = d.call(Method::GET, "/api/v1/budgets", Some(&reader), None).await;
+    assert_eq!(status, 401, "revoked keys stop working");
+    let mode = std::fs::metadata(d.data_dir.join("admin.key")).expect("admin.key").permissions();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(mode.mode() & 0o777, 0o600);
+    }
+    d.stop();
+}
+
+#[tokio::test]
+async fn prices_list_show_set_and_history() {
+    let d = Daemon::start();
+    let (status, show) = d.get("/api/v1/prices/anthropic/claude-sonnet-4-5").await;
+    assert_eq!(status, 200, "{show}");
+    assert_eq!(show["input_cost_per_token"], "0.000003");
+    assert_eq!(show["source"], "builtin:litellm@1.110.2");
+    let (_, listed) = d.get("/api/v1/prices?provider=anthropic&search=sonnet").await;
+    assert!(listed.as_array().expect("list").len() >= 3);
+    let (status, set) = d
+        .call(
+            Method::PUT,
+            "/api/v1/prices/acme/house-model",
+            Some(&d.admin_key.clone()),
+            Some(json!({"input_cost_per_million": "1.5", "output_cost_per_million": "6"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["input_cost_per_token"], "0.0000015");
+    let (_, est) = d
+        .post(
+            "/api/v1/prices/estimate",
+            json!({"provider": "acme", "model": "house-model", "input_tokens": 1000, "output_tokens": 1000}),
+        )
+        .await;
+    assert_eq!(est["cost"], "0.0075000");
+    let (_, history) = d.get("/api/v1/prices/acme/house-model/history").await;
+    assert_eq!(history.as_array().map(Vec::len), Some(1));
+    // Model names with slashes.
+    let (status, body) = d.get("/api/v1/prices/openrouter/openrouter/anthropic/claude-3.5-sonnet").await;
+    assert!(status == 200 || status == 404, "{body}");
+    d.stop();
+}
+
+#[tokio::test]
+async fn usage_listing_paging_and_summary() {
+    let d = Daemon::start();
+    rhetor_budget(&d).await;
+    for (i, model) in
+        ["claude-sonnet-4-5", "claude-sonnet-4-5", "claude-haiku-4-5", "gpt-4o", "gpt-4o"].iter().enumerate()
+    {
+        let provider = if model.starts_with("gpt") { "openai" } else { "anthropic" };
+        let (status, _) = d
+            .post(
+                "/api/v1/usage/record",
+                json!({"component": if i % 2 == 0 { "rhetor" } else { "apollo" }, "provider": provider, "model": model,
+                       "input_tokens": 1000, "output_tokens": 100, "task_type": "chat"}),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let (_, page1) = d.get("/api/v1/usage/records?limit=2").await;
+    assert_eq!(page1["records"].as_array().map(Vec::len), Some(2));
+    let cursor = page1["next_cursor"].as_str().expect("cursor").to_string();
+    let (_, page2) = d.get(&format!("/api/v1/usage/records?limit=2&cursor={cursor}")).await;
+    assert_ne!(page1["records"][0]["id"], page2["records"][0]["id"]);
+    let (_, page3) =
+        d.get(&format!("/api/v1/usage/records?limit=2&cursor={}", page2["next_cursor"].as_str().expect("c"))).await;
+    assert_eq!(page3["records"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page3["next_cursor"], Value::Null);
+    let (_, by_provider) = d.get("/api/v1/usage/records?provider=openai").await;
+    assert_eq!(by_provider["records"].as_array().map(Vec::len), Some(2));
+
+    let (status, summary) = d.get("/api/v1/usage/summary?group_by=provider,model").await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["total_records"], 5);
+    let rows = summary["rows"].as_array().expect("rows");
+    let sonnet = rows.iter().find(|r| r["group"]["model"] == "claude-sonnet-4-5").expect("sonnet row");
+    assert_eq!(sonnet["records"], 2);
+    assert_eq!(sonnet["cost"], "0.009000", "2 × (1000×$3/M + 100×$15/M)");
+    let (_, by_budget) = d.get("/api/v1/usage/summary?group_by=budget,day").await;
+    let rhetor_row =
+        by_budget["rows"].as_array().expect("rows").iter().find(|r| r["group"]["budget"] == "rhetor").expect("rhetor");
+    assert_eq!(rhetor_row["records"], 3);
+    d.stop();
+}
+
+#[tokio::test]
+async fn budgets_and_policies_crud() {
+    let d = Daemon::start();
+    let budget = rhetor_budget(&d).await;
+    let (status, policy) = d
+        .post(
+            "/api/v1/budgets/rhetor/policies",
+            json!({"period": "monthly", "cost_limit": "100", "enforcement": "warn", "provider": "anthropic"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{policy}");
+    let pid = policy["id"].as_str().expect("id").to_string();
+    let (status, patched) = d
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/policies/{pid}"),
+            Some(&d.admin_key.clone()),
+            Some(json!({"cost_limit": "150.50"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["cost_limit"], "150.50");
+    let (_, shown) = d.get(&format!("/api/v1/policies/{pid}")).await;
+    assert_eq!(shown["provider"], "anthropic");
+    let (_, b) = d.get("/api/v1/budgets/rhetor").await;
+    assert_eq!(b["policies"].as_array().map(Vec::len), Some(2));
+    let (status, renamed) = d
+        .call(
+            Method::PATCH,
+            "/api/v1/budgets/rhetor",
+            Some(&d.admin_key.clone()),
+            Some(json!({"name": "rhetor-main", "owner": "ops"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{renamed}");
+    assert_eq!(renamed["id"], budget["id"]);
+    let (status, _) =
+        d.call(Method::DELETE, &format!("/api/v1/policies/{pid}"), Some(&d.admin_key.clone()), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = d.call(Method::DELETE, "/api/v1/budgets/rhetor-main", Some(&d.admin_key.clone()), None).await;
+    assert_eq!(status, 204);
+    let (_, list) = d.get("/api/v1/budgets").await;
+    assert_eq!(list, json!([]));
+    d.stop();
+}
+
+#[tokio::test]
+async fn openapi_and_metrics_are_served() {
+    let d = Daemon::start();
+    let (status, doc) = d.get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    for path in
+        ["/api/v1/allocations", "/api/v1/usage/record", "/api/v1/budgets/{id}/status", "/api/v1/prices/estimate"]
+    {
+        assert!(doc["paths"][path].is_object(), "openapi documents {path}");
+    }
+    rhetor_budget(&d).await;
+    d.post(
+        "/api/v1/allocations",
+        json!({"component": "rhetor", "provider": "anthropic", "model": "claude-sonnet-4-5", "amount": "1"}),
+    )
+    .await;
+    let text = d.http.get(format!("{}/metrics", d.url)).send().await.expect("metrics").text().await.expect("text");
+    assert!(text.contains("budget_allocations_total"), "{text}");
+    assert!(text.contains("budget_http_requests_total"), "{text}");
+    d.stop();
+}
+
+#[tokio::test]
+async fn state_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let d = Daemon::start_in(&data);
+    rhetor_budget(&d).await;
+    let (_, grant) = d
+        .post("/api/v1/allocations", json!({"component": "rhetor", "provider": "anthropic", "model": "claude-sonnet-4-5", "amount": "4.00", "ttl_seconds": 3600}))
+        .await;
+    assert!(grant["id"].is_string(), "{grant}");
+    d.stop();
+    let again = Daemon::start_in(&data);
+    let (status, body) = again
+        .post(
+            "/api/v1/allocations",
+            json!({"component": "rhetor", "provider": "anthropic", "model": "claude-sonnet-4-5", "amount": "1.50"}),
+        )
+        .await;
+    assert_eq!(status, 402, "the $4 hold survived the restart: {body}");
+    let (status, _) = again
+        .post(
+            "/api/v1/allocations",
+            json!({"component": "rhetor", "provider": "anthropic", "model": "claude-sonnet-4-5", "amount": "1.00"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    again.stop();
+}
