@@ -327,14 +327,18 @@ pub enum PricesCmd {
     Set {
         provider: String,
         model: String,
+        /// Input price (per million tokens unless --per-token).
         #[arg(long)]
-        input: String,
+        input_price: String,
+        /// Output price.
         #[arg(long)]
-        output: String,
+        output_price: String,
+        /// Cache-read price.
         #[arg(long)]
-        cache_read: Option<String>,
+        cache_read_price: Option<String>,
+        /// Cache-write price.
         #[arg(long)]
-        cache_write: Option<String>,
+        cache_write_price: Option<String>,
         /// Rates are per token rather than per million.
         #[arg(long)]
         per_token: bool,
@@ -377,6 +381,15 @@ fn print<T: Serialize>(output: Output, value: &T, table: impl FnOnce(&T) -> Tabl
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
         Output::Table => println!("{}", table(value)),
+    }
+    Ok(())
+}
+
+/// Confirms a change that returns no body: a line for people, `{"<verb>": id}` for programs.
+fn done(output: Output, verb: &str, id: &str) -> Result<()> {
+    match output {
+        Output::Json => println!("{}", serde_json::json!({ verb: id })),
+        Output::Table => println!("{verb} {id}"),
     }
     Ok(())
 }
@@ -607,8 +620,7 @@ async fn budgets(client: &BudgetClient, output: Output, cmd: BudgetsCmd) -> Resu
         }
         BudgetsCmd::Delete { budget } => {
             client.delete_budget(&budget).await?;
-            println!("deleted {budget}");
-            Ok(())
+            done(output, "deleted", &budget)
         }
     }
 }
@@ -673,8 +685,7 @@ async fn policies(client: &BudgetClient, output: Output, cmd: PoliciesCmd) -> Re
         }
         PoliciesCmd::Delete { id } => {
             client.delete_policy(&id).await?;
-            println!("deleted policy {id}");
-            Ok(())
+            done(output, "deleted", &id)
         }
     }
 }
@@ -811,16 +822,24 @@ async fn prices(client: &BudgetClient, output: Output, cmd: PricesCmd) -> Result
             let p = client.show_price(&provider, &model).await?;
             print(output, &p, |p| price_table(std::slice::from_ref(p)))
         }
-        PricesCmd::Set { provider, model, input, output: out, cache_read, cache_write, per_token } => {
+        PricesCmd::Set {
+            provider,
+            model,
+            input_price,
+            output_price,
+            cache_read_price,
+            cache_write_price,
+            per_token,
+        } => {
             let scale = if per_token { Decimal::ONE } else { Decimal::from(1_000_000) };
             let rate = |field: &str, v: Option<String>| -> Result<Option<Decimal>> {
                 Ok(amount(field, v)?.map(|d| d / scale))
             };
             let req = SetPrice {
-                input_cost_per_token: rate("input", Some(input))?,
-                output_cost_per_token: rate("output", Some(out))?,
-                cache_read_input_token_cost: rate("cache_read", cache_read)?,
-                cache_creation_input_token_cost: rate("cache_write", cache_write)?,
+                input_cost_per_token: rate("input_price", Some(input_price))?,
+                output_cost_per_token: rate("output_price", Some(output_price))?,
+                cache_read_input_token_cost: rate("cache_read_price", cache_read_price)?,
+                cache_creation_input_token_cost: rate("cache_write_price", cache_write_price)?,
                 ..SetPrice::default()
             };
             let p = client.set_price(&provider, &model, &req).await?;
@@ -885,8 +904,19 @@ async fn keys(client: &BudgetClient, output: Output, cmd: KeysCmd) -> Result<()>
         }
         KeysCmd::Revoke { id } => {
             client.revoke_key(&id).await?;
-            println!("revoked key {id}");
-            Ok(())
+            done(output, "revoked", &id)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        // Catches clashing flags (which clap reports only by panicking at run time).
+        Cli::command().debug_assert();
     }
 }

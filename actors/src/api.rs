@@ -209,7 +209,7 @@ pub struct PolicyStatus {
     pub window_start: Option<DateTime<Utc>>,
     pub window_end: Option<DateTime<Utc>>,
     /// Cost limit (null when the policy only limits tokens).
-    #[serde(with = "rust_decimal::serde::str_option")]
+    #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>, example = "5.00")]
     pub limit: Option<Decimal>,
     #[serde(with = "rust_decimal::serde::str")]
@@ -219,7 +219,7 @@ pub struct PolicyStatus {
     #[schema(value_type = String)]
     pub reserved: Decimal,
     /// `limit − settled − reserved`, never below zero; null without a cost limit.
-    #[serde(with = "rust_decimal::serde::str_option")]
+    #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>)]
     pub remaining: Option<Decimal>,
     pub token_limit: Option<u64>,
@@ -250,7 +250,7 @@ pub struct BudgetEffect {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UsageResponse {
     pub id: Uuid,
-    #[serde(with = "rust_decimal::serde::str_option")]
+    #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>, example = "0.01500")]
     pub cost: Option<Decimal>,
     pub priced: bool,
@@ -289,7 +289,7 @@ pub struct EstimateRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EstimateResponse {
-    #[serde(with = "rust_decimal::serde::str_option")]
+    #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>, example = "0.0156")]
     pub cost: Option<Decimal>,
     pub priced: bool,

@@ -218,7 +218,7 @@ pub struct Policy {
     /// IANA time zone the windows align to; the daemon's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, with = "crate::money::option")]
     #[schema(value_type = Option<String>, example = "5.00")]
     pub cost_limit: Option<Decimal>,
     #[serde(default)]
@@ -517,7 +517,7 @@ pub struct UsageRecord {
     pub reasoning_tokens: u64,
     pub total_tokens: u64,
     /// Exact cost; null when the model has no known price.
-    #[serde(with = "rust_decimal::serde::str_option")]
+    #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>, example = "0.0150")]
     pub cost: Option<Decimal>,
     pub priced: bool,

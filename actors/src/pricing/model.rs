@@ -230,28 +230,32 @@ pub struct ModelPrice {
 /// The main rates of a model, for display.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelPriceSummary {
+    /// The price map key the rates come from.
+    #[serde(rename = "litellm_key")]
     pub key: String,
+    /// The entry's own provider (`litellm_provider`).
+    #[serde(rename = "litellm_provider")]
     pub provider: Option<String>,
     pub mode: Option<String>,
-    #[serde(with = "rust_decimal::serde::str_option")]
+    #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>)]
     pub input_cost_per_token: Option<Decimal>,
-    #[serde(with = "rust_decimal::serde::str_option")]
+    #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>)]
     pub output_cost_per_token: Option<Decimal>,
-    #[serde(with = "rust_decimal::serde::str_option")]
+    #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>)]
     pub cache_read_input_token_cost: Option<Decimal>,
-    #[serde(with = "rust_decimal::serde::str_option")]
+    #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>)]
     pub cache_creation_input_token_cost: Option<Decimal>,
-    #[serde(with = "rust_decimal::serde::str_option")]
+    #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>)]
     pub cache_creation_input_token_cost_above_1hr: Option<Decimal>,
-    #[serde(with = "rust_decimal::serde::str_option")]
+    #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>)]
     pub output_cost_per_reasoning_token: Option<Decimal>,
-    #[serde(with = "rust_decimal::serde::str_option")]
+    #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>)]
     pub input_cost_per_request: Option<Decimal>,
     pub max_input_tokens: Option<u64>,

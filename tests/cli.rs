@@ -1,0 +1,172 @@
+//! The CLI against a real daemon: the tour, table and JSON output, errors.
+
+mod common;
+
+use common::Daemon;
+
+#[tokio::test]
+async fn the_tour_from_the_readme() {
+    let d = Daemon::start();
+    let budget = d.cli_json(&[
+        "budgets",
+        "create",
+        "--name",
+        "rhetor",
+        "--policy",
+        "daily:5.00:hard_limit",
+        "--component",
+        "rhetor",
+    ]);
+    assert_eq!(budget["name"], "rhetor");
+    assert_eq!(budget["scope"]["component"], "rhetor");
+    assert_eq!(budget["policies"][0]["cost_limit"], "5.00");
+
+    let grant = d.cli_json(&[
+        "allocate",
+        "--component",
+        "rhetor",
+        "--context",
+        "ctx1",
+        "--provider",
+        "anthropic",
+        "--model",
+        "claude-sonnet-4-5",
+        "--input-tokens",
+        "2000",
+        "--max-output-tokens",
+        "1000",
+    ]);
+    assert_eq!(grant["reserved_cost"], "0.021000");
+    let id = grant["id"].as_str().expect("allocation id");
+
+    let record =
+        d.cli_json(&["usage", "record", "--allocation", id, "--input-tokens", "1800", "--output-tokens", "640"]);
+    assert_eq!(record["cost"], "0.015000");
+
+    let status = d.cli_json(&["status", "rhetor"]);
+    assert_eq!(status["policies"][0]["settled"], "0.015000");
+    assert_eq!(status["policies"][0]["reserved"], "0.006000");
+
+    // Table output for people.
+    let (ok, table, _) = d.cli(&["status", "rhetor"]);
+    assert!(ok);
+    assert!(table.contains("daily (hard_limit)") && table.contains("4.979"), "{table}");
+
+    let released = d.cli_json(&["release", id]);
+    assert_eq!(released["status"], "released");
+    let (ok, out, _) = d.cli(&["budgets", "list"]);
+    assert!(ok && out.contains("rhetor"), "{out}");
+    d.stop();
+}
+
+#[tokio::test]
+async fn prices_usage_and_keys_commands() {
+    let d = Daemon::start();
+    let est = d.cli_json(&[
+        "prices",
+        "estimate",
+        "--provider",
+        "openai",
+        "--model",
+        "gpt-4o",
+        "--input-tokens",
+        "1000",
+        "--output-tokens",
+        "100",
+    ]);
+    assert_eq!(est["cost"], "0.0035000");
+    let shown = d.cli_json(&["prices", "show", "anthropic", "claude-sonnet-4-5"]);
+    assert_eq!(shown["output_cost_per_token"], "0.000015");
+    let set = d.cli_json(&["prices", "set", "acme", "house", "--input-price", "2", "--output-price", "8"]);
+    assert_eq!(set["input_cost_per_token"], "0.000002");
+    let listed = d.cli_json(&["prices", "list", "--provider", "anthropic", "--limit", "5"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(5));
+
+    d.cli_json(&[
+        "usage",
+        "record",
+        "--component",
+        "c",
+        "--provider",
+        "acme",
+        "--model",
+        "house",
+        "--input-tokens",
+        "1000",
+        "--output-tokens",
+        "1000",
+        "--request-id",
+        "r1",
+    ]);
+    let again = d.cli_json(&[
+        "usage",
+        "record",
+        "--component",
+        "c",
+        "--provider",
+        "acme",
+        "--model",
+        "house",
+        "--input-tokens",
+        "1000",
+        "--output-tokens",
+        "1000",
+        "--request-id",
+        "r1",
+    ]);
+    assert_eq!(again["created"], false);
+    let summary = d.cli_json(&["usage", "summary", "--group-by", "model"]);
+    assert_eq!(summary["total_cost"], "0.010000");
+    let list = d.cli_json(&["usage", "list"]);
+    assert_eq!(list["records"].as_array().map(Vec::len), Some(1));
+
+    let key = d.cli_json(&["keys", "create", "--name", "ci", "--role", "read"]);
+    let secret = key["key"].as_str().expect("secret").to_string();
+    let keys = d.cli_json(&["keys", "list"]);
+    assert_eq!(keys.as_array().map(Vec::len), Some(2));
+    // The read key cannot create budgets; the CLI says why and exits non-zero.
+    let (ok, _, err) = d.cli(&["--api-key", &secret, "budgets", "create", "--name", "x", "--policy", "daily:1"]);
+    assert!(!ok);
+    assert!(err.contains("forbidden"), "{err}");
+    d.cli_json(&["keys", "revoke", key["info"]["id"].as_str().expect("id")]).to_string();
+    d.stop();
+}
+
+#[tokio::test]
+async fn cli_errors_are_clear() {
+    let d = Daemon::start();
+    let (ok, _, err) = d.cli(&["budgets", "create", "--name", "x", "--policy", "daily:lots:hard_limit"]);
+    assert!(!ok);
+    assert!(err.contains("cost_limit"), "{err}");
+    let (ok, _, err) = d.cli(&["status", "nope"]);
+    assert!(!ok);
+    assert!(err.contains("not_found"), "{err}");
+    let (ok, _, err) =
+        d.cli(&["usage", "record", "--allocation", "xyz", "--input-tokens", "1", "--output-tokens", "1"]);
+    assert!(!ok);
+    assert!(err.contains("--allocation"), "{err}");
+    let (ok, _, err) =
+        d.cli(&["budgets", "create", "--name", "y", "--policy", "daily:5:hard_limit", "--component", "z"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = d.cli(&[
+        "allocate",
+        "--component",
+        "z",
+        "--provider",
+        "anthropic",
+        "--model",
+        "claude-sonnet-4-5",
+        "--amount",
+        "6",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("budget_exceeded") && err.contains("remaining"), "{err}");
+    d.stop();
+    // No daemon: a hint, not a stack trace.
+    let output = std::process::Command::new(common::binary())
+        .args(["--url", "http://127.0.0.1:9", "--api-key", "k", "budgets", "list"])
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("budget serve"));
+}
