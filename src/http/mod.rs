@@ -166,8 +166,8 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 // ---- budgets and policies -------------------------------------------------------------
 
 #[utoipa::path(get, path = "/api/v1/budgets", tag = "budgets", responses((status = 200, body = [Budget])))]
-async fn list_budgets(State(s): State<AppState>) -> Json<Vec<Budget>> {
-    Json(s.engine.list_budgets())
+async fn list_budgets(State(s): State<AppState>) -> ApiResult<Json<Vec<Budget>>> {
+    Ok(Json(s.engine.list_budgets().await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/budgets", tag = "budgets", request_body = CreateBudget,
@@ -182,7 +182,7 @@ async fn create_budget(
 #[utoipa::path(get, path = "/api/v1/budgets/{id}", tag = "budgets", params(("id" = String, Path, description = "id or unique name")),
     responses((status = 200, body = Budget), (status = 404)))]
 async fn get_budget(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Budget>> {
-    Ok(Json((*s.engine.find_budget(&id)?).clone()))
+    Ok(Json(s.engine.get_budget(&id).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/budgets/{id}", tag = "budgets", request_body = UpdateBudget,
@@ -205,7 +205,7 @@ async fn delete_budget(State(s): State<AppState>, ApiPath(id): ApiPath<String>) 
 #[utoipa::path(get, path = "/api/v1/budgets/{id}/policies", tag = "policies",
     params(("id" = String, Path, description = "budget id or name")), responses((status = 200, body = [Policy])))]
 async fn list_policies(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Vec<Policy>>> {
-    Ok(Json(s.engine.find_budget(&id)?.policies.clone()))
+    Ok(Json(s.engine.get_budget(&id).await?.policies))
 }
 
 #[utoipa::path(post, path = "/api/v1/budgets/{id}/policies", tag = "policies", request_body = PolicySpec,

@@ -56,6 +56,8 @@ struct Inner {
     actors: RwLock<HashMap<Uuid, ActorRef<ToBudgetActor>>>,
     supervisor: ActorRef<ToBudgetSupervisor>,
     config: EngineConfig,
+    /// The storage catalogue version the in-memory budgets reflect (shared databases only).
+    catalog_version: std::sync::atomic::AtomicI64,
 }
 
 /// Cheap to clone; all clones share one engine.
@@ -73,6 +75,7 @@ impl Engine {
         let builtin = PriceTable::builtin().map_err(|e| EngineError::Internal(format!("built-in price table: {e}")))?;
         let stored = repo.price_versions().await?.iter().map(PriceVersion::from_row).collect::<Result<Vec<_>, _>>()?;
         let prices = PriceBook::new(builtin, stored);
+        let catalog_version = repo.catalog_version().await?;
         let budgets: Vec<Arc<Budget>> = repo.list_budgets().await?.into_iter().map(Arc::new).collect();
         let (supervisor, _) =
             Actor::spawn(None, BudgetSupervisor { repo: repo.clone(), default_tz: config.default_timezone }, ())
@@ -87,6 +90,7 @@ impl Engine {
                 actors: RwLock::new(HashMap::new()),
                 supervisor,
                 config,
+                catalog_version: std::sync::atomic::AtomicI64::new(catalog_version),
             }),
         };
         engine.spawn_sweeper();
@@ -168,8 +172,50 @@ impl Engine {
         *guard = Arc::new(list);
     }
 
-    pub fn list_budgets(&self) -> Vec<Budget> {
-        self.snapshot().iter().map(|b| (**b).clone()).collect()
+    /// When other daemons share the database, reloads budgets and policies if any of them
+    /// changed since this daemon last looked (one small read), so a budget created elsewhere
+    /// is enforced here from the next request on.
+    pub async fn sync_catalog(&self) -> Result<(), EngineError> {
+        use std::sync::atomic::Ordering;
+        if !self.inner.repo.is_shared() {
+            return Ok(());
+        }
+        let version = self.inner.repo.catalog_version().await?;
+        if version == self.inner.catalog_version.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let fresh: Vec<Arc<Budget>> = self.inner.repo.list_budgets().await?.into_iter().map(Arc::new).collect();
+        let old = self.snapshot();
+        for b in old.iter() {
+            match fresh.iter().find(|f| f.id == b.id) {
+                Some(f) if f != b => {
+                    self.tell(f.id, ToBudgetActor::Update(f.clone()));
+                    let _ = self.inner.supervisor.cast(ToBudgetSupervisor::Update(f.clone()));
+                }
+                Some(_) => {}
+                None => {
+                    self.inner.actors.write().unwrap_or_else(|p| p.into_inner()).remove(&b.id);
+                    let _ = self.inner.supervisor.cast(ToBudgetSupervisor::Remove(b.id));
+                }
+            }
+        }
+        let mut sorted = fresh;
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        *self.inner.budgets.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(sorted);
+        self.inner.catalog_version.store(version, Ordering::Release);
+        debug!(target: "engine", version, "budget catalogue reloaded");
+        Ok(())
+    }
+
+    pub async fn list_budgets(&self) -> Result<Vec<Budget>, EngineError> {
+        self.sync_catalog().await?;
+        Ok(self.snapshot().iter().map(|b| (**b).clone()).collect())
+    }
+
+    /// A budget by id or unique name, current across daemons sharing a database.
+    pub async fn get_budget(&self, id_or_name: &str) -> Result<Budget, EngineError> {
+        self.sync_catalog().await?;
+        Ok((*self.find_budget(id_or_name)?).clone())
     }
 
     /// A budget by id or unique name.
@@ -185,6 +231,7 @@ impl Engine {
 
     #[instrument(target = "engine", skip_all, fields(name = %req.name))]
     pub async fn create_budget(&self, req: CreateBudget) -> Result<Budget, EngineError> {
+        self.sync_catalog().await?;
         let name = validate_budget_name(&req.name)?;
         let now = crate::domain::now();
         let id = Uuid::now_v7();
@@ -213,6 +260,7 @@ impl Engine {
     }
 
     pub async fn update_budget(&self, id_or_name: &str, req: UpdateBudget) -> Result<Budget, EngineError> {
+        self.sync_catalog().await?;
         let mut budget = (*self.find_budget(id_or_name)?).clone();
         if let Some(name) = req.name {
             budget.name = validate_budget_name(&name)?;
@@ -233,6 +281,7 @@ impl Engine {
     }
 
     pub async fn delete_budget(&self, id_or_name: &str) -> Result<(), EngineError> {
+        self.sync_catalog().await?;
         let budget = self.find_budget(id_or_name)?;
         self.inner.repo.delete_budget(budget.id).await?;
         self.replace_budget(None, Some(budget.id));
@@ -243,6 +292,7 @@ impl Engine {
     }
 
     pub async fn add_policy(&self, id_or_name: &str, spec: PolicySpec) -> Result<Policy, EngineError> {
+        self.sync_catalog().await?;
         let mut budget = (*self.find_budget(id_or_name)?).clone();
         let policy = spec.into_policy(budget.id, crate::domain::now())?;
         self.inner.repo.upsert_policy(&policy).await?;
@@ -261,6 +311,7 @@ impl Engine {
     }
 
     pub async fn update_policy(&self, id: Uuid, patch: UpdatePolicy) -> Result<Policy, EngineError> {
+        self.sync_catalog().await?;
         let mut policy = self.get_policy(id)?;
         if let Some(period) = patch.period {
             policy.period = PeriodKind::parse(period.trim())?;
@@ -303,6 +354,7 @@ impl Engine {
     }
 
     pub async fn delete_policy(&self, id: Uuid) -> Result<(), EngineError> {
+        self.sync_catalog().await?;
         let policy = self.get_policy(id)?;
         self.inner.repo.delete_policy(id).await?;
         let mut budget = (*self.find_budget(&policy.budget_id.to_string())?).clone();
@@ -318,6 +370,7 @@ impl Engine {
         context_id: Option<&str>,
         at: Option<DateTime<Utc>>,
     ) -> Result<BudgetStatus, EngineError> {
+        self.sync_catalog().await?;
         let budget = self.find_budget(id_or_name)?;
         let at = at.unwrap_or_else(Utc::now);
         let policies = self.policy_statuses(&budget, budget.policies.iter(), context_id, at).await?;
@@ -429,6 +482,7 @@ impl Engine {
 
     #[instrument(target = "allocation", level = "debug", skip_all, fields(component = %req.component, model = %req.model))]
     pub async fn allocate(&self, req: AllocationRequest) -> Result<AllocationGrant, EngineError> {
+        self.sync_catalog().await?;
         let call = CallScope::new(req.component, req.context_id, req.provider, req.model, req.task_type, req.tier)?;
         let now = crate::domain::now();
         let ttl = match req.ttl_seconds {
@@ -604,6 +658,7 @@ impl Engine {
 
     #[instrument(target = "engine", level = "debug", skip_all)]
     pub async fn record_usage(&self, req: UsageRequest) -> Result<UsageResponse, EngineError> {
+        self.sync_catalog().await?;
         let now = crate::domain::now();
         let allocation = match req.allocation_id {
             Some(id) => Some(self.inner.repo.get_allocation(id).await?.ok_or_else(|| EngineError::Invalid {

@@ -148,6 +148,10 @@ pub trait Repository: Send + Sync + 'static {
     /// Applies one change durably; returns once it is committed.
     async fn write(&self, op: WriteOp) -> StorageResult<WriteOutcome>;
     async fn ping(&self) -> StorageResult<()>;
+    /// Whether other daemons may change this database (PostgreSQL).
+    fn is_shared(&self) -> bool;
+    /// A counter bumped by every budget or policy change.
+    async fn catalog_version(&self) -> StorageResult<i64>;
 
     async fn insert_budget(&self, budget: &Budget) -> StorageResult<()>;
     async fn update_budget(&self, budget: &Budget) -> StorageResult<()>;

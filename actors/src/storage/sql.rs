@@ -373,6 +373,11 @@ macro_rules! sql_repository {
                 Ok(WriteOutcome::Done)
             }
 
+            async fn bump_catalog(conn: &mut <$db as sqlx::Database>::Connection) -> StorageResult<()> {
+                sqlx::query("UPDATE catalog_version SET version = version + 1 WHERE id = 1").execute(&mut *conn).await?;
+                Ok(())
+            }
+
             async fn insert_policy_in(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 p: &Policy,
@@ -400,6 +405,15 @@ macro_rules! sql_repository {
             #[instrument(target = "repository", level = "debug", skip_all)]
             async fn write(&self, op: WriteOp) -> StorageResult<WriteOutcome> {
                 self.commit(op).await
+            }
+
+            fn is_shared(&self) -> bool {
+                Self::SHARED
+            }
+
+            async fn catalog_version(&self) -> StorageResult<i64> {
+                let row = sqlx::query("SELECT version FROM catalog_version WHERE id = 1").fetch_one(&self.read).await?;
+                Ok(row.try_get("version")?)
             }
 
             async fn ping(&self) -> StorageResult<()> {
@@ -431,6 +445,7 @@ macro_rules! sql_repository {
                 for p in &b.policies {
                     Self::insert_policy_in(&mut tx, p).await?;
                 }
+                Self::bump_catalog(&mut tx).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -456,6 +471,7 @@ macro_rules! sql_repository {
                 if updated?.rows_affected() == 0 {
                     return Err(EngineError::not_found("budget", b.id));
                 }
+                Self::bump_catalog(&mut tx).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -468,6 +484,7 @@ macro_rules! sql_repository {
                 if deleted.rows_affected() == 0 {
                     return Err(EngineError::not_found("budget", id));
                 }
+                Self::bump_catalog(&mut tx).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -490,6 +507,7 @@ macro_rules! sql_repository {
             async fn upsert_policy(&self, p: &Policy) -> StorageResult<()> {
                 let mut tx = self.begin_write().await?;
                 Self::insert_policy_in(&mut tx, p).await?;
+                Self::bump_catalog(&mut tx).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -501,6 +519,7 @@ macro_rules! sql_repository {
                     return Err(EngineError::not_found("policy", id));
                 }
                 sqlx::query("DELETE FROM holds WHERE policy_id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+                Self::bump_catalog(&mut tx).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -733,6 +752,8 @@ const MAX_BATCH: usize = 1024;
 
 impl SqliteRepository {
     const BACKEND: &'static str = "sqlite";
+    /// One daemon owns the file: its in-memory catalogue is always current.
+    const SHARED: bool = false;
 
     pub async fn open(path: &Path) -> StorageResult<SqliteRepository> {
         if let Some(dir) = path.parent()
@@ -842,6 +863,8 @@ pub struct PostgresRepository {
 
 impl PostgresRepository {
     const BACKEND: &'static str = "postgres";
+    /// Several daemons may share the database.
+    const SHARED: bool = true;
 
     pub async fn connect(url: &str) -> StorageResult<PostgresRepository> {
         let pool = PgPoolOptions::new()
