@@ -47,9 +47,9 @@ async fn the_life_of_a_call_over_http() {
     let (_, status_body) = d.get("/api/v1/budgets/rhetor/status").await;
     let policy = &status_body["policies"][0];
     assert_eq!(policy["limit"], "5.00");
-    assert_eq!(policy["settled"], "0.015000");
-    assert_eq!(policy["reserved"], "0.006000");
-    assert_eq!(policy["remaining"], "4.979000");
+    assert_eq!(policy["settled"], "0.015");
+    assert_eq!(policy["reserved"], "0.006");
+    assert_eq!(policy["remaining"], "4.979");
     assert_eq!(policy["state"], "ok");
     assert!(policy["window_start"].as_str().is_some_and(|s| s.ends_with("T00:00:00Z")), "{policy}");
 
@@ -93,7 +93,7 @@ async fn repeated_request_id_returns_the_first_record() {
     assert_eq!((first_status, second_status), (201, 200));
     assert_eq!(first["id"], second["id"]);
     let (_, s) = d.get("/api/v1/budgets/rhetor/status").await;
-    assert_eq!(s["policies"][0]["settled"], "0.001800", "counted once");
+    assert_eq!(s["policies"][0]["settled"], "0.0018", "counted once");
     d.stop();
 }
 

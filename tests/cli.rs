@@ -44,8 +44,8 @@ async fn the_tour_from_the_readme() {
     assert_eq!(record["cost"], "0.015000");
 
     let status = d.cli_json(&["status", "rhetor"]);
-    assert_eq!(status["policies"][0]["settled"], "0.015000");
-    assert_eq!(status["policies"][0]["reserved"], "0.006000");
+    assert_eq!(status["policies"][0]["settled"], "0.015");
+    assert_eq!(status["policies"][0]["reserved"], "0.006");
 
     // Table output for people.
     let (ok, table, _) = d.cli(&["status", "rhetor"]);

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use tracing::{debug, instrument};
 use uuid::Uuid;
 
+use crate::api::PolicyStatus;
 use crate::domain::{Alert, Budget, CallScope, Enforcement, Policy, Severity};
 use crate::error::EngineError;
-use crate::period::PolicyClock;
+use crate::period::{PolicyClock, Window};
 use crate::storage::{Charge, Hold, HoldUpdate, Repository, Totals};
 
 /// Messages of a BudgetActor.
@@ -33,6 +34,13 @@ pub enum ToBudgetActor {
     Reload,
     /// Drop holds whose lease ran out.
     Sweep,
+    /// Standing of the budget's policies (those matching `call`, if given) at `at`.
+    Status {
+        at: DateTime<Utc>,
+        context_id: Option<String>,
+        call: Option<CallScope>,
+        reply: RpcReplyPort<Result<Vec<PolicyStatus>, EngineError>>,
+    },
     /// Fault injection for tests: the handler fails, so the supervisor restarts the actor.
     #[doc(hidden)]
     Crash,
@@ -221,6 +229,28 @@ impl BudgetActor {
         Ok(outcome)
     }
 
+    async fn status(
+        &self,
+        state: &mut BudgetState,
+        at: DateTime<Utc>,
+        context_id: Option<&str>,
+        call: Option<&CallScope>,
+    ) -> Result<Vec<PolicyStatus>, EngineError> {
+        Self::sweep(state);
+        let budget = state.budget.clone();
+        let mut out = Vec::with_capacity(budget.policies.len());
+        for policy in &budget.policies {
+            if call.is_some_and(|c| !(budget.scope.matches(c) && policy.matches(c))) {
+                continue;
+            }
+            let Some(clock) = state.clock(policy) else { continue };
+            let window = clock.window(at, context_id);
+            let totals = *self.window(state, policy.id, &window.key).await?;
+            out.push(policy_status(policy, &window, &totals));
+        }
+        Ok(out)
+    }
+
     fn sweep(state: &mut BudgetState) {
         let now = Utc::now();
         let expired: Vec<Uuid> = state
@@ -233,6 +263,31 @@ impl BudgetActor {
             debug!(target: "allocation", allocation = %id, "lease expired; hold dropped");
             Self::unreserve(state, id);
         }
+    }
+}
+
+/// How one policy stands given its window's totals.
+pub fn policy_status(policy: &Policy, window: &Window, totals: &Totals) -> PolicyStatus {
+    let ratio = usage_ratio(policy, totals.settled_cost, totals.settled_tokens);
+    PolicyStatus {
+        policy_id: policy.id,
+        period: policy.period.as_str().into(),
+        enforcement: policy.enforcement.as_str().into(),
+        window_key: window.key.clone(),
+        window_start: window.start,
+        window_end: window.end,
+        limit: policy.cost_limit,
+        // Normalized so that equal amounts read the same whatever their history of scales.
+        settled: totals.settled_cost.normalize(),
+        reserved: totals.reserved_cost.normalize(),
+        remaining: policy
+            .cost_limit
+            .map(|l| (l - totals.settled_cost - totals.reserved_cost).max(Decimal::ZERO).normalize()),
+        token_limit: policy.token_limit,
+        tokens_settled: totals.settled_tokens,
+        tokens_reserved: totals.reserved_tokens,
+        tokens_remaining: policy.token_limit.map(|l| l.saturating_sub(totals.settled_tokens + totals.reserved_tokens)),
+        state: state_of(policy, ratio).to_string(),
     }
 }
 
@@ -407,6 +462,10 @@ impl Actor for BudgetActor {
                 *state = self.rebuild(state.budget.clone()).await?;
             }
             ToBudgetActor::Sweep => Self::sweep(state),
+            ToBudgetActor::Status { at, context_id, call, reply } => {
+                let result = self.status(state, at, context_id.as_deref(), call.as_ref()).await;
+                let _ = reply.send(result);
+            }
             ToBudgetActor::Crash => return Err("fault injected: crash requested".into()),
         }
         Ok(())

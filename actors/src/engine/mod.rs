@@ -18,7 +18,7 @@ use tracing::{debug, info, instrument, warn};
 use uuid::Uuid;
 
 pub use budget_actor::ToBudgetActor;
-use budget_actor::{ReserveRequest, SettleOutcome, SettleRequest, state_of, usage_ratio};
+use budget_actor::{ReserveRequest, SettleOutcome, SettleRequest};
 use supervisor::{BudgetSupervisor, ToBudgetSupervisor};
 
 use crate::api::*;
@@ -373,47 +373,41 @@ impl Engine {
         self.sync_catalog().await?;
         let budget = self.find_budget(id_or_name)?;
         let at = at.unwrap_or_else(Utc::now);
-        let policies = self.policy_statuses(&budget, budget.policies.iter(), context_id, at).await?;
+        let policies = self.policy_statuses(&budget, None, context_id, at).await?;
         let state = worst_state(&policies);
         Ok(BudgetStatus { budget_id: budget.id, budget: budget.name.clone(), state, policies, at })
     }
 
-    async fn policy_statuses<'a>(
+    /// Per-policy standing of `budget` (only the policies matching `call`, if given). With the
+    /// embedded database the budget's actor answers from memory; with a shared database the
+    /// sums are read from storage, which sees every daemon's holds and charges.
+    async fn policy_statuses(
         &self,
-        budget: &Budget,
-        policies: impl Iterator<Item = &'a Policy>,
+        budget: &Arc<Budget>,
+        call: Option<&CallScope>,
         context_id: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<Vec<PolicyStatus>, EngineError> {
+        let wanted = |p: &Policy| call.is_none_or(|c| budget.scope.matches(c) && p.matches(c));
+        if !self.inner.repo.is_shared() {
+            let context_id = context_id.map(String::from);
+            let call = call.cloned();
+            return self
+                .ask(budget, |reply| ToBudgetActor::Status {
+                    at,
+                    context_id: context_id.clone(),
+                    call: call.clone(),
+                    reply,
+                })
+                .await;
+        }
         let mut out = Vec::new();
-        for policy in policies {
+        for policy in budget.policies.iter().filter(|p| wanted(p)) {
             let clock = crate::period::PolicyClock::new(policy, self.inner.config.default_timezone)?;
             let window = clock.window(at, context_id);
             let totals = self.inner.repo.window_totals(policy.id, &window.key, crate::domain::now()).await?;
-            let ratio = usage_ratio(policy, totals.settled_cost, totals.settled_tokens);
-            out.push(PolicyStatus {
-                policy_id: policy.id,
-                period: policy.period.as_str().into(),
-                enforcement: policy.enforcement.as_str().into(),
-                window_key: window.key,
-                window_start: window.start,
-                window_end: window.end,
-                limit: policy.cost_limit,
-                settled: totals.settled_cost,
-                reserved: totals.reserved_cost,
-                remaining: policy
-                    .cost_limit
-                    .map(|l| (l - totals.settled_cost - totals.reserved_cost).max(Decimal::ZERO)),
-                token_limit: policy.token_limit,
-                tokens_settled: totals.settled_tokens,
-                tokens_reserved: totals.reserved_tokens,
-                tokens_remaining: policy
-                    .token_limit
-                    .map(|l| l.saturating_sub(totals.settled_tokens + totals.reserved_tokens)),
-                state: state_of(policy, ratio).to_string(),
-            });
+            out.push(budget_actor::policy_status(policy, &window, &totals));
         }
-        let _ = budget;
         Ok(out)
     }
 
@@ -864,8 +858,7 @@ impl Engine {
     ) -> Result<Vec<BudgetEffect>, EngineError> {
         let mut out = Vec::with_capacity(budgets.len());
         for budget in budgets {
-            let policies =
-                self.policy_statuses(budget, budget.matching_policies(call), call.context_id.as_deref(), at).await?;
+            let policies = self.policy_statuses(budget, Some(call), call.context_id.as_deref(), at).await?;
             out.push(BudgetEffect { budget_id: budget.id, budget: budget.name.clone(), policies });
         }
         Ok(out)
