@@ -130,7 +130,8 @@ async fn holds_and_charges_sum_exactly(t: TestRepo) {
         assert_eq!(out, WriteOutcome::Done);
     }
     // 0.1 + 0.2 in decimals is exactly 0.3 (in floats it would not be).
-    let r = record(Some("0.2"), Some("req-1"));
+    let mut r = record(Some("0.2"), Some("req-1"));
+    r.allocation_id = Some(live.id);
     let charge = Charge {
         record_id: r.id,
         policy_id: policy,
@@ -144,7 +145,6 @@ async fn holds_and_charges_sum_exactly(t: TestRepo) {
             record: Box::new(r.clone()),
             charges: vec![charge.clone()],
             hold_updates: vec![HoldUpdate { allocation_id: live.id, policy_id: policy, cost: dec("0.1"), tokens: 85 }],
-            allocation_usage: Some((live.id, dec("0.2"), 15)),
         })
         .await
         .expect("record");
@@ -166,7 +166,6 @@ async fn holds_and_charges_sum_exactly(t: TestRepo) {
             record: Box::new(again),
             charges: vec![Charge { record_id: Uuid::now_v7(), ..charge }],
             hold_updates: vec![],
-            allocation_usage: None,
         })
         .await
         .expect("duplicate is not an error");
@@ -194,14 +193,9 @@ async fn usage_pages_and_filters(t: TestRepo) {
             r.provider = "openai".into();
         }
         ids.push(r.id);
-        repo.write(WriteOp::Record {
-            record: Box::new(r),
-            charges: vec![],
-            hold_updates: vec![],
-            allocation_usage: None,
-        })
-        .await
-        .expect("record");
+        repo.write(WriteOp::Record { record: Box::new(r), charges: vec![], hold_updates: vec![] })
+            .await
+            .expect("record");
     }
     let mut seen = Vec::new();
     let mut filter = UsageFilter { limit: 3, ..Default::default() };

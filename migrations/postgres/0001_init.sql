@@ -31,8 +31,7 @@ CREATE TABLE allocations (
     reserved_cost   NUMERIC NOT NULL,
     reserved_tokens BIGINT NOT NULL,
     priced          BOOLEAN NOT NULL,
-    used_cost       NUMERIC NOT NULL,
-    used_tokens     BIGINT NOT NULL,
+
     status          TEXT NOT NULL,
     budgets         TEXT NOT NULL,      -- JSON array of budget ids
     created_at      TIMESTAMPTZ NOT NULL,

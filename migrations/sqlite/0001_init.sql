@@ -31,8 +31,7 @@ CREATE TABLE allocations (
     reserved_cost   TEXT NOT NULL,
     reserved_tokens INTEGER NOT NULL,
     priced          INTEGER NOT NULL,
-    used_cost       TEXT NOT NULL,
-    used_tokens     INTEGER NOT NULL,
+
     status          TEXT NOT NULL,
     budgets         TEXT NOT NULL,      -- JSON array of budget ids
     created_at      TEXT NOT NULL,

@@ -772,16 +772,8 @@ impl Engine {
             metadata: req.metadata.unwrap_or_else(|| json!({})),
             budgets: touched.clone(),
         };
-        let outcome = self
-            .inner
-            .repo
-            .write(WriteOp::Record {
-                record: Box::new(record.clone()),
-                charges,
-                hold_updates,
-                allocation_usage: allocation.as_ref().map(|a| (a.id, cost.unwrap_or(Decimal::ZERO), tokens)),
-            })
-            .await;
+        let outcome =
+            self.inner.repo.write(WriteOp::Record { record: Box::new(record.clone()), charges, hold_updates }).await;
         match outcome {
             Ok(WriteOutcome::Done) => {}
             Ok(WriteOutcome::DuplicateRequest) => {

@@ -79,23 +79,9 @@ pub struct HoldUpdate {
 /// One durable change; each is applied atomically.
 #[derive(Debug, Clone)]
 pub enum WriteOp {
-    Allocate {
-        allocation: Allocation,
-        holds: Vec<Hold>,
-        checks: Vec<HardCheck>,
-    },
-    Record {
-        record: Box<UsageRecord>,
-        charges: Vec<Charge>,
-        hold_updates: Vec<HoldUpdate>,
-        /// Allocation whose used amounts grow by this record.
-        allocation_usage: Option<(Uuid, Decimal, u64)>,
-    },
-    Close {
-        allocation_id: Uuid,
-        status: AllocationStatus,
-        at: DateTime<Utc>,
-    },
+    Allocate { allocation: Allocation, holds: Vec<Hold>, checks: Vec<HardCheck> },
+    Record { record: Box<UsageRecord>, charges: Vec<Charge>, hold_updates: Vec<HoldUpdate> },
+    Close { allocation_id: Uuid, status: AllocationStatus, at: DateTime<Utc> },
     Alert(Alert),
 }
 

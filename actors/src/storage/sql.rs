@@ -120,8 +120,9 @@ macro_rules! sql_repository {
                     reserved_cost: $money_out(row.try_get::<$money, _>("reserved_cost")?)?,
                     reserved_tokens: tokens_out(row.try_get("reserved_tokens")?),
                     priced: row.try_get("priced")?,
-                    used_cost: $money_out(row.try_get::<$money, _>("used_cost")?)?,
-                    used_tokens: tokens_out(row.try_get("used_tokens")?),
+                    // Filled in from the allocation's usage records by `with_used`.
+                    used_cost: Decimal::ZERO,
+                    used_tokens: 0,
                     status: AllocationStatus::parse(&status)?,
                     budgets: parse_ids(&budgets)?,
                     created_at: $ts_out(row.try_get::<$ts, _>("created_at")?)?,
@@ -219,8 +220,8 @@ macro_rules! sql_repository {
                     WriteOp::Allocate { allocation: a, holds, .. } => {
                         sqlx::query(
                             "INSERT INTO allocations (id, component, context_id, provider, model, task_type, tier, priority, \
-                             reserved_cost, reserved_tokens, priced, used_cost, used_tokens, status, budgets, created_at, \
-                             expires_at, released_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                             reserved_cost, reserved_tokens, priced, status, budgets, created_at, \
+                             expires_at, released_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                         )
                         .bind(a.id.to_string())
                         .bind(&a.component)
@@ -233,8 +234,6 @@ macro_rules! sql_repository {
                         .bind($money_in(a.reserved_cost))
                         .bind(tokens_in(a.reserved_tokens))
                         .bind(a.priced)
-                        .bind($money_in(a.used_cost))
-                        .bind(tokens_in(a.used_tokens))
                         .bind(a.status.as_str())
                         .bind(to_json(&a.budgets)?)
                         .bind($ts_in(a.created_at))
@@ -258,13 +257,13 @@ macro_rules! sql_repository {
                             .await?;
                         }
                     }
-                    WriteOp::Record { record: r, charges, hold_updates, allocation_usage } => {
+                    WriteOp::Record { record: r, charges, hold_updates } => {
                         let inserted = sqlx::query(
                             "INSERT INTO usage_records (id, allocation_id, component, context_id, provider, model, task_type, \
                              tier, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, \
                              reasoning_tokens, total_tokens, cost, priced, cost_breakdown, price_ref, request_id, timestamp, \
                              recorded_at, metadata, budgets) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-                             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+                             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) ON CONFLICT (request_id) DO NOTHING",
                         )
                         .bind(r.id.to_string())
                         .bind(r.allocation_id.map(|a| a.to_string()))
@@ -292,13 +291,9 @@ macro_rules! sql_repository {
                         .bind(to_json(&r.budgets)?)
                         .execute(&mut *conn)
                         .await;
-                        match inserted {
-                            Err(e) if is_unique_violation(&e) && r.request_id.is_some() => {
-                                return Ok(WriteOutcome::DuplicateRequest);
-                            }
-                            other => {
-                                other?;
-                            }
+                        // Only a repeated request_id can make the insert a no-op.
+                        if inserted?.rows_affected() == 0 {
+                            return Ok(WriteOutcome::DuplicateRequest);
                         }
                         for c in charges {
                             sqlx::query(
@@ -322,22 +317,6 @@ macro_rules! sql_repository {
                                 .bind(u.policy_id.to_string())
                                 .execute(&mut *conn)
                                 .await?;
-                        }
-                        if let Some((allocation_id, cost, tokens)) = allocation_usage {
-                            let row = sqlx::query("SELECT used_cost, used_tokens FROM allocations WHERE id = $1")
-                                .bind(allocation_id.to_string())
-                                .fetch_optional(&mut *conn)
-                                .await?;
-                            if let Some(row) = row {
-                                let used = $money_out(row.try_get::<$money, _>("used_cost")?)? + *cost;
-                                let used_tokens = tokens_out(row.try_get("used_tokens")?) + *tokens;
-                                sqlx::query("UPDATE allocations SET used_cost = $1, used_tokens = $2 WHERE id = $3")
-                                    .bind($money_in(used))
-                                    .bind(tokens_in(used_tokens))
-                                    .bind(allocation_id.to_string())
-                                    .execute(&mut *conn)
-                                    .await?;
-                            }
                         }
                     }
                     WriteOp::Close { allocation_id, status, at } => {
@@ -371,6 +350,22 @@ macro_rules! sql_repository {
                     }
                 }
                 Ok(WriteOutcome::Done)
+            }
+
+            /// What an allocation's usage records add up to. Kept out of the allocation row so
+            /// that recording usage is one insert, not a read-modify-write of the allocation.
+            async fn with_used(&self, mut a: Allocation) -> StorageResult<Allocation> {
+                let rows = sqlx::query("SELECT cost, total_tokens FROM usage_records WHERE allocation_id = $1")
+                    .bind(a.id.to_string())
+                    .fetch_all(&self.read)
+                    .await?;
+                for row in &rows {
+                    if let Some(cost) = row.try_get::<Option<$money>, _>("cost")? {
+                        a.used_cost += $money_out(cost)?;
+                    }
+                    a.used_tokens += tokens_out(row.try_get("total_tokens")?);
+                }
+                Ok(a)
             }
 
             async fn bump_catalog(conn: &mut <$db as sqlx::Database>::Connection) -> StorageResult<()> {
@@ -563,7 +558,10 @@ macro_rules! sql_repository {
                     .bind(id.to_string())
                     .fetch_optional(&self.read)
                     .await?;
-                row.as_ref().map(Self::row_allocation).transpose()
+                match row.as_ref().map(Self::row_allocation).transpose()? {
+                    Some(a) => Ok(Some(self.with_used(a).await?)),
+                    None => Ok(None),
+                }
             }
 
             async fn list_allocations(&self, f: &AllocationFilter) -> StorageResult<Vec<Allocation>> {
@@ -576,7 +574,11 @@ macro_rules! sql_repository {
                 .bind(i64::from(f.limit.max(1)))
                 .fetch_all(&self.read)
                 .await?;
-                rows.iter().map(Self::row_allocation).collect()
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    out.push(self.with_used(Self::row_allocation(row)?).await?);
+                }
+                Ok(out)
             }
 
             async fn get_usage(&self, id: Uuid) -> StorageResult<Option<UsageRecord>> {
@@ -825,22 +827,41 @@ impl SqliteRepository {
         }
     }
 
+    /// Applies a batch in one transaction. A write that fails for any reason other than a
+    /// duplicate request id is rare (a bug or a full disk); then the batch is rolled back and
+    /// each write is retried in its own transaction, so one bad write cannot fail its neighbours.
     async fn commit_batch(
         pool: &SqlitePool,
         batch: &[(WriteOp, Reply)],
     ) -> StorageResult<Vec<StorageResult<WriteOutcome>>> {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut results = Vec::with_capacity(batch.len());
+        let mut failed = false;
         for (op, _) in batch {
-            let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-            let result = Self::apply(&mut savepoint, op).await;
-            match &result {
-                Ok(WriteOutcome::Done) => savepoint.commit().await?,
-                _ => savepoint.rollback().await?,
+            let result = Self::apply(&mut tx, op).await;
+            failed |= result.is_err();
+            results.push(result);
+            if failed {
+                break;
+            }
+        }
+        if !failed {
+            tx.commit().await?;
+            return Ok(results);
+        }
+        tx.rollback().await?;
+        warn!(target: "repository", size = batch.len(), "a write failed inside a group commit; retrying one by one");
+        let mut results = Vec::with_capacity(batch.len());
+        for (op, _) in batch {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let result = Self::apply(&mut tx, op).await;
+            if result.is_ok() {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
             }
             results.push(result);
         }
-        tx.commit().await?;
         Ok(results)
     }
 }
