@@ -22,13 +22,49 @@ pub fn parse_timezone(name: &str) -> Result<Tz, EngineError> {
     })
 }
 
-/// Parses a cron expression. Five fields (minute hour day month weekday) get a leading
-/// seconds field of `0`; six or seven fields are taken as they are.
+/// Parses a cron expression. Five fields are crontab's (minute hour day month weekday, with
+/// weekday 0 or 7 = Sunday, 1 = Monday): they get a leading seconds field of `0` and their
+/// weekday numbers are turned into names, because the `cron` crate counts 1 = Sunday. Six or
+/// seven fields are the `cron` crate's own syntax and are taken as they are.
 pub fn parse_cron(expr: &str) -> Result<cron::Schedule, EngineError> {
-    let fields = expr.split_whitespace().count();
-    let full = if fields == 5 { format!("0 {}", expr.trim()) } else { expr.trim().to_string() };
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    let full = if fields.len() == 5 {
+        format!("0 {} {} {} {} {}", fields[0], fields[1], fields[2], fields[3], crontab_weekdays(fields[4]))
+    } else {
+        expr.trim().to_string()
+    };
     cron::Schedule::from_str(&full)
         .map_err(|e| EngineError::invalid("cron", format!("'{expr}' is not a valid cron expression: {e}")))
+}
+
+/// Rewrites crontab weekday numbers (0–7, 0 and 7 = Sunday) as names; a number after `/` is
+/// a step and stays a number.
+fn crontab_weekdays(field: &str) -> String {
+    const NAMES: [&str; 8] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+    let mut out = String::with_capacity(field.len() + 8);
+    let mut digits = String::new();
+    let mut after_slash = false;
+    let flush = |digits: &mut String, out: &mut String, after_slash: bool| {
+        if digits.is_empty() {
+            return;
+        }
+        match digits.parse::<usize>() {
+            Ok(n) if !after_slash && n < NAMES.len() => out.push_str(NAMES[n]),
+            _ => out.push_str(digits),
+        }
+        digits.clear();
+    };
+    for c in field.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            flush(&mut digits, &mut out, after_slash);
+            after_slash = c == '/';
+            out.push(c);
+        }
+    }
+    flush(&mut digits, &mut out, after_slash);
+    out
 }
 
 /// A policy's period with its zone and schedule parsed once.
@@ -251,5 +287,19 @@ mod tests {
         let w = clock.window(utc("2026-07-01T04:00:00Z"), None);
         assert_eq!(w.start.expect("start").to_rfc3339(), "2026-07-01T04:00:00+00:00");
         assert!(parse_cron("not cron").is_err());
+    }
+
+    #[test]
+    fn crontab_weekday_numbers_mean_what_crontab_says() {
+        assert_eq!(crontab_weekdays("1-5"), "MON-FRI");
+        assert_eq!(crontab_weekdays("0,6"), "SUN,SAT");
+        assert_eq!(crontab_weekdays("7"), "SUN");
+        assert_eq!(crontab_weekdays("*/2"), "*/2");
+        assert_eq!(crontab_weekdays("MON"), "MON");
+        // "0 9 * * 1" is Monday 09:00: the window containing Wednesday 2026-11-25 starts on
+        // Monday 2026-11-23.
+        let clock = PolicyClock::new(&policy(PeriodKind::Cron, None, Some("0 9 * * 1")), Tz::UTC).expect("clock");
+        let w = clock.window(utc("2026-11-25T12:00:00Z"), None);
+        assert_eq!(w.start.expect("start").to_rfc3339(), "2026-11-23T09:00:00+00:00");
     }
 }

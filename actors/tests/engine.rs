@@ -324,3 +324,50 @@ async fn two_instances_share_one_limit_on_postgres() {
     a.shutdown();
     b.shutdown();
 }
+
+/// Usage recorded on another daemon than the one that reserved still shrinks the hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(pg_tests), ignore = "set BUDGET_TEST_DATABASE_URL to run PostgreSQL tests")]
+async fn settling_on_another_daemon_shrinks_the_hold() {
+    let first = common::postgres().await;
+    let a = common::engine(&first).await;
+    a.create_budget(budget("shared", "svc", &["daily:5.00:hard_limit"])).await.expect("budget");
+    let b = Engine::start(budget_actors::storage::open(&first.url).await.expect("open"), Default::default())
+        .await
+        .expect("second engine");
+    let grant = a.allocate(by_amount("svc", "0.50")).await.expect("granted on a");
+    let r = b.record_usage(usage_for(grant.id, 1000, 100)).await.expect("recorded on b");
+    assert_eq!(r.cost, Some(dec("0.0045")));
+    for engine in [&a, &b] {
+        let s = status(engine, "shared").await;
+        assert_eq!((s.settled, s.reserved), (dec("0.0045"), dec("0.4955")));
+    }
+    a.shutdown();
+    b.shutdown();
+}
+
+/// Crossing the warning threshold, then the action threshold, then the limit raises one
+/// alert each.
+async fn thresholds_raise_one_alert_each(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    engine.create_budget(budget("b", "svc", &["daily:1.00:soft_limit"])).await.expect("budget");
+    let spend = |dollars: &str| UsageRequest {
+        component: Some("svc".into()),
+        provider: Some("anthropic".into()),
+        model: Some("claude-sonnet-4-5".into()),
+        // $3 per million input tokens.
+        input_tokens: Some((dec(dollars) * Decimal::from(1_000_000) / Decimal::from(3)).try_into().expect("u64")),
+        output_tokens: Some(0),
+        ..Default::default()
+    };
+    engine.record_usage(spend("0.81")).await.expect("to 81%");
+    engine.record_usage(spend("0.03")).await.expect("to 84%, nothing new");
+    engine.record_usage(spend("0.12")).await.expect("to 96%");
+    engine.record_usage(spend("0.06")).await.expect("to 102%");
+    let mut kinds: Vec<String> = engine.list_alerts(10).await.expect("alerts").into_iter().map(|a| a.kind).collect();
+    kinds.reverse();
+    assert_eq!(kinds, ["budget_warning", "budget_action_threshold", "budget_exceeded"]);
+    engine.shutdown();
+}
+
+both_backends!(thresholds_raise_one_alert_each);

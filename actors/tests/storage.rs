@@ -268,3 +268,14 @@ both_backends!(
     price_versions_close_their_predecessor,
     keys_find_and_revoke
 );
+
+#[tokio::test]
+async fn one_daemon_per_sqlite_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("budget.db");
+    let first = SqliteRepository::open(&path).await.expect("first opens");
+    let second = SqliteRepository::open(&path).await.err().expect("second is refused");
+    assert!(second.to_string().contains("in use by another budget daemon"), "{second}");
+    drop(first);
+    SqliteRepository::open(&path).await.expect("free again once the first is gone");
+}

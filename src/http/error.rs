@@ -69,7 +69,12 @@ impl From<JsonRejection> for ApiError {
         // serde's message names the field path, e.g. "input_tokens: invalid value: integer `-5`".
         let message =
             std::error::Error::source(&rejection).map(|s| s.to_string()).unwrap_or_else(|| rejection.body_text());
-        let field = message.split(':').next().filter(|f| !f.contains(' ')).unwrap_or("").to_string();
+        // Only a data error names a field; a syntax error's prefix is not one.
+        let field = match &rejection {
+            JsonRejection::JsonDataError(_) => message.split(':').next().filter(|f| !f.contains(' ')).unwrap_or(""),
+            _ => "",
+        }
+        .to_string();
         let status =
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE { StatusCode::PAYLOAD_TOO_LARGE } else { status };
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { code };

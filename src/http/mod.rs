@@ -14,7 +14,6 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Instant;
-use tower_http::limit::RequestBodyLimitLayer;
 use utoipa::OpenApi;
 use uuid::Uuid;
 
@@ -82,7 +81,12 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .nest("/api/v1", api)
         .fallback(not_found)
         .layer(middleware::from_fn(record_metrics))
-        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        // A bug must cost one request a 500, never the connection or the process.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            error::ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error").into_response()
+        }))
+        // Through the extractors, so an oversized body gets our JSON error (413).
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
 

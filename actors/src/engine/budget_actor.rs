@@ -207,6 +207,24 @@ impl BudgetActor {
             });
         }
         if let Some(allocation_id) = req.allocation_id
+            && !state.holds.contains_key(&allocation_id)
+            && self.repo.is_shared()
+        {
+            // Reserved by another daemon sharing the database: shrink its stored holds. This
+            // daemon's own view of the window is only a lower bound there, so it is left alone.
+            for hold in self.repo.allocation_holds(allocation_id, Utc::now()).await? {
+                if hold.budget_id != budget.id {
+                    continue;
+                }
+                outcome.hold_updates.push(HoldUpdate {
+                    allocation_id,
+                    policy_id: hold.policy_id,
+                    cost: (hold.cost - cost).max(Decimal::ZERO),
+                    tokens: hold.tokens.saturating_sub(req.tokens),
+                });
+            }
+        }
+        if let Some(allocation_id) = req.allocation_id
             && let Some(holds) = state.holds.get_mut(&allocation_id)
         {
             for hold in holds.iter_mut() {
@@ -381,15 +399,29 @@ fn crossing_alerts(budget: &Budget, policy: &Policy, window_key: &str, before: &
     if policy.enforcement == Enforcement::Ignore {
         return Vec::new();
     }
-    let was = state_of(policy, usage_ratio(policy, before.settled_cost, before.settled_tokens));
-    let now = state_of(policy, usage_ratio(policy, after.settled_cost, after.settled_tokens));
-    if was == now || now == "ok" {
+    // Alert levels: 0 ok, 1 warning threshold, 2 action threshold, 3 limit reached.
+    let level = |t: &Totals| {
+        let ratio = usage_ratio(policy, t.settled_cost, t.settled_tokens);
+        if ratio >= Decimal::ONE {
+            3
+        } else if ratio >= policy.action_threshold {
+            2
+        } else if ratio >= policy.warning_threshold {
+            1
+        } else {
+            0
+        }
+    };
+    let (was, is) = (level(before), level(after));
+    if is <= was {
         return Vec::new();
     }
-    let (kind, severity) = match (now, policy.enforcement) {
-        ("exceeded", Enforcement::Warn) => ("budget_exceeded", Severity::Warning),
-        ("exceeded", _) => ("budget_exceeded", Severity::Error),
-        _ => ("budget_warning", Severity::Warning),
+    let (kind, severity, now) = match (is, policy.enforcement) {
+        (3, Enforcement::Warn) => ("budget_exceeded", Severity::Warning, "exceeded"),
+        (3, _) => ("budget_exceeded", Severity::Error, "exceeded"),
+        (2, Enforcement::Warn) => ("budget_action_threshold", Severity::Warning, "past its action threshold"),
+        (2, _) => ("budget_action_threshold", Severity::Error, "past its action threshold"),
+        _ => ("budget_warning", Severity::Warning, "past its warning threshold"),
     };
     vec![Alert {
         id: Uuid::now_v7(),

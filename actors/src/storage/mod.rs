@@ -148,6 +148,8 @@ pub trait Repository: Send + Sync + 'static {
 
     async fn window_totals(&self, policy_id: Uuid, window_key: &str, now: DateTime<Utc>) -> StorageResult<Totals>;
     async fn active_holds(&self, budget_id: Uuid, now: DateTime<Utc>) -> StorageResult<Vec<Hold>>;
+    /// The unexpired holds of one allocation.
+    async fn allocation_holds(&self, allocation_id: Uuid, now: DateTime<Utc>) -> StorageResult<Vec<Hold>>;
     /// Allocations still marked active whose lease ran out (left over from a previous run).
     async fn expired_active_allocations(&self, now: DateTime<Utc>) -> StorageResult<Vec<Uuid>>;
 

@@ -166,6 +166,18 @@ macro_rules! sql_repository {
                 })
             }
 
+            fn row_hold(row: &<$db as sqlx::Database>::Row) -> StorageResult<Hold> {
+                Ok(Hold {
+                    allocation_id: parse_id(&row.try_get::<String, _>("allocation_id")?)?,
+                    policy_id: parse_id(&row.try_get::<String, _>("policy_id")?)?,
+                    budget_id: parse_id(&row.try_get::<String, _>("budget_id")?)?,
+                    window_key: row.try_get("window_key")?,
+                    cost: $money_out(row.try_get::<$money, _>("cost")?)?,
+                    tokens: tokens_out(row.try_get("tokens")?),
+                    expires_at: $ts_out(row.try_get::<$ts, _>("expires_at")?)?,
+                })
+            }
+
             fn row_key(row: &<$db as sqlx::Database>::Row) -> StorageResult<ApiKeyInfo> {
                 let id: String = row.try_get("id")?;
                 let role: String = row.try_get("role")?;
@@ -530,19 +542,16 @@ macro_rules! sql_repository {
                     .bind($ts_in(now))
                     .fetch_all(&self.read)
                     .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(Hold {
-                            allocation_id: parse_id(&row.try_get::<String, _>("allocation_id")?)?,
-                            policy_id: parse_id(&row.try_get::<String, _>("policy_id")?)?,
-                            budget_id: parse_id(&row.try_get::<String, _>("budget_id")?)?,
-                            window_key: row.try_get("window_key")?,
-                            cost: $money_out(row.try_get::<$money, _>("cost")?)?,
-                            tokens: tokens_out(row.try_get("tokens")?),
-                            expires_at: $ts_out(row.try_get::<$ts, _>("expires_at")?)?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(Self::row_hold).collect()
+            }
+
+            async fn allocation_holds(&self, allocation_id: Uuid, now: DateTime<Utc>) -> StorageResult<Vec<Hold>> {
+                let rows = sqlx::query("SELECT * FROM holds WHERE allocation_id = $1 AND expires_at > $2")
+                    .bind(allocation_id.to_string())
+                    .bind($ts_in(now))
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(Self::row_hold).collect()
             }
 
             async fn expired_active_allocations(&self, now: DateTime<Utc>) -> StorageResult<Vec<Uuid>> {
@@ -747,6 +756,8 @@ pub struct SqliteRepository {
     read: SqlitePool,
     write: SqlitePool,
     queue: mpsc::Sender<(WriteOp, Reply)>,
+    /// Held for the repository's life: one daemon per database file.
+    _lock: std::fs::File,
 }
 
 /// Most writes one group commit takes; bounded so that one batch cannot delay replies for long.
@@ -764,6 +775,7 @@ impl SqliteRepository {
             std::fs::create_dir_all(dir)
                 .map_err(|e| EngineError::Storage(format!("cannot create data directory {}: {e}", dir.display())))?;
         }
+        let lock = Self::lock(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -787,7 +799,30 @@ impl SqliteRepository {
             .map_err(|e| EngineError::Storage(format!("cannot open SQLite reader {}: {e}", path.display())))?;
         let (queue, rx) = mpsc::channel(8192);
         tokio::spawn(Self::writer(write.clone(), rx));
-        Ok(SqliteRepository { read, write, queue })
+        Ok(SqliteRepository { read, write, queue, _lock: lock })
+    }
+
+    /// Takes `<db>.lock` exclusively. Two daemons writing one SQLite file would each cache
+    /// budgets the other cannot see, so the second is refused with a clear error.
+    fn lock(path: &Path) -> StorageResult<std::fs::File> {
+        let lock_path = path.with_extension("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| EngineError::Storage(format!("cannot open lock file {}: {e}", lock_path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(EngineError::Storage(format!(
+                "{} is in use by another budget daemon (lock {}); use PostgreSQL (DATABASE_URL) to run several",
+                path.display(),
+                lock_path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(EngineError::Storage(format!("cannot lock {}: {e}", lock_path.display())))
+            }
+        }
     }
 
     async fn begin_write(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
