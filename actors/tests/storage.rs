@@ -279,3 +279,68 @@ async fn one_daemon_per_sqlite_file() {
     drop(first);
     SqliteRepository::open(&path).await.expect("free again once the first is gone");
 }
+
+/// Many writes at once (on SQLite they land in one group commit): every allocation and hold
+/// is stored, one record per request id wins, and of two updates to one hold the later holds.
+async fn concurrent_writes_in_one_batch(t: TestRepo) {
+    let repo = t.repo;
+    let b = budget("b");
+    repo.insert_budget(&b).await.expect("insert");
+    let policy = b.policies[0].id;
+    let mut writes = Vec::new();
+    let allocations: Vec<Allocation> = (0..50).map(|_| allocation(b.id, "0.01", Duration::minutes(5))).collect();
+    for a in &allocations {
+        let hold = Hold {
+            allocation_id: a.id,
+            policy_id: policy,
+            budget_id: b.id,
+            window_key: "w".into(),
+            cost: a.reserved_cost,
+            tokens: 100,
+            expires_at: a.expires_at,
+        };
+        writes.push(WriteOp::Allocate { allocation: a.clone(), holds: vec![hold], checks: vec![] });
+    }
+    let results = futures::future::join_all(writes.into_iter().map(|w| repo.write(w))).await;
+    assert!(results.iter().all(|r| r.as_ref().is_ok_and(|o| *o == WriteOutcome::Done)));
+    let mut writes = Vec::new();
+    for i in 0..20 {
+        let mut r = record(Some("0.001"), Some(if i < 10 { "same" } else { "other" }));
+        r.id = Uuid::now_v7();
+        let updates = if i == 0 || i == 1 {
+            // Two updates to the first allocation's hold; i = 1 repeats request id "same", so its
+            // update (0.004) must not apply.
+            vec![HoldUpdate {
+                allocation_id: allocations[0].id,
+                policy_id: policy,
+                cost: if i == 0 { dec("0.009") } else { dec("0.004") },
+                tokens: 50,
+            }]
+        } else {
+            vec![]
+        };
+        let charge = Charge {
+            record_id: r.id,
+            policy_id: policy,
+            budget_id: b.id,
+            window_key: "w".into(),
+            cost: dec("0.001"),
+            tokens: 15,
+        };
+        writes.push(WriteOp::Record { record: Box::new(r), charges: vec![charge], hold_updates: updates });
+    }
+    let mut outcomes = Vec::new();
+    for w in writes {
+        outcomes.push(repo.write(w));
+    }
+    let outcomes = futures::future::join_all(outcomes).await;
+    let done = outcomes.iter().filter(|o| matches!(o, Ok(WriteOutcome::Done))).count();
+    assert_eq!(done, 2, "one record per request id: {outcomes:?}");
+    let totals = repo.window_totals(policy, "w", Utc::now()).await.expect("totals");
+    assert_eq!(totals.settled_cost, dec("0.002"), "charges of duplicates are not stored");
+    let holds = repo.allocation_holds(allocations[0].id, Utc::now()).await.expect("holds");
+    // The first record (i = 0) won "same"; its update (0.009) applies, the duplicate's does not.
+    assert_eq!(holds[0].cost, dec("0.009"));
+}
+
+both_backends!(concurrent_writes_in_one_batch);

@@ -16,6 +16,7 @@ use crate::domain::{Alert, Allocation, AllocationStatus, ApiKeyInfo, Budget, Pol
 use crate::error::EngineError;
 
 mod sql;
+mod sqlite_batch;
 
 pub use sql::{PostgresRepository, SqliteRepository};
 

@@ -30,7 +30,7 @@ fn parse_ids(json: &str) -> StorageResult<Vec<Uuid>> {
     serde_json::from_str(json).map_err(|e| EngineError::Internal(format!("bad id list in storage: {e}")))
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> StorageResult<String> {
+pub(super) fn to_json<T: serde::Serialize>(value: &T) -> StorageResult<String> {
     serde_json::to_string(value).map_err(|e| EngineError::Internal(format!("serialize: {e}")))
 }
 
@@ -38,7 +38,7 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> StorageR
     serde_json::from_str(text).map_err(|e| EngineError::Internal(format!("bad {what} in storage: {e}")))
 }
 
-fn tokens_in(value: u64) -> i64 {
+pub(super) fn tokens_in(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
@@ -51,7 +51,7 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 
 // SQLite keeps times as fixed-width UTC text so that text order is time order.
-fn sqlite_ts_in(t: DateTime<Utc>) -> String {
+pub(super) fn sqlite_ts_in(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -61,7 +61,7 @@ fn sqlite_ts_out(text: String) -> StorageResult<DateTime<Utc>> {
         .map_err(|e| EngineError::Internal(format!("bad time '{text}' in storage: {e}")))
 }
 
-fn sqlite_money_in(d: Decimal) -> String {
+pub(super) fn sqlite_money_in(d: Decimal) -> String {
     d.to_string()
 }
 
@@ -862,32 +862,28 @@ impl SqliteRepository {
         }
     }
 
-    /// Applies a batch in one transaction. A write that fails for any reason other than a
-    /// duplicate request id is rare (a bug or a full disk); then the batch is rolled back and
-    /// each write is retried in its own transaction, so one bad write cannot fail its neighbours.
+    /// Applies a batch in one transaction, as a few multi-row statements. A failure other
+    /// than a duplicate request id is rare (a bug or a full disk); then the batch is rolled back
+    /// and each write is retried in its own transaction, so one bad write cannot fail its
+    /// neighbours.
     async fn commit_batch(
         pool: &SqlitePool,
         batch: &[(WriteOp, Reply)],
     ) -> StorageResult<Vec<StorageResult<WriteOutcome>>> {
+        let ops: Vec<&WriteOp> = batch.iter().map(|(op, _)| op).collect();
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut results = Vec::with_capacity(batch.len());
-        let mut failed = false;
-        for (op, _) in batch {
-            let result = Self::apply(&mut tx, op).await;
-            failed |= result.is_err();
-            results.push(result);
-            if failed {
-                break;
+        match super::sqlite_batch::apply_batch(&mut tx, &ops).await {
+            Ok(outcomes) => {
+                tx.commit().await?;
+                return Ok(outcomes.into_iter().map(Ok).collect());
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                warn!(target: "repository", size = batch.len(), error = %e, "group commit failed; retrying one by one");
             }
         }
-        if !failed {
-            tx.commit().await?;
-            return Ok(results);
-        }
-        tx.rollback().await?;
-        warn!(target: "repository", size = batch.len(), "a write failed inside a group commit; retrying one by one");
         let mut results = Vec::with_capacity(batch.len());
-        for (op, _) in batch {
+        for op in ops {
             let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
             let result = Self::apply(&mut tx, op).await;
             if result.is_ok() {

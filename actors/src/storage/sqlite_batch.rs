@@ -1,0 +1,230 @@
+//! Group commit for SQLite, statement by kind instead of write by write: a batch of N writes
+//! becomes about seven multi-row statements. Each statement crosses to sqlx's SQLite worker
+//! thread once, so this, not fsync, is what bounds the writer (measured: ~70 µs a statement).
+//!
+//! Writes in one batch commute when applied in this order: allocations, holds, usage
+//! records, charges, hold updates, closes, alerts. (A close deletes holds, so a hold update
+//! for the same allocation ends the same whether it ran before or after it.)
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use std::collections::HashSet;
+
+use super::sql::{sqlite_money_in, sqlite_ts_in, to_json, tokens_in};
+use super::*;
+
+/// Rows per statement: the widest row (usage records, 24 columns) × this stays well under
+/// SQLite's limit of 32,766 bound variables.
+const CHUNK: usize = 500;
+
+pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -> StorageResult<Vec<WriteOutcome>> {
+    let mut outcomes = vec![WriteOutcome::Done; ops.len()];
+
+    let allocations: Vec<&Allocation> = ops
+        .iter()
+        .filter_map(|op| if let WriteOp::Allocate { allocation, .. } = op { Some(allocation) } else { None })
+        .collect();
+    for chunk in allocations.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO allocations (id, component, context_id, provider, model, task_type, tier, priority, \
+             reserved_cost, reserved_tokens, priced, status, budgets, created_at, expires_at, released_at) ",
+        );
+        let mut rows = Vec::with_capacity(chunk.len());
+        for a in chunk {
+            rows.push((a, to_json(&a.budgets)?));
+        }
+        q.push_values(rows, |mut b, (a, budgets)| {
+            b.push_bind(a.id.to_string())
+                .push_bind(a.component.clone())
+                .push_bind(a.context_id.clone())
+                .push_bind(a.provider.clone())
+                .push_bind(a.model.clone())
+                .push_bind(a.task_type.clone())
+                .push_bind(a.tier.clone())
+                .push_bind(i64::from(a.priority))
+                .push_bind(sqlite_money_in(a.reserved_cost))
+                .push_bind(tokens_in(a.reserved_tokens))
+                .push_bind(a.priced)
+                .push_bind(a.status.as_str())
+                .push_bind(budgets)
+                .push_bind(sqlite_ts_in(a.created_at))
+                .push_bind(sqlite_ts_in(a.expires_at))
+                .push_bind(a.released_at.map(sqlite_ts_in));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+
+    let holds: Vec<&Hold> = ops
+        .iter()
+        .flat_map(|op| if let WriteOp::Allocate { holds, .. } = op { holds.iter() } else { [].iter() })
+        .collect();
+    for chunk in holds.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO holds (allocation_id, policy_id, budget_id, window_key, cost, tokens, expires_at) ",
+        );
+        q.push_values(chunk, |mut b, h| {
+            b.push_bind(h.allocation_id.to_string())
+                .push_bind(h.policy_id.to_string())
+                .push_bind(h.budget_id.to_string())
+                .push_bind(h.window_key.clone())
+                .push_bind(sqlite_money_in(h.cost))
+                .push_bind(tokens_in(h.tokens))
+                .push_bind(sqlite_ts_in(h.expires_at));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+
+    // Usage records; a repeated request_id inserts nothing, and RETURNING tells which did.
+    let records: Vec<(usize, &UsageRecord)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| if let WriteOp::Record { record, .. } = op { Some((i, record.as_ref())) } else { None })
+        .collect();
+    let mut inserted: HashSet<String> = HashSet::with_capacity(records.len());
+    for chunk in records.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO usage_records (id, allocation_id, component, context_id, provider, model, task_type, tier, \
+             input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, \
+             reasoning_tokens, total_tokens, cost, priced, cost_breakdown, price_ref, request_id, timestamp, \
+             recorded_at, metadata, budgets) ",
+        );
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (_, r) in chunk {
+            rows.push((
+                *r,
+                r.cost_breakdown.as_ref().map(to_json).transpose()?,
+                to_json(&r.metadata)?,
+                to_json(&r.budgets)?,
+            ));
+        }
+        q.push_values(rows, |mut b, (r, breakdown, metadata, budgets)| {
+            b.push_bind(r.id.to_string())
+                .push_bind(r.allocation_id.map(|a| a.to_string()))
+                .push_bind(r.component.clone())
+                .push_bind(r.context_id.clone())
+                .push_bind(r.provider.clone())
+                .push_bind(r.model.clone())
+                .push_bind(r.task_type.clone())
+                .push_bind(r.tier.clone())
+                .push_bind(tokens_in(r.input_tokens))
+                .push_bind(tokens_in(r.output_tokens))
+                .push_bind(tokens_in(r.cache_read_tokens))
+                .push_bind(tokens_in(r.cache_write_tokens))
+                .push_bind(tokens_in(r.cache_write_1h_tokens))
+                .push_bind(tokens_in(r.reasoning_tokens))
+                .push_bind(tokens_in(r.total_tokens))
+                .push_bind(r.cost.map(sqlite_money_in))
+                .push_bind(r.priced)
+                .push_bind(breakdown)
+                .push_bind(r.price_ref.clone())
+                .push_bind(r.request_id.clone())
+                .push_bind(sqlite_ts_in(r.timestamp))
+                .push_bind(sqlite_ts_in(r.recorded_at))
+                .push_bind(metadata)
+                .push_bind(budgets);
+        });
+        q.push(" ON CONFLICT (request_id) DO NOTHING RETURNING id");
+        for row in q.build().fetch_all(&mut *conn).await? {
+            inserted.insert(row.try_get::<String, _>("id")?);
+        }
+    }
+    // Two records with the same new request_id in one batch: the first wins, as it would
+    // have one write at a time.
+    for (i, r) in &records {
+        if !inserted.contains(&r.id.to_string()) {
+            outcomes[*i] = WriteOutcome::DuplicateRequest;
+        }
+    }
+    let live = |i: usize| outcomes[i] == WriteOutcome::Done;
+
+    let charges: Vec<&Charge> = ops
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| live(*i))
+        .flat_map(|(_, op)| if let WriteOp::Record { charges, .. } = op { charges.iter() } else { [].iter() })
+        .collect();
+    for chunk in charges.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO charges (record_id, policy_id, budget_id, window_key, cost, tokens) ");
+        q.push_values(chunk, |mut b, c| {
+            b.push_bind(c.record_id.to_string())
+                .push_bind(c.policy_id.to_string())
+                .push_bind(c.budget_id.to_string())
+                .push_bind(c.window_key.clone())
+                .push_bind(sqlite_money_in(c.cost))
+                .push_bind(tokens_in(c.tokens));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+
+    // Updates carry absolute values computed in order by the budget's actor: of several for
+    // one hold, the last is the current one (UPDATE … FROM would pick one at random).
+    let mut latest: std::collections::HashMap<(Uuid, Uuid), &HoldUpdate> = std::collections::HashMap::new();
+    for op in ops.iter().enumerate().filter(|(i, _)| live(*i)).map(|(_, op)| op) {
+        if let WriteOp::Record { hold_updates, .. } = op {
+            for u in hold_updates {
+                latest.insert((u.allocation_id, u.policy_id), u);
+            }
+        }
+    }
+    let updates: Vec<&HoldUpdate> = latest.into_values().collect();
+    for chunk in updates.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("UPDATE holds SET cost = v.column3, tokens = v.column4 FROM (");
+        q.push_values(chunk, |mut b, u| {
+            b.push_bind(u.allocation_id.to_string())
+                .push_bind(u.policy_id.to_string())
+                .push_bind(sqlite_money_in(u.cost))
+                .push_bind(tokens_in(u.tokens));
+        });
+        q.push(") AS v WHERE holds.allocation_id = v.column1 AND holds.policy_id = v.column2");
+        q.build().execute(&mut *conn).await?;
+    }
+
+    let closes: Vec<(&Uuid, &AllocationStatus, &DateTime<Utc>)> = ops
+        .iter()
+        .filter_map(|op| {
+            if let WriteOp::Close { allocation_id, status, at } = op { Some((allocation_id, status, at)) } else { None }
+        })
+        .collect();
+    for chunk in closes.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("UPDATE allocations SET status = v.column2, released_at = v.column3 FROM (");
+        q.push_values(chunk, |mut b, (id, status, at)| {
+            b.push_bind(id.to_string()).push_bind(status.as_str()).push_bind(sqlite_ts_in(**at));
+        });
+        q.push(") AS v WHERE allocations.id = v.column1 AND allocations.status = 'active'");
+        q.build().execute(&mut *conn).await?;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM holds WHERE allocation_id IN (");
+        let mut ids = q.separated(", ");
+        for (id, _, _) in chunk {
+            ids.push_bind(id.to_string());
+        }
+        q.push(")");
+        q.build().execute(&mut *conn).await?;
+    }
+
+    let alerts: Vec<&Alert> =
+        ops.iter().filter_map(|op| if let WriteOp::Alert(alert) = op { Some(alert) } else { None }).collect();
+    for chunk in alerts.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO alerts (id, severity, kind, budget_id, policy_id, message, details, created_at, acknowledged) ",
+        );
+        let mut rows = Vec::with_capacity(chunk.len());
+        for a in chunk {
+            rows.push((*a, to_json(&a.details)?));
+        }
+        q.push_values(rows, |mut b, (a, details)| {
+            b.push_bind(a.id.to_string())
+                .push_bind(a.severity.as_str())
+                .push_bind(a.kind.clone())
+                .push_bind(a.budget_id.map(|x| x.to_string()))
+                .push_bind(a.policy_id.map(|x| x.to_string()))
+                .push_bind(a.message.clone())
+                .push_bind(details)
+                .push_bind(sqlite_ts_in(a.created_at))
+                .push_bind(a.acknowledged);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(outcomes)
+}
