@@ -58,6 +58,9 @@ struct Inner {
     config: EngineConfig,
     /// The storage catalogue version the in-memory budgets reflect (shared databases only).
     catalog_version: std::sync::atomic::AtomicI64,
+    /// Active allocations of this daemon, so that settle and release need no database read.
+    /// Embedded database only: with a shared one, another daemon may change them.
+    active: std::sync::Mutex<HashMap<Uuid, Allocation>>,
 }
 
 /// Cheap to clone; all clones share one engine.
@@ -91,6 +94,7 @@ impl Engine {
                 supervisor,
                 config,
                 catalog_version: std::sync::atomic::AtomicI64::new(catalog_version),
+                active: std::sync::Mutex::new(HashMap::new()),
             }),
         };
         engine.spawn_sweeper();
@@ -135,6 +139,12 @@ impl Engine {
         let _ = self.inner.supervisor.cast(ToBudgetSupervisor::SweepAll);
         let now = crate::domain::now();
         let expired = self.inner.repo.expired_active_allocations(now).await?;
+        {
+            let mut active = self.active();
+            for id in &expired {
+                active.remove(id);
+            }
+        }
         for id in &expired {
             self.inner
                 .repo
@@ -146,6 +156,14 @@ impl Engine {
             metrics::counter!("budget_allocations_expired_total").increment(expired.len() as u64);
         }
         Ok(expired.len())
+    }
+
+    fn active(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Allocation>> {
+        self.inner.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cached_allocation(&self, id: Uuid) -> Option<Allocation> {
+        self.active().get(&id).filter(|a| a.expires_at > crate::domain::now()).cloned()
     }
 
     // ---- budgets ----------------------------------------------------------------------
@@ -577,6 +595,9 @@ impl Engine {
             }
             return Err(e);
         }
+        if !self.inner.repo.is_shared() {
+            self.active().insert(allocation_id, allocation.clone());
+        }
         metrics::counter!("budget_allocations_total", "result" => "granted").increment(1);
         debug!(target: "allocation", allocation = %allocation_id, cost = ?cost, "allocation granted");
         Ok(AllocationGrant {
@@ -616,6 +637,9 @@ impl Engine {
     }
 
     pub async fn get_allocation(&self, id: Uuid) -> Result<Allocation, EngineError> {
+        if let Some(a) = self.cached_allocation(id) {
+            return Ok(a);
+        }
         self.inner.repo.get_allocation(id).await?.ok_or_else(|| EngineError::not_found("allocation", id))
     }
 
@@ -626,22 +650,36 @@ impl Engine {
     /// Returns what an allocation still holds to its budgets. Releasing twice is harmless.
     #[instrument(target = "allocation", level = "debug", skip(self))]
     pub async fn release(&self, id: Uuid) -> Result<Allocation, EngineError> {
-        let allocation = self.get_allocation(id).await?;
-        if allocation.status == AllocationStatus::Active {
-            for budget_id in &allocation.budgets {
-                self.tell(*budget_id, ToBudgetActor::Unreserve { allocation_id: id });
-            }
-            self.inner
-                .repo
-                .write(WriteOp::Close {
-                    allocation_id: id,
-                    status: AllocationStatus::Released,
-                    at: crate::domain::now(),
-                })
-                .await?;
-            metrics::counter!("budget_releases_total").increment(1);
+        let cached = self.active().remove(&id);
+        let allocation = match &cached {
+            Some(a) => a.clone(),
+            None => self.get_allocation(id).await?,
+        };
+        if allocation.status != AllocationStatus::Active {
+            return Ok(allocation);
         }
-        self.get_allocation(id).await
+        for budget_id in &allocation.budgets {
+            self.tell(*budget_id, ToBudgetActor::Unreserve { allocation_id: id });
+        }
+        let at = crate::domain::now();
+        let closed =
+            self.inner.repo.write(WriteOp::Close { allocation_id: id, status: AllocationStatus::Released, at }).await;
+        if let Err(e) = closed {
+            if let Some(a) = cached {
+                self.active().insert(id, a);
+            }
+            self.reload(&allocation.budgets);
+            return Err(e);
+        }
+        metrics::counter!("budget_releases_total").increment(1);
+        match cached {
+            Some(mut a) => {
+                a.status = AllocationStatus::Released;
+                a.released_at = Some(at);
+                Ok(a)
+            }
+            None => self.get_allocation(id).await,
+        }
     }
 
     // ---- usage ------------------------------------------------------------------------
@@ -655,10 +693,13 @@ impl Engine {
         self.sync_catalog().await?;
         let now = crate::domain::now();
         let allocation = match req.allocation_id {
-            Some(id) => Some(self.inner.repo.get_allocation(id).await?.ok_or_else(|| EngineError::Invalid {
-                field: "allocation_id".into(),
-                message: format!("allocation '{id}' does not exist"),
-            })?),
+            Some(id) => Some(match self.cached_allocation(id) {
+                Some(a) => a,
+                None => self.inner.repo.get_allocation(id).await?.ok_or_else(|| EngineError::Invalid {
+                    field: "allocation_id".into(),
+                    message: format!("allocation '{id}' does not exist"),
+                })?,
+            }),
             None => None,
         };
         let pick = |given: Option<String>, from_alloc: Option<&String>, field: &str| -> Result<String, EngineError> {
@@ -792,6 +833,12 @@ impl Engine {
                 self.reload(&touched);
                 return Err(e);
             }
+        }
+        if let Some(a) = allocation.as_ref()
+            && let Some(entry) = self.active().get_mut(&a.id)
+        {
+            entry.used_cost += cost.unwrap_or(Decimal::ZERO);
+            entry.used_tokens += tokens;
         }
         metrics::counter!("budget_usage_records_total", "priced" => if cost.is_some() { "true" } else { "false" })
             .increment(1);
