@@ -26,6 +26,10 @@ pub struct BenchArgs {
     /// Drive the engine in this process (fresh SQLite in a temp dir) instead of a daemon.
     #[arg(long)]
     pub in_process: bool,
+    /// With --in-process: only the admission core (one BudgetActor's reserve and settle, no
+    /// storage writes), to separate the engine's own cost from durability's.
+    #[arg(long, requires = "in_process")]
+    pub engine_only: bool,
     /// Model to price (must be in the price table).
     #[arg(long, default_value = "claude-sonnet-4-5")]
     pub model: String,
@@ -156,6 +160,9 @@ pub async fn run(args: BenchArgs, url: &str, api_key: Option<String>) -> Result<
 }
 
 async fn run_in_process(args: BenchArgs) -> Result<()> {
+    if args.engine_only {
+        return run_engine_only(args).await;
+    }
     let dir = tempfile::tempdir().context("temp dir")?;
     let repo = storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
     let engine = Engine::start(repo, EngineConfig::default()).await?;
@@ -205,6 +212,84 @@ async fn run_in_process(args: BenchArgs) -> Result<()> {
         elapsed,
         1,
     );
+    engine.shutdown();
+    Ok(())
+}
+
+/// Reserve + settle straight into one BudgetActor: the serialization point every allocation
+/// of a budget goes through, without HTTP and without storage writes.
+async fn run_engine_only(args: BenchArgs) -> Result<()> {
+    use budget_actors::domain::CallScope;
+    use budget_actors::engine::budget_actor::{BudgetActor, ReserveRequest, SettleRequest, ToBudgetActor};
+    use ractor::Actor;
+
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let repo = storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
+    let engine = Engine::start(repo.clone(), EngineConfig::default()).await?;
+    let budget = Arc::new(engine.create_budget(bench_budget("bench")?).await?);
+    let (actor, _) = Actor::spawn(None, BudgetActor { repo, default_tz: chrono_tz::Tz::UTC }, budget)
+        .await
+        .map_err(|e| anyhow!("spawn: {e}"))?;
+    let call = CallScope::new("bench".into(), None, args.provider.clone(), args.model.clone(), None, None)
+        .map_err(|e| anyhow!(e))?;
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let stats = Arc::new(Mutex::new(Stats::new()?));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let actor = actor.clone();
+        let call = call.clone();
+        let stats = stats.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut local = Stats::new()?;
+            let cost = Some(rust_decimal::Decimal::new(21, 3));
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let now = chrono::Utc::now();
+                let allocation_id = uuid::Uuid::now_v7();
+                let request = ReserveRequest {
+                    allocation_id,
+                    call: call.clone(),
+                    at: now,
+                    cost,
+                    tokens: 3000,
+                    expires_at: now + chrono::Duration::seconds(300),
+                    priority: 5,
+                };
+                let reserved = ractor::call!(actor, |reply| ToBudgetActor::Reserve { request, reply });
+                let settle = SettleRequest {
+                    record_id: uuid::Uuid::now_v7(),
+                    allocation_id: Some(allocation_id),
+                    call: call.clone(),
+                    at: now,
+                    cost: Some(rust_decimal::Decimal::new(15, 3)),
+                    tokens: 2440,
+                };
+                let settled = ractor::call!(actor, |reply| ToBudgetActor::Settle { request: settle, reply });
+                let _ = actor.cast(ToBudgetActor::Unreserve { allocation_id });
+                match (reserved, settled) {
+                    (Ok(Ok(_)), Ok(Ok(_))) => local.histogram.record(t.elapsed().as_micros().max(1) as u64)?,
+                    _ => local.errors += 1,
+                }
+            }
+            let mut all = stats.lock().await;
+            all.histogram.add(&local.histogram)?;
+            all.errors += local.errors;
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let elapsed = start.elapsed();
+    let stats = stats.lock().await;
+    report(
+        &format!("engine core: reserve+settle pairs into one BudgetActor (no storage writes), {} tasks", args.clients),
+        &stats,
+        elapsed,
+        1,
+    );
+    actor.stop(None);
     engine.shutdown();
     Ok(())
 }

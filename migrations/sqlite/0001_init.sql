@@ -53,7 +53,6 @@ CREATE TABLE holds (
     PRIMARY KEY (allocation_id, policy_id)
 );
 CREATE INDEX holds_window ON holds(policy_id, window_key);
-CREATE INDEX holds_budget ON holds(budget_id);
 
 CREATE TABLE usage_records (
     id                    TEXT PRIMARY KEY,

@@ -87,6 +87,8 @@ pub struct BudgetState {
     clocks: HashMap<Uuid, PolicyClock>,
     windows: HashMap<(Uuid, String), Totals>,
     holds: HashMap<Uuid, Vec<Hold>>,
+    /// Lease ends in order, so a sweep touches only what expired.
+    expiries: std::collections::BTreeSet<(DateTime<Utc>, Uuid)>,
 }
 
 /// Priority at which Apollo lets a call through hard limits.
@@ -120,7 +122,14 @@ impl BudgetActor {
             holds.entry(hold.allocation_id).or_default().push(hold);
         }
         debug!(target: "engine", budget = %budget.name, holds = holds.len(), "budget actor state rebuilt");
-        Ok(BudgetState { clocks: clocks_for(&budget, self.default_tz), budget, windows: HashMap::new(), holds })
+        let expiries = holds.iter().filter_map(|(id, h)| h.first().map(|h| (h.expires_at, *id))).collect();
+        Ok(BudgetState {
+            clocks: clocks_for(&budget, self.default_tz),
+            budget,
+            windows: HashMap::new(),
+            holds,
+            expiries,
+        })
     }
 
     /// Totals of one window, read from storage the first time it is touched.
@@ -167,6 +176,7 @@ impl BudgetActor {
             }
         }
         if !planned.is_empty() {
+            state.expiries.insert((req.expires_at, req.allocation_id));
             state.holds.insert(req.allocation_id, planned.clone());
         }
         Ok(planned)
@@ -174,6 +184,9 @@ impl BudgetActor {
 
     fn unreserve(state: &mut BudgetState, allocation_id: Uuid) {
         if let Some(holds) = state.holds.remove(&allocation_id) {
+            if let Some(first) = holds.first() {
+                state.expiries.remove(&(first.expires_at, allocation_id));
+            }
             for hold in holds {
                 if let Some(t) = state.windows.get_mut(&(hold.policy_id, hold.window_key)) {
                     t.reserved_cost = (t.reserved_cost - hold.cost).max(Decimal::ZERO);
@@ -271,15 +284,13 @@ impl BudgetActor {
 
     fn sweep(state: &mut BudgetState) {
         let now = Utc::now();
-        let expired: Vec<Uuid> = state
-            .holds
-            .iter()
-            .filter(|(_, holds)| holds.iter().any(|h| h.expires_at <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
+        while let Some(&(expires_at, id)) = state.expiries.first() {
+            if expires_at > now {
+                break;
+            }
             debug!(target: "allocation", allocation = %id, "lease expired; hold dropped");
             Self::unreserve(state, id);
+            state.expiries.remove(&(expires_at, id));
         }
     }
 }
