@@ -176,6 +176,18 @@ async fn bad_input_gets_a_clear_4xx_naming_the_field() {
         ("/api/v1/budgets", json!({"name": "rhetor"}), 409, ""),
         (
             "/api/v1/allocations",
+            json!({"component": "rhetor", "provider": "anthropic", "model": "m", "amount": "79228162514264337593543950335"}),
+            400,
+            "amount",
+        ),
+        (
+            "/api/v1/budgets",
+            json!({"name": "x", "policies": [{"period": "daily", "cost_limit": "1e30"}]}),
+            400,
+            "policies[0].cost_limit",
+        ),
+        (
+            "/api/v1/allocations",
             json!({"component": "rhetor", "provider": "anthropic", "model": "m", "amount": "-3"}),
             400,
             "amount",

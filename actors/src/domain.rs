@@ -346,10 +346,8 @@ impl Policy {
         if self.cost_limit.is_none() && self.token_limit.is_none() {
             return Err(EngineError::invalid("cost_limit", "a policy needs a cost_limit, a token_limit, or both"));
         }
-        if let Some(limit) = self.cost_limit
-            && limit.is_sign_negative()
-        {
-            return Err(EngineError::invalid("cost_limit", format!("cost_limit must not be negative (got {limit})")));
+        if let Some(limit) = self.cost_limit {
+            crate::money::check_bounds("cost_limit", limit, crate::money::MAX_AMOUNT)?;
         }
         for (field, value) in
             [("warning_threshold", self.warning_threshold), ("action_threshold", self.action_threshold)]

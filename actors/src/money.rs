@@ -6,6 +6,24 @@ use std::str::FromStr;
 
 use crate::error::EngineError;
 
+/// Largest amount (USD) accepted anywhere: far above any real budget, far below where
+/// decimal arithmetic on sums could overflow.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0); // 1e12
+
+/// Largest price per token accepted (USD): $1e9 per million tokens.
+pub const MAX_RATE: Decimal = Decimal::from_parts(1000, 0, 0, false, 0);
+
+/// Checks that an amount is within `0..=max`, naming the field otherwise.
+pub fn check_bounds(field: &str, value: Decimal, max: Decimal) -> Result<Decimal, EngineError> {
+    if value.is_sign_negative() && !value.is_zero() {
+        return Err(EngineError::invalid(field, format!("{field} must not be negative (got {value})")));
+    }
+    if value > max {
+        return Err(EngineError::invalid(field, format!("{field} must be at most {max} (got {value})")));
+    }
+    Ok(value)
+}
+
 /// Parses a non-negative amount from decimal or scientific text (`3e-06`).
 pub fn parse_amount(field: &str, text: &str) -> Result<Decimal, EngineError> {
     let value = parse_decimal(text.trim())
@@ -73,6 +91,15 @@ pub fn decimal_from_str(text: &str) -> Result<Decimal, EngineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounds_are_what_they_say() {
+        assert_eq!(MAX_AMOUNT, Decimal::from(1_000_000_000_000i64));
+        assert_eq!(MAX_RATE, Decimal::from(1000));
+        assert!(check_bounds("x", Decimal::from(1_000_000_000_001i64), MAX_AMOUNT).is_err());
+        assert!(check_bounds("x", Decimal::NEGATIVE_ONE, MAX_AMOUNT).is_err());
+        assert!(check_bounds("x", Decimal::ONE, MAX_AMOUNT).is_ok());
+    }
 
     #[test]
     fn scientific_text_is_exact() {

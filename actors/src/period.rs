@@ -40,6 +40,16 @@ pub fn parse_cron(expr: &str) -> Result<cron::Schedule, EngineError> {
 /// Rewrites crontab weekday numbers (0–7, 0 and 7 = Sunday) as names; a number after `/` is
 /// a step and stays a number.
 fn crontab_weekdays(field: &str) -> String {
+    // A range ending in 7 (Sunday) would end before it starts once named: `5-7` → `5-6,0`.
+    let field = field
+        .split(',')
+        .map(|part| match part.strip_suffix("-7") {
+            Some(start) if start.chars().all(|c| c.is_ascii_digit()) && !start.is_empty() => format!("{start}-6,0"),
+            _ => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let field = field.as_str();
     const NAMES: [&str; 8] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
     let mut out = String::with_capacity(field.len() + 8);
     let mut digits = String::new();
@@ -294,6 +304,9 @@ mod tests {
         assert_eq!(crontab_weekdays("1-5"), "MON-FRI");
         assert_eq!(crontab_weekdays("0,6"), "SUN,SAT");
         assert_eq!(crontab_weekdays("7"), "SUN");
+        assert_eq!(crontab_weekdays("5-7"), "FRI-SAT,SUN");
+        assert_eq!(crontab_weekdays("1-7"), "MON-SAT,SUN");
+        assert!(parse_cron("0 9 * * 5-7").is_ok());
         assert_eq!(crontab_weekdays("*/2"), "*/2");
         assert_eq!(crontab_weekdays("MON"), "MON");
         // "0 9 * * 1" is Monday 09:00: the window containing Wednesday 2026-11-25 starts on

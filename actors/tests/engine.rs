@@ -371,3 +371,21 @@ async fn thresholds_raise_one_alert_each(t: TestRepo) {
 }
 
 both_backends!(thresholds_raise_one_alert_each);
+
+/// A release made through another daemon frees the budget for the daemon that allocated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(pg_tests), ignore = "set BUDGET_TEST_DATABASE_URL to run PostgreSQL tests")]
+async fn a_release_on_another_daemon_frees_the_budget_everywhere() {
+    let first = common::postgres().await;
+    let a = common::engine(&first).await;
+    a.create_budget(budget("shared", "svc", &["daily:1.00:hard_limit"])).await.expect("budget");
+    let b = Engine::start(budget_actors::storage::open(&first.url).await.expect("open"), Default::default())
+        .await
+        .expect("second engine");
+    let grant = a.allocate(by_amount("svc", "0.90")).await.expect("granted on a");
+    b.release(grant.id).await.expect("released on b");
+    a.allocate(by_amount("svc", "0.90")).await.expect("a sees the release: the database decides");
+    assert!(matches!(b.allocate(by_amount("svc", "0.20")).await, Err(EngineError::BudgetExceeded(_))));
+    a.shutdown();
+    b.shutdown();
+}

@@ -80,12 +80,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .nest("/api/v1", api)
         .fallback(not_found)
-        .layer(middleware::from_fn(record_metrics))
-        // A bug must cost one request a 500, never the connection or the process.
+        // A bug must cost one request a 500, never the connection or the process. Inside the
+        // metrics layer, so such a 500 is counted.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            tracing::error!(target: "api", "a request handler panicked");
             error::ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error").into_response()
         }))
-        // Through the extractors, so an oversized body gets our JSON error (413).
+        .layer(middleware::from_fn(record_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }

@@ -157,7 +157,10 @@ impl BudgetActor {
             let totals = *self.window(state, policy.id, &window.key).await?;
             let enforced = policy.enforcement == Enforcement::HardLimit && req.priority < BYPASS_PRIORITY;
             if enforced {
-                check_hard_limit(&budget, policy, &totals, req.cost, req.tokens, &req.call)?;
+                // With a shared database this daemon's view misses other daemons' holds and
+                // releases, so only the database's check (at commit) may refuse on amounts.
+                let view = if self.repo.is_shared() { Totals::default() } else { totals };
+                check_hard_limit(&budget, policy, &view, req.cost, req.tokens, &req.call)?;
             }
             planned.push(Hold {
                 allocation_id: req.allocation_id,
@@ -406,7 +409,13 @@ pub fn state_of(policy: &Policy, ratio: Decimal) -> &'static str {
     }
 }
 
-fn crossing_alerts(budget: &Budget, policy: &Policy, window_key: &str, before: &Totals, after: &Totals) -> Vec<Alert> {
+pub(crate) fn crossing_alerts(
+    budget: &Budget,
+    policy: &Policy,
+    window_key: &str,
+    before: &Totals,
+    after: &Totals,
+) -> Vec<Alert> {
     if policy.enforcement == Enforcement::Ignore {
         return Vec::new();
     }

@@ -381,7 +381,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Where each policy of a budget stands now (or at `at`), read from storage.
+    /// Where each policy of a budget stands now (or at `at`).
     pub async fn budget_status(
         &self,
         id_or_name: &str,
@@ -518,12 +518,7 @@ impl Engine {
         check_tokens("max_output_tokens", output)?;
         let tokens = input + output;
         let cost = match req.amount {
-            Some(amount) => {
-                if amount.is_sign_negative() && !amount.is_zero() {
-                    return Err(EngineError::invalid("amount", "amount must not be negative"));
-                }
-                Some(amount)
-            }
+            Some(amount) => Some(crate::money::check_bounds("amount", amount, crate::money::MAX_AMOUNT)?),
             None => {
                 if req.input_tokens.is_none() && req.max_output_tokens.is_none() {
                     return Err(EngineError::invalid(
@@ -842,13 +837,18 @@ impl Engine {
         }
         metrics::counter!("budget_usage_records_total", "priced" => if cost.is_some() { "true" } else { "false" })
             .increment(1);
+        let effects = self.effects(&call, &budgets, timestamp).await?;
+        if self.inner.repo.is_shared() {
+            // This daemon's actors saw only their own share; the database sums see everyone's.
+            alerts.retain(|a| a.kind == "unpriced_model");
+            alerts.extend(shared_crossings(&budgets, &effects, cost.unwrap_or(Decimal::ZERO), tokens));
+        }
         for alert in alerts {
             info!(target: "engine", kind = %alert.kind, message = %alert.message, "alert");
             if let Err(e) = self.inner.repo.write(WriteOp::Alert(alert)).await {
                 warn!(target: "engine", error = %e, "alert not stored");
             }
         }
-        let effects = self.effects(&call, &budgets, timestamp).await?;
         Ok(UsageResponse {
             id: record.id,
             cost,
@@ -1048,8 +1048,8 @@ impl Engine {
             ("cache_read_input_token_cost", req.cache_read_input_token_cost),
             ("cache_creation_input_token_cost", req.cache_creation_input_token_cost),
         ] {
-            if value.is_some_and(|v| v.is_sign_negative() && !v.is_zero()) {
-                return Err(EngineError::invalid(field, format!("{field} must not be negative")));
+            if let Some(v) = value {
+                crate::money::check_bounds(field, v, crate::money::MAX_RATE)?;
             }
         }
         let price = ModelPrice::manual(
@@ -1181,6 +1181,28 @@ fn usage_from_fields(
         }
     };
     Ok(usage)
+}
+
+/// Threshold crossings of one record, judged on database sums after it was committed.
+fn shared_crossings(budgets: &[Arc<Budget>], effects: &[BudgetEffect], cost: Decimal, tokens: u64) -> Vec<Alert> {
+    let mut out = Vec::new();
+    for (budget, effect) in budgets.iter().zip(effects) {
+        for status in &effect.policies {
+            let Some(policy) = budget.policies.iter().find(|p| p.id == status.policy_id) else { continue };
+            let after = crate::storage::Totals {
+                settled_cost: status.settled,
+                settled_tokens: status.tokens_settled,
+                ..Default::default()
+            };
+            let before = crate::storage::Totals {
+                settled_cost: status.settled - cost,
+                settled_tokens: status.tokens_settled.saturating_sub(tokens),
+                ..Default::default()
+            };
+            out.extend(budget_actor::crossing_alerts(budget, policy, &status.window_key, &before, &after));
+        }
+    }
+    out
 }
 
 fn worst_state(policies: &[PolicyStatus]) -> String {

@@ -128,6 +128,55 @@ pub struct PriceVersionRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// A price source's health, persisted so that a restart keeps it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceStateRow {
+    pub name: String,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub model_count: u64,
+    pub agreements: u64,
+    pub disagreements: u64,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// An applied price change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceUpdateRow {
+    pub id: Uuid,
+    pub provider: String,
+    pub model: String,
+    pub version_id: Uuid,
+    pub source: String,
+    pub kind: String,
+    pub status: String,
+    /// JSON `[{field, old, new, percent}]`.
+    pub changes: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A change held for approval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingRow {
+    pub id: Uuid,
+    pub provider: String,
+    pub model: String,
+    pub reason: String,
+    pub status: String,
+    pub verification: String,
+    /// JSON `ModelPrice`.
+    pub proposed: String,
+    pub changes: String,
+    pub candidates: String,
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+}
+
 #[async_trait]
 pub trait Repository: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
@@ -165,6 +214,35 @@ pub trait Repository: Send + Sync + 'static {
     async fn price_versions(&self) -> StorageResult<Vec<PriceVersionRow>>;
 
     async fn list_alerts(&self, limit: u32) -> StorageResult<Vec<Alert>>;
+
+    async fn upsert_source_state(&self, state: &SourceStateRow) -> StorageResult<()>;
+    async fn source_states(&self) -> StorageResult<Vec<SourceStateRow>>;
+    /// Stores a new price version with its update record, atomically; with `decided`, also
+    /// marks that pending change approved.
+    async fn apply_price_change(
+        &self,
+        version: &PriceVersionRow,
+        update: &PriceUpdateRow,
+        decided: Option<Uuid>,
+    ) -> StorageResult<()>;
+    async fn list_price_updates(
+        &self,
+        provider: Option<&str>,
+        model: Option<&str>,
+        limit: u32,
+    ) -> StorageResult<Vec<PriceUpdateRow>>;
+    /// Queues a change for approval; an older pending change of the same model is superseded.
+    async fn insert_pending(&self, pending: &PendingRow) -> StorageResult<()>;
+    async fn list_pending(&self, status: Option<&str>, limit: u32) -> StorageResult<Vec<PendingRow>>;
+    async fn get_pending(&self, id: Uuid) -> StorageResult<Option<PendingRow>>;
+    /// Moves a pending change to `status` (approved, rejected); false if it was not pending.
+    async fn decide_pending(
+        &self,
+        id: Uuid,
+        status: &str,
+        at: DateTime<Utc>,
+        note: Option<&str>,
+    ) -> StorageResult<bool>;
 
     async fn insert_key(&self, info: &ApiKeyInfo, key_hash: &str) -> StorageResult<()>;
     async fn find_key(&self, key_hash: &str) -> StorageResult<Option<ApiKeyInfo>>;

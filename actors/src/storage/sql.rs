@@ -178,6 +178,25 @@ macro_rules! sql_repository {
                 })
             }
 
+            fn row_pending(row: &<$db as sqlx::Database>::Row) -> StorageResult<PendingRow> {
+                let decided: Option<$ts> = row.try_get("decided_at")?;
+                Ok(PendingRow {
+                    id: parse_id(&row.try_get::<String, _>("id")?)?,
+                    provider: row.try_get("provider")?,
+                    model: row.try_get("model")?,
+                    reason: row.try_get("reason")?,
+                    status: row.try_get("status")?,
+                    verification: row.try_get("verification")?,
+                    proposed: row.try_get("proposed")?,
+                    changes: row.try_get("changes")?,
+                    candidates: row.try_get("candidates")?,
+                    source: row.try_get("source")?,
+                    created_at: $ts_out(row.try_get::<$ts, _>("created_at")?)?,
+                    decided_at: decided.map($ts_out).transpose()?,
+                    note: row.try_get("note")?,
+                })
+            }
+
             fn row_key(row: &<$db as sqlx::Database>::Row) -> StorageResult<ApiKeyInfo> {
                 let id: String = row.try_get("id")?;
                 let role: String = row.try_get("role")?;
@@ -703,6 +722,209 @@ macro_rules! sql_repository {
                     .collect()
             }
 
+            async fn upsert_source_state(&self, st: &SourceStateRow) -> StorageResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO price_source_state (name, last_attempt, last_success, last_error, last_error_at, \
+                     model_count, agreements, disagreements, etag, last_modified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (name) DO UPDATE SET last_attempt = excluded.last_attempt, last_success = excluded.last_success, \
+                     last_error = excluded.last_error, last_error_at = excluded.last_error_at, model_count = excluded.model_count, \
+                     agreements = excluded.agreements, disagreements = excluded.disagreements, etag = excluded.etag, \
+                     last_modified = excluded.last_modified",
+                )
+                .bind(&st.name)
+                .bind(st.last_attempt.map($ts_in))
+                .bind(st.last_success.map($ts_in))
+                .bind(&st.last_error)
+                .bind(st.last_error_at.map($ts_in))
+                .bind(tokens_in(st.model_count))
+                .bind(tokens_in(st.agreements))
+                .bind(tokens_in(st.disagreements))
+                .bind(&st.etag)
+                .bind(&st.last_modified)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn source_states(&self) -> StorageResult<Vec<SourceStateRow>> {
+                let rows = sqlx::query("SELECT * FROM price_source_state ORDER BY name").fetch_all(&self.read).await?;
+                rows.iter()
+                    .map(|row| {
+                        let opt_ts = |col: &str| -> StorageResult<Option<DateTime<Utc>>> {
+                            row.try_get::<Option<$ts>, _>(col)?.map($ts_out).transpose()
+                        };
+                        Ok(SourceStateRow {
+                            name: row.try_get("name")?,
+                            last_attempt: opt_ts("last_attempt")?,
+                            last_success: opt_ts("last_success")?,
+                            last_error: row.try_get("last_error")?,
+                            last_error_at: opt_ts("last_error_at")?,
+                            model_count: tokens_out(row.try_get("model_count")?),
+                            agreements: tokens_out(row.try_get("agreements")?),
+                            disagreements: tokens_out(row.try_get("disagreements")?),
+                            etag: row.try_get("etag")?,
+                            last_modified: row.try_get("last_modified")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn apply_price_change(
+                &self,
+                v: &PriceVersionRow,
+                u: &PriceUpdateRow,
+                decided: Option<Uuid>,
+            ) -> StorageResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE prices SET effective_to = $1 WHERE provider = $2 AND model = $3 AND effective_to IS NULL \
+                     AND effective_from <= $1",
+                )
+                .bind($ts_in(v.effective_from))
+                .bind(&v.provider)
+                .bind(&v.model)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO prices (id, provider, model, source, body, effective_from, effective_to, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(v.id.to_string())
+                .bind(&v.provider)
+                .bind(&v.model)
+                .bind(&v.source)
+                .bind(&v.body)
+                .bind($ts_in(v.effective_from))
+                .bind(v.effective_to.map($ts_in))
+                .bind($ts_in(v.created_at))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO price_updates (id, provider, model, version_id, source, kind, status, changes, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(u.id.to_string())
+                .bind(&u.provider)
+                .bind(&u.model)
+                .bind(u.version_id.to_string())
+                .bind(&u.source)
+                .bind(&u.kind)
+                .bind(&u.status)
+                .bind(&u.changes)
+                .bind($ts_in(u.created_at))
+                .execute(&mut *tx)
+                .await?;
+                if let Some(id) = decided {
+                    sqlx::query("UPDATE price_pending SET status = 'approved', decided_at = $1 WHERE id = $2")
+                        .bind($ts_in(u.created_at))
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_price_updates(
+                &self,
+                provider: Option<&str>,
+                model: Option<&str>,
+                limit: u32,
+            ) -> StorageResult<Vec<PriceUpdateRow>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM price_updates WHERE ($1 IS NULL OR provider = $1) AND ($2 IS NULL OR model = $2) \
+                     ORDER BY id DESC LIMIT $3",
+                )
+                .bind(provider)
+                .bind(model)
+                .bind(i64::from(limit.max(1)))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(PriceUpdateRow {
+                            id: parse_id(&row.try_get::<String, _>("id")?)?,
+                            provider: row.try_get("provider")?,
+                            model: row.try_get("model")?,
+                            version_id: parse_id(&row.try_get::<String, _>("version_id")?)?,
+                            source: row.try_get("source")?,
+                            kind: row.try_get("kind")?,
+                            status: row.try_get("status")?,
+                            changes: row.try_get("changes")?,
+                            created_at: $ts_out(row.try_get::<$ts, _>("created_at")?)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn insert_pending(&self, p: &PendingRow) -> StorageResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE price_pending SET status = 'superseded', decided_at = $1 \
+                     WHERE provider = $2 AND model = $3 AND status = 'pending'",
+                )
+                .bind($ts_in(p.created_at))
+                .bind(&p.provider)
+                .bind(&p.model)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO price_pending (id, provider, model, reason, status, verification, proposed, changes, \
+                     candidates, source, created_at, decided_at, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(p.id.to_string())
+                .bind(&p.provider)
+                .bind(&p.model)
+                .bind(&p.reason)
+                .bind(&p.status)
+                .bind(&p.verification)
+                .bind(&p.proposed)
+                .bind(&p.changes)
+                .bind(&p.candidates)
+                .bind(&p.source)
+                .bind($ts_in(p.created_at))
+                .bind(p.decided_at.map($ts_in))
+                .bind(&p.note)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_pending(&self, status: Option<&str>, limit: u32) -> StorageResult<Vec<PendingRow>> {
+                let rows = sqlx::query("SELECT * FROM price_pending WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2")
+                    .bind(status)
+                    .bind(i64::from(limit.max(1)))
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(Self::row_pending).collect()
+            }
+
+            async fn get_pending(&self, id: Uuid) -> StorageResult<Option<PendingRow>> {
+                let row = sqlx::query("SELECT * FROM price_pending WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(Self::row_pending).transpose()
+            }
+
+            async fn decide_pending(&self, id: Uuid, status: &str, at: DateTime<Utc>, note: Option<&str>) -> StorageResult<bool> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(
+                    "UPDATE price_pending SET status = $1, decided_at = $2, note = $3 WHERE id = $4 AND status = 'pending'",
+                )
+                .bind(status)
+                .bind($ts_in(at))
+                .bind(note)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn insert_key(&self, info: &ApiKeyInfo, key_hash: &str) -> StorageResult<()> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
@@ -805,7 +1027,9 @@ impl SqliteRepository {
     /// Takes `<db>.lock` exclusively. Two daemons writing one SQLite file would each cache
     /// budgets the other cannot see, so the second is refused with a clear error.
     fn lock(path: &Path) -> StorageResult<std::fs::File> {
-        let lock_path = path.with_extension("lock");
+        let mut lock_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        lock_name.push(".lock");
+        let lock_path = path.with_file_name(lock_name);
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -838,8 +1062,8 @@ impl SqliteRepository {
         rx.await.map_err(|_| EngineError::Unavailable("the SQLite writer dropped a write".into()))?
     }
 
-    /// The group-commit loop: one transaction per batch, one savepoint per write so that a
-    /// failing write (say, a duplicate request id) does not undo its neighbours.
+    /// The group-commit loop: whatever is queued (up to `MAX_BATCH`) goes into one
+    /// transaction, and every waiter is answered after it commits.
     async fn writer(pool: SqlitePool, mut rx: mpsc::Receiver<(WriteOp, Reply)>) {
         let mut batch: Vec<(WriteOp, Reply)> = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
