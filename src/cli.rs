@@ -343,6 +343,44 @@ pub enum PricesCmd {
         #[arg(long)]
         per_token: bool,
     },
+    /// Price sources: health, last success and error, next run, trust.
+    Sources,
+    /// Fetch now (all sources, or one) and verify.
+    Refresh {
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Applied price changes, newest first.
+    Updates {
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Changes held for approval (--status all for every decision).
+    Pending {
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Put a held change in force.
+    Approve {
+        id: String,
+    },
+    /// Drop a held change.
+    Reject {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Versions of one model's price, and the changes that made them.
+    History {
+        provider: String,
+        model: String,
+    },
+    /// Models whose sources disagree.
+    Conflicts,
     /// Cost of a usage shape.
     Estimate {
         #[arg(long)]
@@ -562,6 +600,37 @@ async fn dispatch(client: &BudgetClient, output: Output, command: Command) -> Re
             })
         }
     }
+}
+
+fn changes_text(changes: &[budget_actors::monitor::FieldChange]) -> String {
+    changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {} → {}{}",
+                c.field,
+                c.old.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
+                c.new.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
+                c.percent.map(|p| format!(" ({p:+}%)")).unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn pending_table(list: &[budget_actors::monitor::PendingChange]) -> Table {
+    let mut t = table(&["id", "model", "reason", "status", "source", "changes"]);
+    for p in list {
+        t.add_row(vec![
+            p.id.to_string(),
+            format!("{}/{}", p.provider, p.model),
+            p.reason.clone(),
+            p.status.clone(),
+            p.source.clone(),
+            changes_text(&p.changes),
+        ]);
+    }
+    t
 }
 
 fn allocation_table(a: &budget_actors::domain::Allocation) -> Table {
@@ -844,6 +913,107 @@ async fn prices(client: &BudgetClient, output: Output, cmd: PricesCmd) -> Result
             };
             let p = client.set_price(&provider, &model, &req).await?;
             print(output, &p, |p| price_table(std::slice::from_ref(p)))
+        }
+        PricesCmd::Sources => {
+            let list = client.price_sources().await?;
+            print(output, &list, |l| {
+                let mut t =
+                    table(&["source", "kind", "healthy", "models", "trust", "last success", "next run", "last error"]);
+                for s in l {
+                    t.add_row(vec![
+                        s.name.clone(),
+                        s.kind.clone(),
+                        if !s.running { "stopped".into() } else { s.healthy.to_string() },
+                        s.model_count.to_string(),
+                        format!(
+                            "{} ({})",
+                            s.trust,
+                            s.effective_trust.map(|e| e.to_string()).unwrap_or_else(|| "-".into())
+                        ),
+                        opt(&s.last_success.map(|t| t.to_rfc3339())),
+                        opt(&s.next_run.map(|t| t.to_rfc3339())),
+                        opt(&s.last_error),
+                    ]);
+                }
+                t
+            })
+        }
+        PricesCmd::Refresh { source } => {
+            let reports = client.refresh_prices(source.as_deref()).await?;
+            print(output, &reports, |l| {
+                let mut t = table(&["source", "models", "applied", "pending", "conflicts", "error"]);
+                for r in l {
+                    t.add_row(vec![
+                        r.source.clone(),
+                        if r.not_modified { format!("{} (not modified)", r.models) } else { r.models.to_string() },
+                        r.applied.to_string(),
+                        r.pending.to_string(),
+                        r.conflicts.to_string(),
+                        opt(&r.error),
+                    ]);
+                }
+                t
+            })
+        }
+        PricesCmd::Updates { provider, model, limit } => {
+            let q = query(&[("provider", provider), ("model", model), ("limit", Some(limit.to_string()))]);
+            let list = client.price_updates(&q).await?;
+            print(output, &list, |l| {
+                let mut t = table(&["time", "model", "source", "kind", "status", "changes"]);
+                for u in l {
+                    t.add_row(vec![
+                        u.created_at.to_rfc3339(),
+                        format!("{}/{}", u.provider, u.model),
+                        u.source.clone(),
+                        u.kind.clone(),
+                        u.status.clone(),
+                        changes_text(&u.changes),
+                    ]);
+                }
+                t
+            })
+        }
+        PricesCmd::Pending { status } => {
+            let list = client.pending_prices(status.as_deref()).await?;
+            print(output, &list, |l| pending_table(l))
+        }
+        PricesCmd::Approve { id } => {
+            let p = client.approve_price(&id).await?;
+            print(output, &p, |p| pending_table(std::slice::from_ref(p)))
+        }
+        PricesCmd::Reject { id, note } => {
+            let p = client.reject_price(&id, note.as_deref()).await?;
+            print(output, &p, |p| pending_table(std::slice::from_ref(p)))
+        }
+        PricesCmd::History { provider, model } => {
+            let h = client.price_history(&provider, &model).await?;
+            print(output, &h, |h| {
+                let mut t = table(&["version", "source", "effective from", "effective to"]);
+                for v in h["versions"].as_array().into_iter().flatten() {
+                    t.add_row(vec![
+                        v["id"].as_str().unwrap_or("").to_string(),
+                        v["source"].as_str().unwrap_or("").to_string(),
+                        v["effective_from"].as_str().unwrap_or("").to_string(),
+                        v["effective_to"].as_str().unwrap_or("-").to_string(),
+                    ]);
+                }
+                t
+            })
+        }
+        PricesCmd::Conflicts => {
+            let list = client.price_conflicts().await?;
+            print(output, &list, |l| {
+                let mut t = table(&["model", "status", "agreeing", "outliers"]);
+                for c in l {
+                    t.add_row(vec![
+                        format!("{}/{}", c.provider, c.model),
+                        c.status.as_str().into(),
+                        c.agreeing.join(", "),
+                        c.outliers.join(", "),
+                    ]);
+                }
+                t
+            })
         }
         PricesCmd::Estimate { provider, model, tokens } => {
             let req = EstimateRequest {

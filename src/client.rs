@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use budget_actors::api::*;
 use budget_actors::domain::{Alert, Allocation, ApiKeyInfo, Budget, Policy, PolicySpec, UsageRecord};
+use budget_actors::monitor::{Conflict, PendingChange, PriceUpdate, RefreshReport, SourceStatus};
 use budget_actors::prices::PriceSummary;
 
 /// An error answer of the API, or a transport failure (`status` 0).
@@ -198,6 +199,40 @@ impl BudgetClient {
 
     pub async fn revoke_key(&self, id: &str) -> ClientResult<()> {
         self.send::<(), Value>(Method::DELETE, &format!("/api/v1/keys/{}", enc(id)), None).await.map(|_| ())
+    }
+
+    pub async fn price_sources(&self) -> ClientResult<Vec<SourceStatus>> {
+        self.get("/api/v1/prices/sources").await
+    }
+
+    pub async fn refresh_prices(&self, source: Option<&str>) -> ClientResult<Vec<RefreshReport>> {
+        let query = source.map(|s| format!("?source={}", enc(s))).unwrap_or_default();
+        self.post(&format!("/api/v1/prices/refresh{query}"), &serde_json::json!({})).await
+    }
+
+    pub async fn price_updates(&self, query: &str) -> ClientResult<Vec<PriceUpdate>> {
+        self.get(&format!("/api/v1/prices/updates?{query}")).await
+    }
+
+    pub async fn pending_prices(&self, status: Option<&str>) -> ClientResult<Vec<PendingChange>> {
+        let query = status.map(|s| format!("?status={}", enc(s))).unwrap_or_default();
+        self.get(&format!("/api/v1/prices/pending{query}")).await
+    }
+
+    pub async fn approve_price(&self, id: &str) -> ClientResult<PendingChange> {
+        self.post(&format!("/api/v1/prices/pending/{}/approve", enc(id)), &serde_json::json!({})).await
+    }
+
+    pub async fn reject_price(&self, id: &str, note: Option<&str>) -> ClientResult<PendingChange> {
+        self.post(&format!("/api/v1/prices/pending/{}/reject", enc(id)), &serde_json::json!({ "note": note })).await
+    }
+
+    pub async fn price_conflicts(&self) -> ClientResult<Vec<Conflict>> {
+        self.get("/api/v1/prices/conflicts").await
+    }
+
+    pub async fn price_history(&self, provider: &str, model: &str) -> ClientResult<Value> {
+        self.get(&format!("/api/v1/prices/{}/{}/history", enc(provider), enc_path(model))).await
     }
 
     pub async fn list_alerts(&self) -> ClientResult<Vec<Alert>> {

@@ -21,6 +21,29 @@ pub struct FileConfig {
     pub engine: EngineSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub price_monitor: PriceMonitorSection,
+    /// When absent: LiteLLM's map and llm-prices.com's feed, every 6 hours.
+    #[serde(default)]
+    pub price_sources: Option<Vec<budget_actors::sources::SourceConfig>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PriceMonitorSection {
+    /// Run the price monitor at all (default true).
+    pub enabled: Option<bool>,
+    /// Two prices agree within this fraction of the larger (default "0.10").
+    #[serde(default, with = "budget_actors::money::option")]
+    pub tolerance: Option<rust_decimal::Decimal>,
+    /// Changes larger than this percent wait for approval (default "20").
+    #[serde(default, with = "budget_actors::money::option")]
+    pub approval_threshold_percent: Option<rust_decimal::Decimal>,
+    /// A change known to one source only applies by itself from this effective trust (default "0.8").
+    #[serde(default, with = "budget_actors::money::option")]
+    pub auto_apply_min_trust: Option<rust_decimal::Decimal>,
+    /// Fetch every enabled source at start (default false: at the first scheduled time).
+    pub fetch_on_start: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -75,6 +98,8 @@ pub struct Settings {
     pub log_level: String,
     pub log_json: bool,
     pub engine: EngineConfig,
+    /// `None` when `[price_monitor] enabled = false`.
+    pub monitor: Option<budget_actors::monitor::MonitorSettings>,
 }
 
 pub const DEFAULT_PORT: u16 = 8013;
@@ -133,7 +158,28 @@ impl Settings {
         if default_ttl.is_zero() || default_ttl > max_ttl {
             bail!("engine.default_ttl_seconds must be between 1 and engine.max_ttl_seconds");
         }
+        let monitor = if file.price_monitor.enabled.unwrap_or(true) {
+            let defaults = budget_actors::monitor::MonitorSettings::default();
+            let section = file.price_monitor;
+            let sources = file.price_sources.unwrap_or(defaults.sources);
+            for source in &sources {
+                source.validate().map_err(|e| anyhow::anyhow!("price_sources '{}': {e}", source.name))?;
+            }
+            Some(budget_actors::monitor::MonitorSettings {
+                sources,
+                tolerance: section.tolerance.unwrap_or(defaults.tolerance),
+                approval_threshold_percent: section
+                    .approval_threshold_percent
+                    .unwrap_or(defaults.approval_threshold_percent),
+                auto_apply_min_trust: section.auto_apply_min_trust.unwrap_or(defaults.auto_apply_min_trust),
+                fetch_on_start: section.fetch_on_start.unwrap_or(defaults.fetch_on_start),
+                schedules: true,
+            })
+        } else {
+            None
+        };
         Ok(Settings {
+            monitor,
             bind,
             data_dir,
             database_url,

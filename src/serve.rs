@@ -21,8 +21,17 @@ pub async fn run(settings: Settings, metrics: Option<metrics_exporter_prometheus
     let repo = storage::open(&settings.database_url).await.context("opening storage")?;
     let engine = Engine::start(repo.clone(), settings.engine.clone()).await.context("starting the engine")?;
     let keys = Arc::new(KeyStore::new(repo));
+    let monitor = match settings.monitor.clone() {
+        Some(monitor_settings) => Some(
+            budget_actors::monitor::PriceMonitor::start(engine.clone(), monitor_settings)
+                .await
+                .context("starting the price monitor")?,
+        ),
+        None => None,
+    };
     ensure_admin_key(&keys, &settings.data_dir).await?;
-    let app = router(AppState { engine: engine.clone(), keys, metrics }, settings.max_body_bytes);
+    let app =
+        router(AppState { engine: engine.clone(), keys, metrics, monitor: monitor.clone() }, settings.max_body_bytes);
     let listener =
         tokio::net::TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
     let local = listener.local_addr().context("reading the bound address")?;
@@ -30,6 +39,9 @@ pub async fn run(settings: Settings, metrics: Option<metrics_exporter_prometheus
     // Tests and supervisors read this line to learn the port when binding port 0.
     println!("budget listening on http://{local}");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    if let Some(monitor) = monitor {
+        monitor.shutdown();
+    }
     engine.shutdown();
     info!(target: "api", "stopped");
     Ok(())

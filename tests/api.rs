@@ -390,7 +390,8 @@ async fn prices_list_show_set_and_history() {
         .await;
     assert_eq!(est["cost"], "0.0075000");
     let (_, history) = d.get("/api/v1/prices/acme/house-model/history").await;
-    assert_eq!(history.as_array().map(Vec::len), Some(1));
+    assert_eq!(history["versions"].as_array().map(Vec::len), Some(1), "{history}");
+    assert_eq!(history["versions"][0]["source"], "manual");
     // Model names with slashes.
     let (status, body) = d.get("/api/v1/prices/openrouter/openrouter/anthropic/claude-3.5-sonnet").await;
     assert!(status == 200 || status == 404, "{body}");

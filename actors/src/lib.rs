@@ -8,9 +8,11 @@ pub mod engine;
 pub mod error;
 pub mod keys;
 pub mod money;
+pub mod monitor;
 pub mod period;
 pub mod prices;
 pub mod pricing;
+pub mod sources;
 pub mod storage;
 #[doc(hidden)]
 pub mod testing;

@@ -96,6 +96,11 @@ impl PriceBook {
         book
     }
 
+    /// The built-in map key that prices (provider, model), by LiteLLM's lookup rules.
+    pub fn builtin_key(&self, provider: &str, model: &str) -> Option<&str> {
+        self.builtin.lookup(provider, model).map(|(key, _)| key)
+    }
+
     pub fn builtin_len(&self) -> usize {
         self.builtin.len()
     }

@@ -21,6 +21,7 @@ use budget_actors::Engine;
 use budget_actors::api::*;
 use budget_actors::domain::{Allocation, AllocationStatus, ApiKeyInfo, Budget, Policy, PolicySpec, Role, UsageRecord};
 use budget_actors::keys::KeyStore;
+use budget_actors::monitor::{Conflict, PendingChange, PriceMonitor, PriceUpdate, RefreshReport, SourceStatus};
 use budget_actors::prices::PriceSummary;
 use budget_actors::storage::{AllocationFilter, UsageFilter};
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub engine: Engine,
     pub keys: Arc<KeyStore>,
     pub metrics: Option<PrometheusHandle>,
+    /// Absent when `[price_monitor] enabled = false`.
+    pub monitor: Option<PriceMonitor>,
 }
 
 /// JSON body extractor whose rejections use our error shape.
@@ -68,6 +71,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/usage/summary", get(usage_summary))
         .route("/prices", get(list_prices))
         .route("/prices/estimate", post(estimate))
+        .route("/prices/sources", get(price_sources))
+        .route("/prices/refresh", post(refresh_prices))
+        .route("/prices/updates", get(price_updates))
+        .route("/prices/pending", get(pending_prices))
+        .route("/prices/pending/{id}/approve", post(approve_price))
+        .route("/prices/pending/{id}/reject", post(reject_price))
+        .route("/prices/conflicts", get(price_conflicts))
         .route("/prices/{provider}/{*model}", get(show_price).put(set_price))
         .route("/keys", get(list_keys).post(create_key))
         .route("/keys/{id}", axum::routing::delete(revoke_key))
@@ -97,7 +107,11 @@ async fn not_found() -> ApiError {
 
 /// Role a request needs: admin for keys and manual prices, write for changes, read otherwise.
 fn required_role(method: &Method, path: &str) -> Role {
-    if path.starts_with("/keys") || (method == Method::PUT && path.starts_with("/prices/")) {
+    let price_admin = path == "/prices/refresh" || path.starts_with("/prices/pending/");
+    if path.starts_with("/keys")
+        || (method == Method::PUT && path.starts_with("/prices/"))
+        || (method == Method::POST && price_admin)
+    {
         Role::Admin
     } else if method == Method::GET || method == Method::HEAD || path == "/prices/estimate" {
         Role::Read
@@ -407,8 +421,18 @@ async fn show_price(
     ApiPath((provider, model)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     if let Some(model) = model.strip_suffix("/history") {
-        let history: Vec<_> = s.engine.price_history(&provider, model).iter().map(|v| (**v).clone()).collect();
-        return Ok(Json(history).into_response());
+        let versions: Vec<_> = s.engine.price_history(&provider, model).iter().map(|v| (**v).clone()).collect();
+        let updates = match &s.monitor {
+            Some(m) => m.updates(Some(&provider.to_ascii_lowercase()), Some(model), 1000).await?,
+            None => Vec::new(),
+        };
+        return Ok(Json(serde_json::json!({
+            "provider": provider,
+            "model": model,
+            "versions": versions,
+            "updates": updates,
+        }))
+        .into_response());
     }
     Ok(Json(s.engine.show_price(&provider, &model)?).into_response())
 }
@@ -430,6 +454,110 @@ async fn estimate(
     ApiJson(req): ApiJson<EstimateRequest>,
 ) -> ApiResult<Json<EstimateResponse>> {
     Ok(Json(s.engine.estimate(req)?))
+}
+
+// ---- price monitoring ----------------------------------------------------------------
+
+fn monitor(s: &AppState) -> ApiResult<&PriceMonitor> {
+    s.monitor.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the price monitor is disabled ([price_monitor] enabled = false)",
+        )
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/prices/sources", tag = "price monitoring", responses((status = 200, body = [SourceStatus])))]
+async fn price_sources(State(s): State<AppState>) -> ApiResult<Json<Vec<SourceStatus>>> {
+    Ok(Json(monitor(&s)?.sources().await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct RefreshQuery {
+    /// One source by name; all when absent.
+    source: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/prices/refresh", tag = "price monitoring", params(RefreshQuery),
+    responses((status = 200, body = [RefreshReport]), (status = 404)))]
+async fn refresh_prices(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<RefreshQuery>,
+) -> ApiResult<Json<Vec<RefreshReport>>> {
+    Ok(Json(monitor(&s)?.refresh(q.source.as_deref()).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct UpdatesQuery {
+    provider: Option<String>,
+    model: Option<String>,
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/prices/updates", tag = "price monitoring", params(UpdatesQuery),
+    responses((status = 200, body = [PriceUpdate])))]
+async fn price_updates(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<UpdatesQuery>,
+) -> ApiResult<Json<Vec<PriceUpdate>>> {
+    Ok(Json(monitor(&s)?.updates(q.provider.as_deref(), q.model.as_deref(), q.limit.unwrap_or(100)).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct PendingQuery {
+    /// pending (default), approved, rejected, superseded, or `all`.
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/prices/pending", tag = "price monitoring", params(PendingQuery),
+    responses((status = 200, body = [PendingChange])))]
+async fn pending_prices(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<PendingQuery>,
+) -> ApiResult<Json<Vec<PendingChange>>> {
+    let status = match q.status.as_deref() {
+        None => Some("pending"),
+        Some("all") => None,
+        Some(other) => Some(other),
+    };
+    Ok(Json(monitor(&s)?.pending(status, q.limit.unwrap_or(100)).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/prices/pending/{id}/approve", tag = "price monitoring",
+    responses((status = 200, body = PendingChange), (status = 404), (status = 409)))]
+async fn approve_price(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<PendingChange>> {
+    Ok(Json(monitor(&s)?.approve(parse_uuid("id", &id)?).await?))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RejectBody {
+    note: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/prices/pending/{id}/reject", tag = "price monitoring", request_body = Option<RejectBody>,
+    responses((status = 200, body = PendingChange), (status = 404), (status = 409)))]
+async fn reject_price(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<PendingChange>> {
+    // The body is optional: nothing, or {"note": "..."}.
+    let note = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<RejectBody>(&body)
+            .map_err(|e| ApiError::bad_request("note", format!("body must be {{\"note\": \"...\"}}: {e}")))?
+            .note
+    };
+    Ok(Json(monitor(&s)?.reject(parse_uuid("id", &id)?, note.as_deref()).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/prices/conflicts", tag = "price monitoring", responses((status = 200, body = [Conflict])))]
+async fn price_conflicts(State(s): State<AppState>) -> ApiResult<Json<Vec<Conflict>>> {
+    Ok(Json(monitor(&s)?.conflicts().await?))
 }
 
 // ---- keys and alerts -----------------------------------------------------------------
@@ -475,7 +603,8 @@ async fn list_alerts(
         list_budgets, create_budget, get_budget, update_budget, delete_budget, list_policies, add_policy, get_policy,
         update_policy, delete_policy, budget_status, allocate, list_allocations, get_allocation, release, record_usage,
         list_usage, get_usage, usage_summary, list_prices, show_price, set_price, estimate, list_keys, create_key,
-        revoke_key, list_alerts
+        revoke_key, list_alerts, price_sources, refresh_prices, price_updates, pending_prices, approve_price,
+        reject_price, price_conflicts
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

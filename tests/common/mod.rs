@@ -31,6 +31,15 @@ impl Daemon {
         Self::spawn(data, None, Some(dir))
     }
 
+    /// A daemon on the embedded SQLite with a config file (TOML text).
+    pub fn start_with_config(config: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("budget.toml");
+        std::fs::write(&path, config).expect("write config");
+        let data = dir.path().join("data");
+        Self::spawn_with(data, None, Some(path), Some(dir))
+    }
+
     /// A daemon on the embedded SQLite in `data_dir` (which the caller keeps).
     pub fn start_in(data_dir: &std::path::Path) -> Daemon {
         Self::spawn(data_dir.to_path_buf(), None, None)
@@ -44,10 +53,23 @@ impl Daemon {
     }
 
     fn spawn(data_dir: PathBuf, database_url: Option<String>, dir: Option<tempfile::TempDir>) -> Daemon {
+        Self::spawn_with(data_dir, database_url, None, dir)
+    }
+
+    fn spawn_with(
+        data_dir: PathBuf,
+        database_url: Option<String>,
+        config: Option<PathBuf>,
+        dir: Option<tempfile::TempDir>,
+    ) -> Daemon {
         let mut command = Command::new(binary());
+        if let Some(config) = &config {
+            command.arg("serve").arg("--config").arg(config);
+            command.args(["--bind", "127.0.0.1:0", "--data-dir"]).arg(&data_dir);
+        } else {
+            command.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"]).arg(&data_dir);
+        }
         command
-            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(&data_dir)
             .env_remove("DATABASE_URL")
             .env_remove("BUDGET_CONFIG")
             .env("RUST_LOG", "warn")

@@ -1,0 +1,376 @@
+//! Price monitoring: several sources fetched on a schedule, compared, scored; small verified
+//! changes applied as new price versions, large ones and conflicts held for approval.
+//!
+//! ```text
+//! PriceMonitor (handle)
+//!  ├─ PriceSupervisor ─ SourceActor × N   schedule, fetch (in a task), sanity, health
+//!  └─ VerifierActor                       consensus, trust, apply or queue
+//! ```
+
+mod source_actor;
+mod verifier;
+pub mod verify;
+
+use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorRef};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::Engine;
+use crate::error::EngineError;
+use crate::pricing::ModelPrice;
+use crate::sources::{PriceSource, SourceConfig, build_source, http_client};
+use crate::storage::{PendingRow, PriceUpdateRow};
+use source_actor::{PriceSupervisor, ToPriceSupervisor};
+use verifier::{ToVerifier, VerifierActor, apply_price};
+pub use verify::{FieldChange, Verification};
+
+/// `[price_monitor]` settings plus the `[[price_sources]]`.
+#[derive(Debug, Clone)]
+pub struct MonitorSettings {
+    pub sources: Vec<SourceConfig>,
+    /// Two prices agree within this fraction of the larger (default 0.10).
+    pub tolerance: Decimal,
+    /// A change larger than this percent waits for approval (default 20).
+    pub approval_threshold_percent: Decimal,
+    /// A single source's (unverified) change applies on its own only from this effective trust.
+    pub auto_apply_min_trust: Decimal,
+    /// Fetch every enabled source once at start (otherwise at the first scheduled time).
+    pub fetch_on_start: bool,
+    /// Run sources on their schedules (tests turn this off and refresh on demand).
+    pub schedules: bool,
+}
+
+impl Default for MonitorSettings {
+    fn default() -> Self {
+        MonitorSettings {
+            sources: vec![SourceConfig::defaults_litellm(), SourceConfig::defaults_llm_prices()],
+            tolerance: Decimal::new(1, 1),
+            approval_threshold_percent: Decimal::from(20),
+            auto_apply_min_trust: Decimal::new(8, 1),
+            fetch_on_start: false,
+            schedules: true,
+        }
+    }
+}
+
+/// A source's health, as `GET /api/v1/prices/sources` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SourceStatus {
+    pub name: String,
+    pub kind: String,
+    pub url: String,
+    pub enabled: bool,
+    /// False when its actor is stopped (restarting, or given up after repeated failures).
+    pub running: bool,
+    /// The last fetch succeeded (or none was made yet).
+    pub healthy: bool,
+    pub fetching: bool,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub next_run: Option<DateTime<Utc>>,
+    pub model_count: u64,
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
+    pub trust: Decimal,
+    /// Configured trust scaled by the source's agreement with the consensus.
+    #[serde(with = "crate::money::option")]
+    #[schema(value_type = Option<String>)]
+    pub effective_trust: Option<Decimal>,
+    pub agreements: u64,
+    pub disagreements: u64,
+}
+
+impl SourceStatus {
+    fn stopped(config: &SourceConfig, why: Option<String>) -> SourceStatus {
+        SourceStatus {
+            name: config.name.clone(),
+            kind: config.kind.as_str().to_string(),
+            url: config.url.clone(),
+            enabled: config.enabled,
+            running: false,
+            healthy: false,
+            fetching: false,
+            last_attempt: None,
+            last_success: None,
+            last_error: why,
+            last_error_at: None,
+            next_run: None,
+            model_count: 0,
+            trust: config.trust,
+            effective_trust: None,
+            agreements: 0,
+            disagreements: 0,
+        }
+    }
+}
+
+/// What one refresh of one source did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RefreshReport {
+    pub source: String,
+    pub models: usize,
+    pub not_modified: bool,
+    pub applied: usize,
+    pub pending: usize,
+    pub conflicts: usize,
+    pub error: Option<String>,
+}
+
+/// Sources that disagree about a model's price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Conflict {
+    pub provider: String,
+    pub model: String,
+    pub status: Verification,
+    pub agreeing: Vec<String>,
+    pub outliers: Vec<String>,
+    /// Each source's rates, decimal strings per token.
+    #[schema(value_type = Object)]
+    pub candidates: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PriceUpdate {
+    pub id: Uuid,
+    pub provider: String,
+    pub model: String,
+    pub version_id: Uuid,
+    pub source: String,
+    /// `auto`, `approved` or `manual`.
+    pub kind: String,
+    pub status: String,
+    pub changes: Vec<FieldChange>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PendingChange {
+    pub id: Uuid,
+    pub provider: String,
+    pub model: String,
+    /// `threshold`, `conflict` or `untrusted`.
+    pub reason: String,
+    /// `pending`, `approved`, `rejected` or `superseded`.
+    pub status: String,
+    pub verification: String,
+    pub changes: Vec<FieldChange>,
+    #[schema(value_type = Object)]
+    pub candidates: serde_json::Value,
+    pub source: String,
+    pub created_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+}
+
+fn bad_row(e: serde_json::Error) -> EngineError {
+    EngineError::Internal(format!("bad stored price change: {e}"))
+}
+
+impl TryFrom<&PriceUpdateRow> for PriceUpdate {
+    type Error = EngineError;
+    fn try_from(r: &PriceUpdateRow) -> Result<Self, EngineError> {
+        Ok(PriceUpdate {
+            id: r.id,
+            provider: r.provider.clone(),
+            model: r.model.clone(),
+            version_id: r.version_id,
+            source: r.source.clone(),
+            kind: r.kind.clone(),
+            status: r.status.clone(),
+            changes: serde_json::from_str(&r.changes).map_err(bad_row)?,
+            created_at: r.created_at,
+        })
+    }
+}
+
+impl TryFrom<&PendingRow> for PendingChange {
+    type Error = EngineError;
+    fn try_from(r: &PendingRow) -> Result<Self, EngineError> {
+        Ok(PendingChange {
+            id: r.id,
+            provider: r.provider.clone(),
+            model: r.model.clone(),
+            reason: r.reason.clone(),
+            status: r.status.clone(),
+            verification: r.verification.clone(),
+            changes: serde_json::from_str(&r.changes).map_err(bad_row)?,
+            candidates: serde_json::from_str(&r.candidates).map_err(bad_row)?,
+            source: r.source.clone(),
+            created_at: r.created_at,
+            decided_at: r.decided_at,
+            note: r.note.clone(),
+        })
+    }
+}
+
+/// The typed handle the front doors call.
+#[derive(Clone)]
+pub struct PriceMonitor {
+    engine: Engine,
+    supervisor: ActorRef<ToPriceSupervisor>,
+    verifier: ActorRef<ToVerifier>,
+}
+
+impl PriceMonitor {
+    pub async fn start(engine: Engine, settings: MonitorSettings) -> Result<PriceMonitor, EngineError> {
+        let mut names = std::collections::HashSet::new();
+        let http = http_client();
+        let mut sources: Vec<(SourceConfig, Arc<dyn PriceSource>)> = Vec::new();
+        for config in &settings.sources {
+            if !names.insert(config.name.clone()) {
+                return Err(EngineError::invalid(
+                    "price_sources",
+                    format!("two price sources are named '{}'", config.name),
+                ));
+            }
+            let source = build_source(config, http.clone())
+                .map_err(|e| EngineError::invalid("price_sources", format!("price source '{}': {e}", config.name)))?;
+            sources.push((config.clone(), Arc::from(source)));
+        }
+        let (verifier, _) =
+            Actor::spawn(None, VerifierActor { engine: engine.clone(), settings: settings.clone() }, ())
+                .await
+                .map_err(|e| EngineError::Internal(format!("cannot start the price verifier: {e}")))?;
+        let supervisor_actor = PriceSupervisor {
+            engine: engine.clone(),
+            verifier: verifier.clone(),
+            sources,
+            schedule_enabled: settings.schedules,
+            fetch_on_start: settings.fetch_on_start,
+        };
+        let (supervisor, _) = Actor::spawn(None, supervisor_actor, ())
+            .await
+            .map_err(|e| EngineError::Internal(format!("cannot start the price supervisor: {e}")))?;
+        Ok(PriceMonitor { engine, supervisor, verifier })
+    }
+
+    pub fn shutdown(&self) {
+        self.supervisor.stop(None);
+        self.verifier.stop(None);
+    }
+
+    pub async fn sources(&self) -> Result<Vec<SourceStatus>, EngineError> {
+        let mut statuses = ractor::call!(self.supervisor, ToPriceSupervisor::Statuses).map_err(unavailable)?;
+        let trust = ractor::call!(self.verifier, ToVerifier::Trust).map_err(unavailable)?;
+        for status in &mut statuses {
+            if let Some(score) = trust.get(&status.name) {
+                status.effective_trust = Some(score.effective());
+                status.agreements = score.agreements;
+                status.disagreements = score.disagreements;
+            }
+        }
+        Ok(statuses)
+    }
+
+    /// Fetches now (one source or all) and answers when verified.
+    pub async fn refresh(&self, source: Option<&str>) -> Result<Vec<RefreshReport>, EngineError> {
+        let source = source.map(String::from);
+        ractor::call!(self.supervisor, |reply| ToPriceSupervisor::Refresh { source, reply }).map_err(unavailable)?
+    }
+
+    pub async fn updates(
+        &self,
+        provider: Option<&str>,
+        model: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<PriceUpdate>, EngineError> {
+        let rows = self.engine.repo().list_price_updates(provider, model, limit.clamp(1, 1000)).await?;
+        rows.iter().map(PriceUpdate::try_from).collect()
+    }
+
+    pub async fn pending(&self, status: Option<&str>, limit: u32) -> Result<Vec<PendingChange>, EngineError> {
+        if let Some(s) = status
+            && !["pending", "approved", "rejected", "superseded"].contains(&s)
+        {
+            return Err(EngineError::invalid(
+                "status",
+                format!("unknown status '{s}' (pending, approved, rejected, superseded)"),
+            ));
+        }
+        let rows = self.engine.repo().list_pending(status, limit.clamp(1, 1000)).await?;
+        rows.iter().map(PendingChange::try_from).collect()
+    }
+
+    /// Puts a held change in force from now.
+    pub async fn approve(&self, id: Uuid) -> Result<PendingChange, EngineError> {
+        let row = self.pending_row(id).await?;
+        let price: ModelPrice = serde_json::from_str(&row.proposed).map_err(bad_row)?;
+        let changes: Vec<FieldChange> = serde_json::from_str(&row.changes).map_err(bad_row)?;
+        let verification = match row.verification.as_str() {
+            "verified" => Verification::Verified,
+            "conflict" => Verification::Conflict,
+            _ => Verification::Unverified,
+        };
+        let key = (row.provider.clone(), row.model.clone());
+        apply_price(
+            &self.engine,
+            &key,
+            &price,
+            &changes,
+            &row.source,
+            verification,
+            "approved",
+            Some(id),
+            crate::domain::now(),
+        )
+        .await?;
+        self.get_pending(id).await
+    }
+
+    pub async fn reject(&self, id: Uuid, note: Option<&str>) -> Result<PendingChange, EngineError> {
+        self.pending_row(id).await?;
+        if !self.engine.repo().decide_pending(id, "rejected", crate::domain::now(), note).await? {
+            return Err(EngineError::Conflict(format!("pending change {id} was decided meanwhile")));
+        }
+        self.get_pending(id).await
+    }
+
+    async fn pending_row(&self, id: Uuid) -> Result<PendingRow, EngineError> {
+        let row = self
+            .engine
+            .repo()
+            .get_pending(id)
+            .await?
+            .ok_or_else(|| EngineError::not_found("pending price change", id))?;
+        if row.status != "pending" {
+            return Err(EngineError::Conflict(format!("pending change {id} is already {}", row.status)));
+        }
+        Ok(row)
+    }
+
+    pub async fn get_pending(&self, id: Uuid) -> Result<PendingChange, EngineError> {
+        let row = self
+            .engine
+            .repo()
+            .get_pending(id)
+            .await?
+            .ok_or_else(|| EngineError::not_found("pending price change", id))?;
+        PendingChange::try_from(&row)
+    }
+
+    pub async fn conflicts(&self) -> Result<Vec<Conflict>, EngineError> {
+        ractor::call!(self.verifier, ToVerifier::Conflicts).map_err(unavailable)
+    }
+
+    /// Fault injection for tests: makes one source actor panic.
+    #[doc(hidden)]
+    pub fn crash_source(&self, name: &str) {
+        let _ = self.supervisor.cast(ToPriceSupervisor::Panic(name.to_string()));
+    }
+
+    #[doc(hidden)]
+    pub async fn source_restarts(&self) -> Result<HashMap<String, usize>, EngineError> {
+        ractor::call!(self.supervisor, ToPriceSupervisor::Restarts).map_err(unavailable)
+    }
+}
+
+fn unavailable<E: std::fmt::Display>(e: E) -> EngineError {
+    EngineError::Unavailable(format!("price monitor: {e}"))
+}

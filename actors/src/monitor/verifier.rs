@@ -1,0 +1,402 @@
+//! VerifierActor: holds the latest good snapshot of every source, compares them model by
+//! model, keeps trust scores, applies small verified changes as new price versions, and
+//! queues the rest for approval. One actor, so two sources finishing at once are verified one
+//! after the other against the same price book.
+
+use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use rust_decimal::Decimal;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tracing::{debug, info, instrument, warn};
+use uuid::Uuid;
+
+use super::verify::{Candidate, FieldChange, Verification, consensus, diff, largest_change, proposed_price};
+use super::{Conflict, MonitorSettings, RefreshReport};
+use crate::Engine;
+use crate::domain::{Alert, Severity};
+use crate::error::EngineError;
+use crate::prices::{PriceBook, PriceVersion};
+use crate::pricing::ModelPrice;
+use crate::sources::{Snapshot, SourcePrice};
+use crate::storage::{PendingRow, PriceUpdateRow, PriceVersionRow, SourceStateRow, WriteOp};
+
+pub enum ToVerifier {
+    /// A source produced a new good snapshot: verify and apply.
+    Verify {
+        snapshot: Arc<Snapshot>,
+        reply: RpcReplyPort<Result<RefreshReport, EngineError>>,
+    },
+    Conflicts(RpcReplyPort<Vec<Conflict>>),
+    /// Effective trust and agreement counts per source.
+    Trust(RpcReplyPort<HashMap<String, TrustScore>>),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TrustScore {
+    pub configured: Decimal,
+    pub agreements: u64,
+    pub disagreements: u64,
+}
+
+impl TrustScore {
+    /// Configured trust scaled by how often the source agreed with the consensus:
+    /// `configured × (½ + ½ × (agreements+1)/(agreements+disagreements+2))`.
+    pub fn effective(&self) -> Decimal {
+        let rate = Decimal::from(self.agreements + 1) / Decimal::from(self.agreements + self.disagreements + 2);
+        (self.configured * (Decimal::new(5, 1) + Decimal::new(5, 1) * rate)).round_dp(6)
+    }
+}
+
+pub struct VerifierActor {
+    pub engine: Engine,
+    pub settings: MonitorSettings,
+}
+
+pub struct VerifierState {
+    snapshots: BTreeMap<String, Arc<Snapshot>>,
+    trust: HashMap<String, TrustScore>,
+    conflicts: Vec<Conflict>,
+}
+
+type Key = (String, String);
+
+/// One price per (provider, model) of a snapshot. A LiteLLM map has several entries that
+/// normalize to one model (a provider's own key, a reseller's, a regional one); only the
+/// entry LiteLLM's own lookup would use for that pair speaks for it, so that the comparison
+/// is with the same entry the price book holds.
+fn index<'a>(snapshot: &'a Snapshot, now: DateTime<Utc>, book: &PriceBook) -> HashMap<Key, &'a SourcePrice> {
+    let mut out: HashMap<Key, &SourcePrice> = HashMap::with_capacity(snapshot.prices.len());
+    for p in snapshot.prices.iter().filter(|p| p.in_force_at(now)) {
+        let key = (p.provider.clone(), p.model.clone());
+        if p.full.is_some() {
+            let speaks = match book.builtin_key(&p.provider, &p.model) {
+                Some(builtin) => builtin == p.source_id,
+                None => p.source_id == p.model || p.source_id == format!("{}/{}", p.provider, p.model),
+            };
+            if !speaks {
+                continue;
+            }
+        }
+        out.entry(key).or_insert(p);
+    }
+    out
+}
+
+impl VerifierActor {
+    #[instrument(target = "price_monitor", level = "debug", skip_all, fields(source = %snapshot.source))]
+    async fn verify(&self, state: &mut VerifierState, snapshot: Arc<Snapshot>) -> Result<RefreshReport, EngineError> {
+        let now = crate::domain::now();
+        state.snapshots.insert(snapshot.source.clone(), snapshot.clone());
+        let indexes: Vec<(&str, HashMap<Key, &SourcePrice>)> =
+            state.snapshots.iter().map(|(name, s)| (name.as_str(), index(s, now, self.engine.prices()))).collect();
+        let effective: HashMap<String, Decimal> =
+            state.trust.iter().map(|(name, score)| (name.clone(), score.effective())).collect();
+        let Some((_, updated)) = indexes.iter().find(|(name, _)| *name == snapshot.source) else {
+            return Err(EngineError::Internal("snapshot vanished".into()));
+        };
+        let mut report =
+            RefreshReport { source: snapshot.source.clone(), models: snapshot.prices.len(), ..Default::default() };
+        let mut conflicts = Vec::new();
+        let mut tally: HashMap<String, (u64, u64)> = HashMap::new();
+        let pending_now = self.engine.repo().list_pending(Some("pending"), 10_000).await?;
+        for key in updated.keys() {
+            let candidates: Vec<Candidate> = indexes
+                .iter()
+                .filter_map(|(name, idx)| {
+                    idx.get(key).map(|price| Candidate {
+                        source: name,
+                        trust: effective.get(*name).copied().unwrap_or(Decimal::new(5, 1)),
+                        price,
+                    })
+                })
+                .collect();
+            let verdict = consensus(&candidates, self.settings.tolerance);
+            if candidates.len() > 1 {
+                for s in &verdict.agreeing {
+                    tally.entry(s.to_string()).or_default().0 += 1;
+                }
+                for s in &verdict.outliers {
+                    tally.entry(s.to_string()).or_default().1 += 1;
+                }
+            }
+            let Some(chosen) = verdict.chosen.clone() else { continue };
+            if !verdict.outliers.is_empty() || verdict.status == Verification::Conflict {
+                conflicts.push(Conflict {
+                    provider: key.0.clone(),
+                    model: key.1.clone(),
+                    status: verdict.status,
+                    agreeing: verdict.agreeing.iter().map(|s| s.to_string()).collect(),
+                    outliers: verdict.outliers.iter().map(|s| s.to_string()).collect(),
+                    candidates: candidates_json(&candidates),
+                });
+            }
+            let current = self.engine.prices().price_at(&key.0, &key.1, now).map(|(_, p)| p);
+            let changes = diff(current.as_ref(), chosen.price);
+            if changes.is_empty() {
+                continue;
+            }
+            let Some(proposed) = proposed_price(current.as_ref(), chosen.price) else { continue };
+            let largest = largest_change(&changes);
+            let trusted =
+                effective.get(chosen.source).copied().unwrap_or_default() >= self.settings.auto_apply_min_trust;
+            let reason = match verdict.status {
+                Verification::Conflict => Some("conflict"),
+                _ if current.is_some() && largest.is_none_or(|l| l > self.settings.approval_threshold_percent) => {
+                    Some("threshold")
+                }
+                Verification::Unverified if !trusted => Some("untrusted"),
+                _ => None,
+            };
+            match reason {
+                Some(reason) => {
+                    let already = pending_now.iter().any(|p| {
+                        p.provider == key.0
+                            && p.model == key.1
+                            && serde_json::from_str::<Vec<FieldChange>>(&p.changes).ok().as_ref() == Some(&changes)
+                    });
+                    if already {
+                        continue;
+                    }
+                    self.queue(key, reason, verdict.status, &proposed, &changes, &candidates, chosen.source, now)
+                        .await?;
+                    report.pending += 1;
+                }
+                None => {
+                    self.apply(key, &proposed, &changes, chosen.source, verdict.status, "auto", None, now).await?;
+                    report.applied += 1;
+                }
+            }
+        }
+        // Conflicts of other sources' models stay until their source is verified again.
+        state.conflicts.retain(|c| !updated.contains_key(&(c.provider.clone(), c.model.clone())));
+        report.conflicts = conflicts.len();
+        state.conflicts.extend(conflicts);
+        for (source, (agreed, disagreed)) in tally {
+            let score = state.trust.entry(source.clone()).or_default();
+            score.agreements += agreed;
+            score.disagreements += disagreed;
+            self.persist_trust(&source, score).await?;
+        }
+        info!(target: "price_monitor", source = %report.source, models = report.models, applied = report.applied,
+              pending = report.pending, conflicts = report.conflicts, "verified");
+        Ok(report)
+    }
+
+    async fn persist_trust(&self, source: &str, score: &TrustScore) -> Result<(), EngineError> {
+        let repo = self.engine.repo();
+        let mut row = repo
+            .source_states()
+            .await?
+            .into_iter()
+            .find(|s| s.name == source)
+            .unwrap_or_else(|| SourceStateRow { name: source.to_string(), ..Default::default() });
+        row.agreements = score.agreements;
+        row.disagreements = score.disagreements;
+        repo.upsert_source_state(&row).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn queue(
+        &self,
+        key: &Key,
+        reason: &str,
+        status: Verification,
+        proposed: &ModelPrice,
+        changes: &[FieldChange],
+        candidates: &[Candidate<'_>],
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let row = PendingRow {
+            id: Uuid::now_v7(),
+            provider: key.0.clone(),
+            model: key.1.clone(),
+            reason: reason.to_string(),
+            status: "pending".into(),
+            verification: status.as_str().into(),
+            proposed: to_json(proposed)?,
+            changes: to_json(&changes)?,
+            candidates: candidates_json(candidates).to_string(),
+            source: source.to_string(),
+            created_at: now,
+            decided_at: None,
+            note: None,
+        };
+        self.engine.repo().insert_pending(&row).await?;
+        debug!(target: "price_monitor", provider = %key.0, model = %key.1, reason, "change held for approval");
+        let kind = if reason == "conflict" { "price_conflict" } else { "price_pending" };
+        self.alert(
+            kind,
+            Severity::Warning,
+            format!("{}/{}: price change held for approval ({reason})", key.0, key.1),
+            json!({
+                "pending_id": row.id, "provider": key.0, "model": key.1, "reason": reason, "changes": changes,
+            }),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Stores `price` as the version in force from `now`, with its update record.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn apply(
+        &self,
+        key: &Key,
+        price: &ModelPrice,
+        changes: &[FieldChange],
+        source: &str,
+        status: Verification,
+        kind: &str,
+        decided: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid, EngineError> {
+        apply_price(&self.engine, key, price, changes, source, status, kind, decided, now).await
+    }
+
+    async fn alert(&self, kind: &str, severity: Severity, message: String, details: serde_json::Value) {
+        raise(&self.engine, kind, severity, message, details).await;
+    }
+}
+
+/// Stores a price version with its update record and puts it in force in the price book.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn apply_price(
+    engine: &Engine,
+    key: &Key,
+    price: &ModelPrice,
+    changes: &[FieldChange],
+    source: &str,
+    status: Verification,
+    kind: &str,
+    decided: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<Uuid, EngineError> {
+    let version = PriceVersionRow {
+        id: Uuid::now_v7(),
+        provider: key.0.clone(),
+        model: key.1.clone(),
+        source: source.to_string(),
+        body: to_json(price)?,
+        effective_from: now,
+        effective_to: None,
+        created_at: now,
+    };
+    let update = PriceUpdateRow {
+        id: Uuid::now_v7(),
+        provider: key.0.clone(),
+        model: key.1.clone(),
+        version_id: version.id,
+        source: source.to_string(),
+        kind: kind.to_string(),
+        status: status.as_str().to_string(),
+        changes: to_json(&changes)?,
+        created_at: now,
+    };
+    engine.repo().apply_price_change(&version, &update, decided).await?;
+    engine.prices().add_version(PriceVersion::from_row(&version)?);
+    debug!(target: "price_monitor", provider = %key.0, model = %key.1, source, kind, "price change applied");
+    raise(
+        engine,
+        "price_changed",
+        Severity::Info,
+        format!("{}/{}: new price from {source} ({kind})", key.0, key.1),
+        json!({
+            "provider": key.0, "model": key.1, "version_id": version.id, "changes": changes, "status": status.as_str(),
+        }),
+    )
+    .await;
+    Ok(version.id)
+}
+
+/// Records an event for the alert system.
+pub(super) async fn raise(
+    engine: &Engine,
+    kind: &str,
+    severity: Severity,
+    message: String,
+    details: serde_json::Value,
+) {
+    let alert = Alert {
+        id: Uuid::now_v7(),
+        severity,
+        kind: kind.to_string(),
+        budget_id: None,
+        policy_id: None,
+        message,
+        details,
+        created_at: crate::domain::now(),
+        acknowledged: false,
+    };
+    if let Err(e) = engine.repo().write(WriteOp::Alert(alert)).await {
+        warn!(target: "price_monitor", error = %e, "event not stored");
+    }
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, EngineError> {
+    serde_json::to_string(value).map_err(|e| EngineError::Internal(format!("serialize: {e}")))
+}
+
+fn candidates_json(candidates: &[Candidate<'_>]) -> serde_json::Value {
+    serde_json::Value::Array(
+        candidates
+            .iter()
+            .map(|c| {
+                json!({
+                    "source": c.source,
+                    "trust": c.trust.to_string(),
+                    "source_id": c.price.source_id,
+                    "input_cost_per_token": c.price.input_cost_per_token.map(|d| d.to_string()),
+                    "output_cost_per_token": c.price.output_cost_per_token.map(|d| d.to_string()),
+                    "cache_read_input_token_cost": c.price.cache_read_input_token_cost.map(|d| d.to_string()),
+                    "cache_creation_input_token_cost": c.price.cache_creation_input_token_cost.map(|d| d.to_string()),
+                })
+            })
+            .collect(),
+    )
+}
+
+impl Actor for VerifierActor {
+    type Msg = ToVerifier;
+    type State = VerifierState;
+    type Arguments = ();
+
+    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, _: ()) -> Result<VerifierState, ActorProcessingErr> {
+        let stored = self.engine.repo().source_states().await?;
+        let mut trust = HashMap::new();
+        for source in &self.settings.sources {
+            let row = stored.iter().find(|s| s.name == source.name);
+            trust.insert(
+                source.name.clone(),
+                TrustScore {
+                    configured: source.trust,
+                    agreements: row.map(|r| r.agreements).unwrap_or(0),
+                    disagreements: row.map(|r| r.disagreements).unwrap_or(0),
+                },
+            );
+        }
+        Ok(VerifierState { snapshots: BTreeMap::new(), trust, conflicts: Vec::new() })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: ToVerifier,
+        state: &mut VerifierState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            ToVerifier::Verify { snapshot, reply } => {
+                let result = self.verify(state, snapshot).await;
+                let _ = reply.send(result);
+            }
+            ToVerifier::Conflicts(reply) => {
+                let _ = reply.send(state.conflicts.clone());
+            }
+            ToVerifier::Trust(reply) => {
+                let _ = reply.send(state.trust.clone());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,244 @@
+//! The verification rule, as plain functions: which sources agree on a model's price, which
+//! one to believe, and what would change. The VerifierActor applies it.
+//!
+//! - Two prices agree when every headline rate both give (input, output, cache read, cache
+//!   write) is within `tolerance` of the larger of the two (default 10 %), and they share at
+//!   least one rate.
+//! - Sources are grouped by agreement, most trusted first; the group with the largest summed
+//!   (effective) trust wins, and its most trusted member gives the price.
+//! - One source only: `unverified`. A winning group of two or more: `verified` (sources
+//!   outside it are outliers, listed as conflicts). A winning group of one while others
+//!   disagree: `conflict` — nothing is applied without a person.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::pricing::ModelPrice;
+use crate::sources::SourcePrice;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    Verified,
+    Unverified,
+    Conflict,
+}
+
+impl Verification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Verified => "verified",
+            Verification::Unverified => "unverified",
+            Verification::Conflict => "conflict",
+        }
+    }
+}
+
+/// One source's word on one model.
+#[derive(Debug, Clone)]
+pub struct Candidate<'a> {
+    pub source: &'a str,
+    pub trust: Decimal,
+    pub price: &'a SourcePrice,
+}
+
+#[derive(Debug, Clone)]
+pub struct Consensus<'a> {
+    pub status: Verification,
+    /// The price to believe (absent only without candidates).
+    pub chosen: Option<Candidate<'a>>,
+    pub agreeing: Vec<&'a str>,
+    pub outliers: Vec<&'a str>,
+}
+
+/// A rate that would change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FieldChange {
+    pub field: String,
+    #[serde(with = "crate::money::option")]
+    #[schema(value_type = Option<String>)]
+    pub old: Option<Decimal>,
+    #[serde(with = "crate::money::option")]
+    #[schema(value_type = Option<String>)]
+    pub new: Option<Decimal>,
+    /// `(new − old) / old × 100`, rounded to 4 places; null when there was no old value.
+    #[serde(with = "crate::money::option")]
+    #[schema(value_type = Option<String>)]
+    pub percent: Option<Decimal>,
+}
+
+fn rates_agree(a: Decimal, b: Decimal, tolerance: Decimal) -> bool {
+    let larger = a.max(b);
+    if larger.is_zero() {
+        return true;
+    }
+    (a - b).abs() <= tolerance * larger
+}
+
+/// Whether two prices agree within `tolerance` on every rate both give.
+pub fn agree(a: &SourcePrice, b: &SourcePrice, tolerance: Decimal) -> bool {
+    let mut shared = 0;
+    for ((_, x), (_, y)) in a.rates().into_iter().zip(b.rates()) {
+        if let (Some(x), Some(y)) = (x, y) {
+            shared += 1;
+            if !rates_agree(x, y, tolerance) {
+                return false;
+            }
+        }
+    }
+    shared > 0
+}
+
+pub fn consensus<'a>(candidates: &[Candidate<'a>], tolerance: Decimal) -> Consensus<'a> {
+    let mut sorted: Vec<&Candidate<'a>> = candidates.iter().collect();
+    sorted.sort_by(|a, b| b.trust.cmp(&a.trust).then(a.source.cmp(b.source)));
+    let mut groups: Vec<Vec<&Candidate<'a>>> = Vec::new();
+    for c in sorted {
+        match groups.iter_mut().find(|g| agree(g[0].price, c.price, tolerance)) {
+            Some(group) => group.push(c),
+            None => groups.push(vec![c]),
+        }
+    }
+    let Some(best) = groups.iter().max_by(|a, b| {
+        let ta: Decimal = a.iter().map(|c| c.trust).sum();
+        let tb: Decimal = b.iter().map(|c| c.trust).sum();
+        // Ties go to the group holding the single most trusted source (it came first).
+        ta.cmp(&tb).then(b[0].trust.cmp(&a[0].trust).reverse())
+    }) else {
+        return Consensus { status: Verification::Unverified, chosen: None, agreeing: vec![], outliers: vec![] };
+    };
+    let agreeing: Vec<&'a str> = best.iter().map(|c| c.source).collect();
+    let outliers: Vec<&'a str> = candidates.iter().map(|c| c.source).filter(|s| !agreeing.contains(s)).collect();
+    let status = if candidates.len() == 1 {
+        Verification::Unverified
+    } else if best.len() >= 2 {
+        Verification::Verified
+    } else {
+        Verification::Conflict
+    };
+    Consensus { status, chosen: Some(best[0].clone()), agreeing, outliers }
+}
+
+/// The headline rates that would change if `proposed` replaced `current`.
+pub fn diff(current: Option<&ModelPrice>, proposed: &SourcePrice) -> Vec<FieldChange> {
+    let old = current.map(|p| &p.standard.rates);
+    let olds = [
+        old.and_then(|r| r.input),
+        old.and_then(|r| r.output),
+        old.and_then(|r| r.cache_read),
+        old.and_then(|r| r.cache_write),
+    ];
+    let mut out = Vec::new();
+    for ((field, new), old) in proposed.rates().into_iter().zip(olds) {
+        let Some(new) = new else { continue };
+        if old == Some(new) {
+            continue;
+        }
+        let percent =
+            old.filter(|o| !o.is_zero()).map(|o| ((new - o) / o * Decimal::from(100)).round_dp(4).normalize());
+        out.push(FieldChange { field: field.to_string(), old, new: Some(new), percent });
+    }
+    out
+}
+
+/// The largest absolute percent change; a rate that had no old value counts as unbounded.
+pub fn largest_change(changes: &[FieldChange]) -> Option<Decimal> {
+    let mut largest = Decimal::ZERO;
+    for c in changes {
+        match c.percent {
+            Some(p) => largest = largest.max(p.abs()),
+            None if c.old.is_some() => return None, // old was 0: any change is unbounded
+            None => {}
+        }
+    }
+    Some(largest)
+}
+
+/// The price to store for an applied change: a LiteLLM entry as it is (all its tiers), else
+/// the current price with its headline rates replaced, else a plain price of the rates.
+pub fn proposed_price(current: Option<&ModelPrice>, proposed: &SourcePrice) -> Option<ModelPrice> {
+    if let Some(full) = &proposed.full {
+        return Some(full.clone());
+    }
+    match current {
+        Some(current) => {
+            let mut price = current.clone();
+            let rates = &mut price.standard.rates;
+            if let Some(v) = proposed.input_cost_per_token {
+                rates.input = Some(v);
+            }
+            if let Some(v) = proposed.output_cost_per_token {
+                rates.output = Some(v);
+            }
+            if let Some(v) = proposed.cache_read_input_token_cost {
+                rates.cache_read = Some(v);
+            }
+            if let Some(v) = proposed.cache_creation_input_token_cost {
+                rates.cache_write = Some(v);
+            }
+            Some(price)
+        }
+        None => Some(ModelPrice::manual(
+            proposed.input_cost_per_token?,
+            proposed.output_cost_per_token?,
+            proposed.cache_read_input_token_cost,
+            proposed.cache_creation_input_token_cost,
+            &proposed.provider,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn price(input: &str, output: &str) -> SourcePrice {
+        let mut p = SourcePrice::new("anthropic", "claude-sonnet-4-5", "x");
+        p.input_cost_per_token = Some(input.parse().expect("decimal"));
+        p.output_cost_per_token = Some(output.parse().expect("decimal"));
+        p
+    }
+
+    fn cand<'a>(source: &'a str, trust: &str, price: &'a SourcePrice) -> Candidate<'a> {
+        Candidate { source, trust: trust.parse().expect("decimal"), price }
+    }
+
+    #[test]
+    fn two_agree_one_is_off_by_1000x() {
+        let good = price("0.000003", "0.000015");
+        let close = price("0.0000031", "0.000015");
+        let wild = price("0.003", "0.015");
+        let tol = Decimal::new(1, 1);
+        let c = consensus(
+            &[cand("litellm", "0.9", &good), cand("llm-prices", "0.7", &close), cand("scraper", "0.95", &wild)],
+            tol,
+        );
+        assert_eq!(c.status, Verification::Verified);
+        assert_eq!(c.chosen.expect("chosen").source, "litellm");
+        assert_eq!(c.outliers, vec!["scraper"], "the 1000x source is an outlier even though it is the most trusted");
+    }
+
+    #[test]
+    fn two_that_disagree_are_a_conflict_and_one_is_unverified() {
+        let a = price("0.000003", "0.000015");
+        let b = price("0.000006", "0.000015");
+        let tol = Decimal::new(1, 1);
+        assert_eq!(consensus(&[cand("a", "0.9", &a), cand("b", "0.7", &b)], tol).status, Verification::Conflict);
+        assert_eq!(consensus(&[cand("a", "0.9", &a)], tol).status, Verification::Unverified);
+        // Within 10 % of the larger: 0.0000030 vs 0.0000033 agree; 0.0000034 does not.
+        assert!(agree(&a, &price("0.0000033", "0.000015"), tol));
+        assert!(!agree(&a, &price("0.0000034", "0.000015"), tol));
+    }
+
+    #[test]
+    fn diff_reports_exact_percentages() {
+        let current = ModelPrice::manual(Decimal::new(3, 6), Decimal::new(15, 6), None, None, "anthropic");
+        let changes = diff(Some(&current), &price("0.0000036", "0.000015"));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, "input_cost_per_token");
+        assert_eq!(changes[0].percent, Some(Decimal::from(20)));
+        assert_eq!(largest_change(&changes), Some(Decimal::from(20)));
+        assert!(diff(Some(&current), &price("0.000003", "0.000015")).is_empty());
+    }
+}

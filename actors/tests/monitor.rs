@@ -1,0 +1,306 @@
+//! Price monitoring end to end: real sources served over real HTTP by a server in the test,
+//! verification, approval, versioned prices, failures and restarts.
+
+mod common;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::Duration;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use budget_actors::api::EstimateRequest;
+use budget_actors::monitor::{MonitorSettings, PriceMonitor, Verification};
+use budget_actors::pricing::BUILTIN_LITELLM_JSON;
+use budget_actors::sources::{SourceConfig, SourceKind};
+use budget_actors::{Engine, EngineError};
+
+type Files = Arc<Mutex<HashMap<String, (u16, String)>>>;
+
+async fn serve(State(files): State<Files>, Path(name): Path<String>) -> impl IntoResponse {
+    let entry = files.lock().expect("lock").get(&name).cloned();
+    match entry {
+        Some((status, body)) => (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn start_server(files: Files) -> String {
+    let app = Router::new().route("/{name}", axum::routing::get(serve)).with_state(files);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).expect("decimal")
+}
+
+/// LiteLLM's map with claude-sonnet-4-5's input price replaced.
+fn litellm_with_sonnet_input(price: &str) -> String {
+    let mut map: Value = serde_json::from_str(BUILTIN_LITELLM_JSON).expect("builtin map");
+    map["claude-sonnet-4-5"]["input_cost_per_token"] = serde_json::from_str(price).expect("number");
+    serde_json::to_string(&map).expect("serialize")
+}
+
+/// llm-prices.com's feed (the real fixture) with claude-sonnet-4.5's input per million replaced.
+fn llm_prices_with_sonnet_input(per_million: &str) -> String {
+    let text = include_str!("fixtures/llm-prices/current-v1.json");
+    let mut feed: Value = serde_json::from_str(text).expect("feed");
+    for p in feed["prices"].as_array_mut().expect("prices") {
+        if p["id"] == "claude-sonnet-4.5" {
+            p["input"] = serde_json::from_str(per_million).expect("number");
+        }
+    }
+    serde_json::to_string(&feed).expect("serialize")
+}
+
+fn source(name: &str, kind: SourceKind, url: String, trust: &str) -> SourceConfig {
+    SourceConfig {
+        trust: dec(trust),
+        retries: 0,
+        min_interval_seconds: 0,
+        timeout_seconds: 5,
+        ..SourceConfig::new(name, kind, url)
+    }
+}
+
+struct Setup {
+    engine: Engine,
+    monitor: PriceMonitor,
+    files: Files,
+    _repo: common::TestRepo,
+}
+
+async fn setup() -> Setup {
+    let files: Files = Arc::new(Mutex::new(HashMap::new()));
+    {
+        let mut f = files.lock().expect("lock");
+        f.insert("litellm.json".into(), (200, BUILTIN_LITELLM_JSON.to_string()));
+        f.insert("llm-prices.json".into(), (200, llm_prices_with_sonnet_input("3")));
+    }
+    let base = start_server(files.clone()).await;
+    let repo = common::sqlite().await;
+    let engine = common::engine(&repo).await;
+    let settings = MonitorSettings {
+        sources: vec![
+            source("litellm", SourceKind::Litellm, format!("{base}/litellm.json"), "0.9"),
+            source("llm-prices", SourceKind::LlmPrices, format!("{base}/llm-prices.json"), "0.7"),
+        ],
+        schedules: false,
+        fetch_on_start: false,
+        ..MonitorSettings::default()
+    };
+    let monitor = PriceMonitor::start(engine.clone(), settings).await.expect("monitor starts");
+    Setup { engine, monitor, files, _repo: repo }
+}
+
+fn sonnet_input(engine: &Engine) -> Decimal {
+    engine
+        .estimate(EstimateRequest {
+            provider: "anthropic".into(),
+            model: "claude-sonnet-4-5".into(),
+            input_tokens: Some(1_000_000),
+            output_tokens: Some(0),
+            ..Default::default()
+        })
+        .expect("estimate")
+        .cost
+        .expect("priced")
+}
+
+/// Changes held for claude-sonnet-4-5 (llm-prices also proposes models LiteLLM lacks; a
+/// single, not fully trusted source's new models wait for approval too).
+async fn sonnet_pending(monitor: &PriceMonitor) -> Vec<budget_actors::monitor::PendingChange> {
+    let all = monitor.pending(Some("pending"), 1000).await.expect("pending");
+    all.into_iter().filter(|p| p.provider == "anthropic" && p.model == "claude-sonnet-4-5").collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_that_agree_with_the_built_in_table_change_nothing() {
+    let s = setup().await;
+    let reports = s.monitor.refresh(None).await.expect("refresh");
+    assert_eq!(reports.len(), 2);
+    for r in &reports {
+        assert_eq!(r.error, None, "{r:?}");
+        assert_eq!(r.applied, 0, "the built-in table is the same map: {r:?}");
+    }
+    assert!(reports.iter().find(|r| r.source == "litellm").expect("litellm").models > 4000);
+    assert_eq!(sonnet_input(&s.engine), dec("3"));
+    let sources = s.monitor.sources().await.expect("sources");
+    assert!(sources.iter().all(|x| x.healthy && x.last_success.is_some()), "{sources:?}");
+    s.monitor.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_off_by_1000x_is_a_conflict_and_not_applied() {
+    let s = setup().await;
+    s.monitor.refresh(None).await.expect("baseline");
+    // llm-prices now says $3,000 per million for claude-sonnet-4.5; LiteLLM still says $3.
+    s.files.lock().expect("lock").insert("llm-prices.json".into(), (200, llm_prices_with_sonnet_input("3000")));
+    let reports = s.monitor.refresh(Some("llm-prices")).await.expect("refresh");
+    let updates = s.monitor.updates(None, None, 5).await.expect("updates");
+    assert_eq!(reports[0].applied, 0, "{reports:?} {updates:#?}");
+    assert_eq!(sonnet_input(&s.engine), dec("3"), "the 1000x price is not applied");
+    let conflicts = s.monitor.conflicts().await.expect("conflicts");
+    let sonnet = conflicts
+        .iter()
+        .find(|c| c.provider == "anthropic" && c.model == "claude-sonnet-4-5")
+        .expect("claude-sonnet-4-5 is listed as a conflict");
+    assert_eq!(sonnet.status, Verification::Conflict);
+    assert_eq!(sonnet.agreeing, vec!["litellm"], "the more trusted source wins");
+    assert_eq!(sonnet.outliers, vec!["llm-prices"]);
+    let trust = s.monitor.sources().await.expect("sources");
+    let llm = trust.iter().find(|x| x.name == "llm-prices").expect("llm-prices");
+    assert!(llm.disagreements >= 1);
+    s.monitor.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_verified_change_applies_and_reprices_only_later_usage() {
+    let s = setup().await;
+    s.monitor.refresh(None).await.expect("baseline");
+    let before = budget_actors::domain::now();
+    // Both sources move claude-sonnet-4-5's input from $3 to $3.30 per million (+10 %).
+    {
+        let mut f = s.files.lock().expect("lock");
+        f.insert("litellm.json".into(), (200, litellm_with_sonnet_input("3.3e-06")));
+        f.insert("llm-prices.json".into(), (200, llm_prices_with_sonnet_input("3.3")));
+    }
+    s.monitor.refresh(Some("llm-prices")).await.expect("llm-prices");
+    assert_eq!(sonnet_input(&s.engine), dec("3"), "one source alone disagreeing with the other is not enough");
+    let reports = s.monitor.refresh(Some("litellm")).await.expect("litellm");
+    assert_eq!(reports[0].applied, 1, "{reports:?}");
+    assert_eq!(sonnet_input(&s.engine), dec("3.3"));
+    let updates = s.monitor.updates(Some("anthropic"), Some("claude-sonnet-4-5"), 10).await.expect("updates");
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].kind, "auto");
+    assert_eq!(updates[0].status, "verified");
+    let change = &updates[0].changes[0];
+    assert_eq!(change.field, "input_cost_per_token");
+    assert_eq!(
+        (change.old, change.new, change.percent),
+        (Some(dec("0.000003")), Some(dec("0.0000033")), Some(dec("10")))
+    );
+    // Usage before the change keeps the old price.
+    let earlier = s
+        .engine
+        .estimate(EstimateRequest {
+            provider: "anthropic".into(),
+            model: "claude-sonnet-4-5".into(),
+            input_tokens: Some(1_000_000),
+            timestamp: Some(before - Duration::seconds(1)),
+            ..Default::default()
+        })
+        .expect("estimate");
+    assert_eq!(earlier.cost, Some(dec("3")));
+    s.monitor.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_change_waits_for_approval() {
+    let s = setup().await;
+    s.monitor.refresh(None).await.expect("baseline");
+    {
+        let mut f = s.files.lock().expect("lock");
+        f.insert("litellm.json".into(), (200, litellm_with_sonnet_input("4.5e-06")));
+        f.insert("llm-prices.json".into(), (200, llm_prices_with_sonnet_input("4.5")));
+    }
+    s.monitor.refresh(None).await.expect("refresh");
+    assert_eq!(sonnet_input(&s.engine), dec("3"), "+50 % is held");
+    let pending = sonnet_pending(&s.monitor).await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].reason, "threshold");
+    assert_eq!(pending[0].changes[0].percent, Some(dec("50")));
+    // Refreshing again does not queue the same change twice.
+    s.monitor.refresh(None).await.expect("again");
+    assert_eq!(sonnet_pending(&s.monitor).await.len(), 1);
+
+    let approved = s.monitor.approve(pending[0].id).await.expect("approve");
+    assert_eq!(approved.status, "approved");
+    assert_eq!(sonnet_input(&s.engine), dec("4.5"));
+    assert!(matches!(s.monitor.approve(pending[0].id).await, Err(EngineError::Conflict(_))), "decided once");
+    let history = s.engine.price_history("anthropic", "claude-sonnet-4-5");
+    assert_eq!(history.len(), 1);
+    let updates = s.monitor.updates(Some("anthropic"), Some("claude-sonnet-4-5"), 10).await.expect("updates");
+    assert_eq!(updates[0].kind, "approved");
+    s.monitor.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_change_stays_out() {
+    let s = setup().await;
+    s.monitor.refresh(None).await.expect("baseline");
+    {
+        let mut f = s.files.lock().expect("lock");
+        f.insert("litellm.json".into(), (200, litellm_with_sonnet_input("6e-06")));
+        f.insert("llm-prices.json".into(), (200, llm_prices_with_sonnet_input("6")));
+    }
+    s.monitor.refresh(None).await.expect("refresh");
+    let pending = sonnet_pending(&s.monitor).await;
+    let rejected = s.monitor.reject(pending[0].id, Some("typo upstream")).await.expect("reject");
+    assert_eq!((rejected.status.as_str(), rejected.note.as_deref()), ("rejected", Some("typo upstream")));
+    assert_eq!(sonnet_input(&s.engine), dec("3"));
+    assert!(matches!(s.monitor.reject(uuid::Uuid::now_v7(), None).await, Err(EngineError::NotFound { .. })));
+    s.monitor.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_fetches_keep_the_previous_prices() {
+    let s = setup().await;
+    s.monitor.refresh(None).await.expect("baseline");
+    let cases = [
+        (500, "{}".to_string()),
+        (200, BUILTIN_LITELLM_JSON[..BUILTIN_LITELLM_JSON.len() / 2].to_string()),
+        // 90 % of the models gone.
+        (200, {
+            let map: serde_json::Map<String, Value> = serde_json::from_str(BUILTIN_LITELLM_JSON).expect("map");
+            let kept: serde_json::Map<String, Value> = map.into_iter().take(400).collect();
+            serde_json::to_string(&kept).expect("serialize")
+        }),
+    ];
+    for (status, body) in cases {
+        s.files.lock().expect("lock").insert("litellm.json".into(), (status, body));
+        let reports = s.monitor.refresh(Some("litellm")).await.expect("refresh answers");
+        assert!(reports[0].error.is_some(), "{reports:?}");
+        assert_eq!(sonnet_input(&s.engine), dec("3"), "prices in force are unchanged");
+        let sources = s.monitor.sources().await.expect("sources");
+        let litellm = sources.iter().find(|x| x.name == "litellm").expect("litellm");
+        assert!(!litellm.healthy && litellm.last_error.is_some());
+        assert!(litellm.model_count > 4000, "the last good count is kept");
+    }
+    let alerts = s.engine.list_alerts(50).await.expect("alerts");
+    assert!(alerts.iter().any(|a| a.kind == "price_source_failed"));
+    s.monitor.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_source_actor_is_restarted_and_the_others_keep_running() {
+    let s = setup().await;
+    s.monitor.crash_source("llm-prices");
+    // The litellm source answers while llm-prices is down.
+    let reports = s.monitor.refresh(Some("litellm")).await.expect("litellm refresh");
+    assert_eq!(reports[0].error, None);
+    // First restart after a 1 s backoff.
+    let mut restarted = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if s.monitor.source_restarts().await.expect("restarts").get("llm-prices") == Some(&1) {
+            restarted = true;
+            break;
+        }
+    }
+    assert!(restarted, "llm-prices was restarted");
+    let reports = s.monitor.refresh(Some("llm-prices")).await.expect("llm-prices refresh");
+    assert_eq!(reports[0].error, None, "{reports:?}");
+    assert!(matches!(s.monitor.refresh(Some("nope")).await, Err(EngineError::NotFound { .. })));
+    s.monitor.shutdown();
+}
