@@ -44,6 +44,10 @@ pub struct PriceMonitorSection {
     pub auto_apply_min_trust: Option<rust_decimal::Decimal>,
     /// Fetch every enabled source at start (default false: at the first scheduled time).
     pub fetch_on_start: Option<bool>,
+    /// Extra model identities: `"provider/model"` as a source names it → canonical
+    /// `"provider/model"`, e.g. `"openrouter/acme/fast-1" = "acme/fast-1"`.
+    #[serde(default)]
+    pub model_map: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -174,6 +178,7 @@ impl Settings {
                 auto_apply_min_trust: section.auto_apply_min_trust.unwrap_or(defaults.auto_apply_min_trust),
                 fetch_on_start: section.fetch_on_start.unwrap_or(defaults.fetch_on_start),
                 schedules: true,
+                model_map: budget_actors::sources::identity::ModelMap::new(section.model_map),
             })
         } else {
             None

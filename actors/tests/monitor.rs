@@ -304,3 +304,88 @@ async fn a_panicking_source_actor_is_restarted_and_the_others_keep_running() {
     assert!(matches!(s.monitor.refresh(Some("nope")).await, Err(EngineError::NotFound { .. })));
     s.monitor.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn historical_feed_backfills_closed_periods_once() {
+    let files: Files = Arc::new(Mutex::new(HashMap::new()));
+    files
+        .lock()
+        .expect("lock")
+        .insert("historical.json".into(), (200, include_str!("fixtures/llm-prices/historical-v1.json").to_string()));
+    let base = start_server(files.clone()).await;
+    let repo = common::sqlite().await;
+    let engine = common::engine(&repo).await;
+    let settings = MonitorSettings {
+        sources: vec![source(
+            "llm-prices-history",
+            SourceKind::LlmPricesHistorical,
+            format!("{base}/historical.json"),
+            "0.7",
+        )],
+        schedules: false,
+        ..MonitorSettings::default()
+    };
+    let monitor = PriceMonitor::start(engine.clone(), settings).await.expect("monitor");
+    let reports = monitor.refresh(None).await.expect("refresh");
+    assert_eq!(reports[0].error, None, "{reports:?}");
+    assert!(reports[0].backfilled >= 1, "{reports:?}");
+    // deepseek-chat cost $0.14/$0.28 per million until 2025-02-08 (the fixture's history).
+    let at = |when: &str| {
+        engine
+            .estimate(EstimateRequest {
+                provider: "deepseek".into(),
+                model: "deepseek-chat".into(),
+                input_tokens: Some(1_000_000),
+                output_tokens: Some(1_000_000),
+                timestamp: Some(chrono::DateTime::parse_from_rfc3339(when).expect("time").to_utc()),
+                ..Default::default()
+            })
+            .expect("estimate")
+            .cost
+            .expect("priced")
+    };
+    assert_eq!(at("2025-01-15T00:00:00Z"), dec("0.42"));
+    let now_cost = at("2026-11-01T00:00:00Z");
+    assert_ne!(now_cost, dec("0.42"), "after the period the current price applies");
+    let again = monitor.refresh(None).await.expect("again");
+    assert_eq!(again[0].backfilled, 0, "once per model");
+    monitor.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_model_map_joins_a_source_name_to_a_model() {
+    let files: Files = Arc::new(Mutex::new(HashMap::new()));
+    // A feed that calls the model "house-sonnet" from vendor "acme", at the same price.
+    let feed = json_feed("acme", "house-sonnet", "3", "15");
+    {
+        let mut f = files.lock().expect("lock");
+        f.insert("litellm.json".into(), (200, BUILTIN_LITELLM_JSON.to_string()));
+        f.insert("acme.json".into(), (200, feed));
+    }
+    let base = start_server(files.clone()).await;
+    let repo = common::sqlite().await;
+    let engine = common::engine(&repo).await;
+    let mut map = budget_actors::sources::identity::ModelMap::default();
+    map.insert("acme/house-sonnet", "anthropic/claude-sonnet-4-5");
+    let settings = MonitorSettings {
+        sources: vec![
+            source("litellm", SourceKind::Litellm, format!("{base}/litellm.json"), "0.9"),
+            source("acme", SourceKind::LlmPrices, format!("{base}/acme.json"), "0.7"),
+        ],
+        schedules: false,
+        model_map: map,
+        ..MonitorSettings::default()
+    };
+    let monitor = PriceMonitor::start(engine.clone(), settings).await.expect("monitor");
+    monitor.refresh(None).await.expect("refresh");
+    let sources = monitor.sources().await.expect("sources");
+    let acme = sources.iter().find(|s| s.name == "acme").expect("acme");
+    assert_eq!((acme.agreements, acme.disagreements), (1, 0), "house-sonnet was compared with claude-sonnet-4-5");
+    monitor.shutdown();
+}
+
+fn json_feed(vendor: &str, id: &str, input: &str, output: &str) -> String {
+    format!(
+        r#"{{"updated_at": "2026-08-05", "prices": [{{"id": "{id}", "vendor": "{vendor}", "name": "{id}", "input": {input}, "output": {output}, "input_cached": null}}]}}"#
+    )
+}

@@ -43,6 +43,8 @@ pub struct MonitorSettings {
     pub fetch_on_start: bool,
     /// Run sources on their schedules (tests turn this off and refresh on demand).
     pub schedules: bool,
+    /// Extra identity mappings, `"provider/model"` as a source names it → canonical.
+    pub model_map: crate::sources::identity::ModelMap,
 }
 
 impl Default for MonitorSettings {
@@ -54,6 +56,7 @@ impl Default for MonitorSettings {
             auto_apply_min_trust: Decimal::new(8, 1),
             fetch_on_start: false,
             schedules: true,
+            model_map: crate::sources::identity::ModelMap::default(),
         }
     }
 }
@@ -120,6 +123,8 @@ pub struct RefreshReport {
     pub applied: usize,
     pub pending: usize,
     pub conflicts: usize,
+    /// Closed past price periods stored as versions (historical feeds).
+    pub backfilled: usize,
     pub error: Option<String>,
 }
 

@@ -66,10 +66,19 @@ type Key = (String, String);
 /// normalize to one model (a provider's own key, a reseller's, a regional one); only the
 /// entry LiteLLM's own lookup would use for that pair speaks for it, so that the comparison
 /// is with the same entry the price book holds.
-fn index<'a>(snapshot: &'a Snapshot, now: DateTime<Utc>, book: &PriceBook) -> HashMap<Key, &'a SourcePrice> {
+fn index<'a>(
+    snapshot: &'a Snapshot,
+    now: DateTime<Utc>,
+    book: &PriceBook,
+    map: &crate::sources::identity::ModelMap,
+) -> HashMap<Key, &'a SourcePrice> {
     let mut out: HashMap<Key, &SourcePrice> = HashMap::with_capacity(snapshot.prices.len());
     for p in snapshot.prices.iter().filter(|p| p.in_force_at(now)) {
-        let key = (p.provider.clone(), p.model.clone());
+        let key = if map.is_empty() {
+            (p.provider.clone(), p.model.clone())
+        } else {
+            crate::sources::identity::normalize(&p.provider, &p.model, map)
+        };
         if p.full.is_some() {
             let speaks = match book.builtin_key(&p.provider, &p.model) {
                 Some(builtin) => builtin == p.source_id,
@@ -89,8 +98,11 @@ impl VerifierActor {
     async fn verify(&self, state: &mut VerifierState, snapshot: Arc<Snapshot>) -> Result<RefreshReport, EngineError> {
         let now = crate::domain::now();
         state.snapshots.insert(snapshot.source.clone(), snapshot.clone());
-        let indexes: Vec<(&str, HashMap<Key, &SourcePrice>)> =
-            state.snapshots.iter().map(|(name, s)| (name.as_str(), index(s, now, self.engine.prices()))).collect();
+        let indexes: Vec<(&str, HashMap<Key, &SourcePrice>)> = state
+            .snapshots
+            .iter()
+            .map(|(name, s)| (name.as_str(), index(s, now, self.engine.prices(), &self.settings.model_map)))
+            .collect();
         let effective: HashMap<String, Decimal> =
             state.trust.iter().map(|(name, score)| (name.clone(), score.effective())).collect();
         let Some((_, updated)) = indexes.iter().find(|(name, _)| *name == snapshot.source) else {
@@ -169,6 +181,7 @@ impl VerifierActor {
                 }
             }
         }
+        report.backfilled = self.backfill(&snapshot, now).await?;
         // Conflicts of other sources' models stay until their source is verified again.
         state.conflicts.retain(|c| !updated.contains_key(&(c.provider.clone(), c.model.clone())));
         report.conflicts = conflicts.len();
@@ -182,6 +195,63 @@ impl VerifierActor {
         info!(target: "price_monitor", source = %report.source, models = report.models, applied = report.applied,
               pending = report.pending, conflicts = report.conflicts, "verified");
         Ok(report)
+    }
+
+    /// Historical feeds: a closed past period of a model that has no stored versions yet
+    /// becomes a closed version, so usage from then is priced as it was. Runs once per model
+    /// (later fetches find the versions); the past is a record, so no approval is asked.
+    async fn backfill(&self, snapshot: &Snapshot, now: DateTime<Utc>) -> Result<usize, EngineError> {
+        let mut done = 0;
+        let mut touched: std::collections::HashSet<Key> = std::collections::HashSet::new();
+        let closed = snapshot.prices.iter().filter(|p| p.effective_to.is_some_and(|to| to <= now));
+        for p in closed {
+            let key = if self.settings.model_map.is_empty() {
+                (p.provider.clone(), p.model.clone())
+            } else {
+                crate::sources::identity::normalize(&p.provider, &p.model, &self.settings.model_map)
+            };
+            if !touched.contains(&key) && !self.engine.prices().history(&key.0, &key.1).is_empty() {
+                continue;
+            }
+            let (Some(to), from) = (p.effective_to, p.effective_from.unwrap_or(DateTime::<Utc>::UNIX_EPOCH)) else {
+                continue;
+            };
+            let current = self.engine.prices().price_at(&key.0, &key.1, now).map(|(_, price)| price);
+            let changes = diff(current.as_ref(), p);
+            if changes.is_empty() {
+                continue;
+            }
+            let Some(price) = proposed_price(current.as_ref(), p) else { continue };
+            let version = PriceVersionRow {
+                id: Uuid::now_v7(),
+                provider: key.0.clone(),
+                model: key.1.clone(),
+                source: format!("{}:history", snapshot.source),
+                body: to_json(&price)?,
+                effective_from: from,
+                effective_to: Some(to),
+                created_at: now,
+            };
+            let update = PriceUpdateRow {
+                id: Uuid::now_v7(),
+                provider: key.0.clone(),
+                model: key.1.clone(),
+                version_id: version.id,
+                source: snapshot.source.clone(),
+                kind: "backfill".into(),
+                status: Verification::Unverified.as_str().into(),
+                changes: to_json(&changes)?,
+                created_at: now,
+            };
+            self.engine.repo().apply_price_change(&version, &update, None).await?;
+            self.engine.prices().add_version(PriceVersion::from_row(&version)?);
+            touched.insert(key);
+            done += 1;
+        }
+        if done > 0 {
+            info!(target: "price_monitor", source = %snapshot.source, versions = done, "history backfilled");
+        }
+        Ok(done)
     }
 
     async fn persist_trust(&self, source: &str, score: &TrustScore) -> Result<(), EngineError> {
