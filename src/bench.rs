@@ -35,6 +35,16 @@ pub struct BenchArgs {
     pub model: String,
     #[arg(long, default_value = "anthropic")]
     pub provider: String,
+    /// Time loading and verifying the full LiteLLM map against a second source instead.
+    #[arg(long, conflicts_with = "in_process")]
+    pub prices: bool,
+    /// With --prices: the second source's file (default: the built-in LiteLLM map again, so
+    /// every entry is compared).
+    #[arg(long, requires = "prices")]
+    pub second: Option<std::path::PathBuf>,
+    /// With --second: its format (litellm, llm_prices, llm_prices_historical).
+    #[arg(long, default_value = "llm_prices", requires = "second")]
+    pub second_format: String,
 }
 
 struct Stats {
@@ -99,6 +109,9 @@ fn bench_budget(component: &str) -> Result<CreateBudget> {
 }
 
 pub async fn run(args: BenchArgs, url: &str, api_key: Option<String>) -> Result<()> {
+    if args.prices {
+        return run_prices(args).await;
+    }
     if args.in_process {
         return run_in_process(args).await;
     }
@@ -290,6 +303,66 @@ async fn run_engine_only(args: BenchArgs) -> Result<()> {
         1,
     );
     actor.stop(None);
+    engine.shutdown();
+    Ok(())
+}
+
+/// Loads and verifies the full LiteLLM map (4,876 entries) with a second source, through the
+/// real monitor (file sources, verifier, SQLite), and prints how long each step took.
+async fn run_prices(args: BenchArgs) -> Result<()> {
+    use budget_actors::monitor::{MonitorSettings, PriceMonitor};
+    use budget_actors::sources::{SourceConfig, SourceKind};
+
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let map_path = dir.path().join("litellm.json");
+    std::fs::write(&map_path, budget_actors::pricing::BUILTIN_LITELLM_JSON).context("write map")?;
+    let (second_path, second_format) = match &args.second {
+        Some(path) => {
+            let format: SourceKind = serde_json::from_value(serde_json::Value::String(args.second_format.clone()))
+                .map_err(|e| anyhow!("--second-format {}: {e}", args.second_format))?;
+            (path.clone(), format)
+        }
+        None => (map_path.clone(), SourceKind::Litellm),
+    };
+    let file = |name: &str, path: &std::path::Path, format: SourceKind, trust: i64| SourceConfig {
+        format: Some(format),
+        trust: rust_decimal::Decimal::new(trust, 1),
+        min_interval_seconds: 0,
+        ..SourceConfig::new(name, SourceKind::File, path.display().to_string())
+    };
+    let repo = storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
+    let engine = Engine::start(repo, EngineConfig::default()).await?;
+    let settings = MonitorSettings {
+        sources: vec![
+            file("litellm", &map_path, SourceKind::Litellm, 9),
+            file("second", &second_path, second_format, 7),
+        ],
+        schedules: false,
+        ..MonitorSettings::default()
+    };
+    let monitor = PriceMonitor::start(engine.clone(), settings).await?;
+    let t = Instant::now();
+    let first = monitor.refresh(Some("litellm")).await?;
+    let load = t.elapsed();
+    let t = Instant::now();
+    let second = monitor.refresh(Some("second")).await?;
+    let verify = t.elapsed();
+    println!("price monitor: full LiteLLM map verified against a second source ({})", second_path.display());
+    for (label, report, took) in
+        [("load + verify litellm", &first[0], load), ("load + verify second", &second[0], verify)]
+    {
+        println!(
+            "  {label:<24} {:>8.1} ms  ({} models, {} applied, {} pending, {} conflicts{})",
+            took.as_secs_f64() * 1000.0,
+            report.models,
+            report.applied,
+            report.pending,
+            report.conflicts,
+            report.error.as_ref().map(|e| format!(", error: {e}")).unwrap_or_default()
+        );
+    }
+    println!("  total                    {:>8.1} ms", (load + verify).as_secs_f64() * 1000.0);
+    monitor.shutdown();
     engine.shutdown();
     Ok(())
 }

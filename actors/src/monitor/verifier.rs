@@ -73,7 +73,7 @@ fn index<'a>(
     map: &crate::sources::identity::ModelMap,
 ) -> HashMap<Key, &'a SourcePrice> {
     let mut out: HashMap<Key, &SourcePrice> = HashMap::with_capacity(snapshot.prices.len());
-    for p in snapshot.prices.iter().filter(|p| p.in_force_at(now)) {
+    for p in snapshot.prices.iter().filter(|p| p.in_force_at(now) && super::verify::has_rates(p)) {
         let key = if map.is_empty() {
             (p.provider.clone(), p.model.clone())
         } else {

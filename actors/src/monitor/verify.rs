@@ -2,8 +2,8 @@
 //! one to believe, and what would change. The VerifierActor applies it.
 //!
 //! - Two prices agree when every headline rate both give (input, output, cache read, cache
-//!   write) is within `tolerance` of the larger of the two (default 10 %), and they share at
-//!   least one rate.
+//!   write) is within `tolerance` of the larger of the two (default 10 %). Rates only one of
+//!   them gives are no evidence either way.
 //! - Sources are grouped by agreement, most trusted first; the group with the largest summed
 //!   (effective) trust wins, and its most trusted member gives the price.
 //! - One source only: `unverified`. A winning group of two or more: `verified` (sources
@@ -78,16 +78,15 @@ fn rates_agree(a: Decimal, b: Decimal, tolerance: Decimal) -> bool {
 
 /// Whether two prices agree within `tolerance` on every rate both give.
 pub fn agree(a: &SourcePrice, b: &SourcePrice, tolerance: Decimal) -> bool {
-    let mut shared = 0;
-    for ((_, x), (_, y)) in a.rates().into_iter().zip(b.rates()) {
-        if let (Some(x), Some(y)) = (x, y) {
-            shared += 1;
-            if !rates_agree(x, y, tolerance) {
-                return false;
-            }
-        }
-    }
-    shared > 0
+    a.rates().into_iter().zip(b.rates()).all(|((_, x), (_, y))| match (x, y) {
+        (Some(x), Some(y)) => rates_agree(x, y, tolerance),
+        _ => true,
+    })
+}
+
+/// Whether a price gives any headline rate at all (image or search entries may not).
+pub fn has_rates(p: &SourcePrice) -> bool {
+    p.rates().iter().any(|(_, r)| r.is_some())
 }
 
 pub fn consensus<'a>(candidates: &[Candidate<'a>], tolerance: Decimal) -> Consensus<'a> {
