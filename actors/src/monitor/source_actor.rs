@@ -337,7 +337,11 @@ impl Actor for PriceSupervisor {
                             return Ok(());
                         }
                     },
-                    None => state.children.iter().map(|(n, a)| (n.clone(), a.clone())).collect(),
+                    None => {
+                        let mut all: Vec<_> = state.children.iter().map(|(n, a)| (n.clone(), a.clone())).collect();
+                        all.sort_by(|a, b| a.0.cmp(&b.0));
+                        all
+                    }
                 };
                 // Wait in a task: the supervisor must stay free to restart children meanwhile.
                 tokio::spawn(async move {

@@ -163,9 +163,13 @@ impl VerifierActor {
             };
             match reason {
                 Some(reason) => {
+                    // The same change for the same reason is queued once; a new verdict on it
+                    // (say, a conflict now confirmed by a second source) supersedes the old entry.
                     let already = pending_now.iter().any(|p| {
                         p.provider == key.0
                             && p.model == key.1
+                            && p.reason == reason
+                            && p.verification == verdict.status.as_str()
                             && serde_json::from_str::<Vec<FieldChange>>(&p.changes).ok().as_ref() == Some(&changes)
                     });
                     if already {
