@@ -224,9 +224,21 @@ async fn a_large_change_waits_for_approval() {
     s.monitor.refresh(None).await.expect("again");
     assert_eq!(sonnet_pending(&s.monitor).await.len(), 1);
 
+    let before_approval = budget_actors::domain::now();
     let approved = s.monitor.approve(pending[0].id).await.expect("approve");
     assert_eq!(approved.status, "approved");
     assert_eq!(sonnet_input(&s.engine), dec("4.5"));
+    let earlier = s
+        .engine
+        .estimate(EstimateRequest {
+            provider: "anthropic".into(),
+            model: "claude-sonnet-4-5".into(),
+            input_tokens: Some(1_000_000),
+            timestamp: Some(before_approval - Duration::milliseconds(1)),
+            ..Default::default()
+        })
+        .expect("estimate");
+    assert_eq!(earlier.cost, Some(dec("3")), "usage before the approval keeps its price");
     assert!(matches!(s.monitor.approve(pending[0].id).await, Err(EngineError::Conflict(_))), "decided once");
     let history = s.engine.price_history("anthropic", "claude-sonnet-4-5");
     assert_eq!(history.len(), 1);
