@@ -132,6 +132,9 @@ impl PolicyClock {
         let Some(schedule) = &self.schedule else {
             return Window { key: "total".into(), start: None, end: None };
         };
+        // Whole seconds: the schedule's own resolution (a fraction would make the backward
+        // search from `at + 1 s` find the next fire time in the last second of a window).
+        let at = chrono::SubsecRound::trunc_subsecs(at, 0);
         let local = at.with_timezone(&self.tz);
         // Fire times strictly after `at` going forward, and at-or-before `at` going back.
         let end = schedule.after(&local).next().map(|t| t.with_timezone(&Utc));

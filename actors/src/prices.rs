@@ -105,6 +105,18 @@ impl PriceBook {
         self.builtin.len()
     }
 
+    /// Replaces every stored version (another daemon sharing the database changed prices).
+    pub fn replace_versions(&self, stored: Vec<PriceVersion>) {
+        let mut fresh: HashMap<VersionKey, Vec<Arc<PriceVersion>>> = HashMap::new();
+        for v in stored {
+            fresh.entry(version_key(&v.provider, &v.model)).or_default().push(Arc::new(v));
+        }
+        for list in fresh.values_mut() {
+            list.sort_by_key(|v| v.effective_from);
+        }
+        *self.versions.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+    }
+
     /// Adds a version; the version it supersedes (open-ended, earlier start) ends where it starts.
     pub fn add_version(&self, version: PriceVersion) {
         let key = version_key(&version.provider, &version.model);

@@ -389,3 +389,29 @@ async fn a_release_on_another_daemon_frees_the_budget_everywhere() {
     a.shutdown();
     b.shutdown();
 }
+
+/// A policy changed after a budget's actor was restarted reaches the new actor.
+async fn policy_changes_reach_a_restarted_actor(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    let b = engine.create_budget(budget("b", "svc", &["daily:10.00:hard_limit"])).await.expect("budget");
+    engine.allocate(by_amount("svc", "1.00")).await.expect("spawns the actor");
+    engine.crash_budget_actor("b").await.expect("crash");
+    for _ in 0..50 {
+        if engine.actor_restarts().await.expect("restarts").get(&b.id) == Some(&1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    engine
+        .update_policy(b.policies[0].id, UpdatePolicy { cost_limit: Some(dec("1.50")), ..Default::default() })
+        .await
+        .expect("lower the limit");
+    assert!(
+        matches!(engine.allocate(by_amount("svc", "1.00")).await, Err(EngineError::BudgetExceeded(_))),
+        "the lowered limit is enforced by the restarted actor"
+    );
+    engine.allocate(by_amount("svc", "0.50")).await.expect("what is left still fits");
+    engine.shutdown();
+}
+
+both_backends!(policy_changes_reach_a_restarted_actor);

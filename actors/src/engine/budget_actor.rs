@@ -30,7 +30,9 @@ pub enum ToBudgetActor {
     Settle { request: SettleRequest, reply: RpcReplyPort<Result<SettleOutcome, EngineError>> },
     /// The budget's policies changed.
     Update(Arc<Budget>),
-    /// Forget the cache and rebuild from storage (after a failed or duplicate write).
+    /// Take back exactly what one settle added (its write failed or was a duplicate).
+    Unsettle { charges: Vec<Charge>, hold_deltas: Vec<HoldDelta> },
+    /// Forget the cache and rebuild from storage.
     Reload,
     /// Drop holds whose lease ran out.
     Sweep,
@@ -69,10 +71,21 @@ pub struct SettleRequest {
     pub tokens: u64,
 }
 
+/// How much a settle shrank one hold in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoldDelta {
+    pub allocation_id: Uuid,
+    pub policy_id: Uuid,
+    pub cost: Decimal,
+    pub tokens: u64,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct SettleOutcome {
     pub charges: Vec<Charge>,
     pub hold_updates: Vec<HoldUpdate>,
+    /// What the settle took from this actor's in-memory holds.
+    pub hold_deltas: Vec<HoldDelta>,
     /// Thresholds this usage crossed.
     pub alerts: Vec<Alert>,
 }
@@ -175,7 +188,7 @@ impl BudgetActor {
         for hold in &planned {
             if let Some(t) = state.windows.get_mut(&(hold.policy_id, hold.window_key.clone())) {
                 t.reserved_cost += hold.cost;
-                t.reserved_tokens += hold.tokens;
+                t.reserved_tokens = t.reserved_tokens.saturating_add(hold.tokens);
             }
         }
         if !planned.is_empty() {
@@ -210,7 +223,7 @@ impl BudgetActor {
             let totals = self.window(state, policy.id, &window.key).await?;
             let before = *totals;
             totals.settled_cost += cost;
-            totals.settled_tokens += req.tokens;
+            totals.settled_tokens = totals.settled_tokens.saturating_add(req.tokens);
             let after = *totals;
             outcome.alerts.extend(crossing_alerts(&budget, policy, &window.key, &before, &after));
             outcome.charges.push(crate::storage::Charge {
@@ -250,6 +263,12 @@ impl BudgetActor {
                     t.reserved_cost = (t.reserved_cost - (hold.cost - new_cost)).max(Decimal::ZERO);
                     t.reserved_tokens = t.reserved_tokens.saturating_sub(hold.tokens - new_tokens);
                 }
+                outcome.hold_deltas.push(HoldDelta {
+                    allocation_id,
+                    policy_id: hold.policy_id,
+                    cost: hold.cost - new_cost,
+                    tokens: hold.tokens - new_tokens,
+                });
                 hold.cost = new_cost;
                 hold.tokens = new_tokens;
                 outcome.hold_updates.push(HoldUpdate {
@@ -285,7 +304,39 @@ impl BudgetActor {
         Ok(out)
     }
 
+    fn unsettle(state: &mut BudgetState, charges: Vec<Charge>, hold_deltas: Vec<HoldDelta>) {
+        for c in charges {
+            if let Some(t) = state.windows.get_mut(&(c.policy_id, c.window_key)) {
+                t.settled_cost = (t.settled_cost - c.cost).max(Decimal::ZERO);
+                t.settled_tokens = t.settled_tokens.saturating_sub(c.tokens);
+            }
+        }
+        for d in hold_deltas {
+            let Some(holds) = state.holds.get_mut(&d.allocation_id) else { continue };
+            let Some(hold) = holds.iter_mut().find(|h| h.policy_id == d.policy_id) else { continue };
+            hold.cost += d.cost;
+            hold.tokens += d.tokens;
+            if let Some(t) = state.windows.get_mut(&(hold.policy_id, hold.window_key.clone())) {
+                t.reserved_cost += d.cost;
+                t.reserved_tokens += d.tokens;
+            }
+        }
+    }
+
+    /// Bounds the window cache: past windows and finished sessions would otherwise stay in
+    /// memory forever. Windows still held by a lease stay; others are re-read on demand.
+    fn evict_windows(state: &mut BudgetState) {
+        const MAX_WINDOWS: usize = 10_000;
+        if state.windows.len() <= MAX_WINDOWS {
+            return;
+        }
+        let held: std::collections::HashSet<(Uuid, String)> =
+            state.holds.values().flatten().map(|h| (h.policy_id, h.window_key.clone())).collect();
+        state.windows.retain(|key, _| held.contains(key));
+    }
+
     fn sweep(state: &mut BudgetState) {
+        Self::evict_windows(state);
         let now = Utc::now();
         while let Some(&(expires_at, id)) = state.expiries.first() {
             if expires_at > now {
@@ -514,6 +565,7 @@ impl Actor for BudgetActor {
                 *state = self.rebuild(state.budget.clone()).await?;
             }
             ToBudgetActor::Sweep => Self::sweep(state),
+            ToBudgetActor::Unsettle { charges, hold_deltas } => Self::unsettle(state, charges, hold_deltas),
             ToBudgetActor::Status { at, context_id, call, reply } => {
                 let result = self.status(state, at, context_id.as_deref(), call.as_ref()).await;
                 let _ = reply.send(result);

@@ -53,7 +53,8 @@ struct Inner {
     repo: Arc<dyn Repository>,
     prices: PriceBook,
     budgets: RwLock<Arc<Vec<Arc<Budget>>>>,
-    actors: RwLock<HashMap<Uuid, ActorRef<ToBudgetActor>>>,
+    /// Written by the BudgetSupervisor (see `ActorRegistry`), read on every call.
+    actors: supervisor::ActorRegistry,
     supervisor: ActorRef<ToBudgetSupervisor>,
     config: EngineConfig,
     /// The storage catalogue version the in-memory budgets reflect (shared databases only).
@@ -80,17 +81,21 @@ impl Engine {
         let prices = PriceBook::new(builtin, stored);
         let catalog_version = repo.catalog_version().await?;
         let budgets: Vec<Arc<Budget>> = repo.list_budgets().await?.into_iter().map(Arc::new).collect();
-        let (supervisor, _) =
-            Actor::spawn(None, BudgetSupervisor { repo: repo.clone(), default_tz: config.default_timezone }, ())
-                .await
-                .map_err(|e| EngineError::Internal(format!("cannot start the budget supervisor: {e}")))?;
+        let actors: supervisor::ActorRegistry = Arc::new(RwLock::new(HashMap::new()));
+        let (supervisor, _) = Actor::spawn(
+            None,
+            BudgetSupervisor { repo: repo.clone(), default_tz: config.default_timezone, registry: actors.clone() },
+            (),
+        )
+        .await
+        .map_err(|e| EngineError::Internal(format!("cannot start the budget supervisor: {e}")))?;
         info!(target: "engine", budgets = budgets.len(), prices = prices.builtin_len(), backend = repo.backend(), "engine started");
         let engine = Engine {
             inner: Arc::new(Inner {
                 repo,
                 prices,
                 budgets: RwLock::new(Arc::new(budgets)),
-                actors: RwLock::new(HashMap::new()),
+                actors,
                 supervisor,
                 config,
                 catalog_version: std::sync::atomic::AtomicI64::new(catalog_version),
@@ -190,8 +195,8 @@ impl Engine {
         *guard = Arc::new(list);
     }
 
-    /// When other daemons share the database, reloads budgets and policies if any of them
-    /// changed since this daemon last looked (one small read), so a budget created elsewhere
+    /// When other daemons share the database, reloads budgets, policies and price versions if
+    /// any of them changed since this daemon last looked (one small read), so a budget created elsewhere
     /// is enforced here from the next request on.
     pub async fn sync_catalog(&self) -> Result<(), EngineError> {
         use std::sync::atomic::Ordering;
@@ -212,7 +217,6 @@ impl Engine {
                 }
                 Some(_) => {}
                 None => {
-                    self.inner.actors.write().unwrap_or_else(|p| p.into_inner()).remove(&b.id);
                     let _ = self.inner.supervisor.cast(ToBudgetSupervisor::Remove(b.id));
                 }
             }
@@ -220,6 +224,16 @@ impl Engine {
         let mut sorted = fresh;
         sorted.sort_by(|a, b| a.name.cmp(&b.name));
         *self.inner.budgets.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(sorted);
+        // Prices share the counter: a manual price or an approval on another daemon.
+        let versions = self
+            .inner
+            .repo
+            .price_versions()
+            .await?
+            .iter()
+            .map(PriceVersion::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.inner.prices.replace_versions(versions);
         self.inner.catalog_version.store(version, Ordering::Release);
         debug!(target: "engine", version, "budget catalogue reloaded");
         Ok(())
@@ -303,7 +317,6 @@ impl Engine {
         let budget = self.find_budget(id_or_name)?;
         self.inner.repo.delete_budget(budget.id).await?;
         self.replace_budget(None, Some(budget.id));
-        self.inner.actors.write().unwrap_or_else(|p| p.into_inner()).remove(&budget.id);
         let _ = self.inner.supervisor.cast(ToBudgetSupervisor::Remove(budget.id));
         info!(target: "engine", budget = %budget.name, "budget deleted");
         Ok(())
@@ -448,7 +461,6 @@ impl Engine {
         let actor =
             call!(self.inner.supervisor, |reply| ToBudgetSupervisor::ActorFor { budget: budget.clone(), reply })
                 .map_err(|e| EngineError::Unavailable(format!("budget supervisor: {e}")))??;
-        self.inner.actors.write().unwrap_or_else(|p| p.into_inner()).insert(budget.id, actor.clone());
         Ok(actor)
     }
 
@@ -493,7 +505,16 @@ impl Engine {
     // ---- allocations ------------------------------------------------------------------
 
     #[instrument(target = "allocation", level = "debug", skip_all, fields(component = %req.component, model = %req.model))]
+    /// Runs to the end even if the caller goes away (a client disconnect drops the request's
+    /// future): the actors' memory and storage must not be left half-updated.
     pub async fn allocate(&self, req: AllocationRequest) -> Result<AllocationGrant, EngineError> {
+        let engine = self.clone();
+        tokio::spawn(async move { engine.allocate_to_end(req).await })
+            .await
+            .map_err(|e| EngineError::Internal(format!("allocate task: {e}")))?
+    }
+
+    async fn allocate_to_end(&self, req: AllocationRequest) -> Result<AllocationGrant, EngineError> {
         self.sync_catalog().await?;
         let call = CallScope::new(req.component, req.context_id, req.provider, req.model, req.task_type, req.tier)?;
         let now = crate::domain::now();
@@ -644,7 +665,16 @@ impl Engine {
 
     /// Returns what an allocation still holds to its budgets. Releasing twice is harmless.
     #[instrument(target = "allocation", level = "debug", skip(self))]
+    /// Runs to the end even if the caller goes away (a client disconnect drops the request's
+    /// future): the actors' memory and storage must not be left half-updated.
     pub async fn release(&self, id: Uuid) -> Result<Allocation, EngineError> {
+        let engine = self.clone();
+        tokio::spawn(async move { engine.release_to_end(id).await })
+            .await
+            .map_err(|e| EngineError::Internal(format!("release task: {e}")))?
+    }
+
+    async fn release_to_end(&self, id: Uuid) -> Result<Allocation, EngineError> {
         let cached = self.active().remove(&id);
         let allocation = match &cached {
             Some(a) => a.clone(),
@@ -653,9 +683,8 @@ impl Engine {
         if allocation.status != AllocationStatus::Active {
             return Ok(allocation);
         }
-        for budget_id in &allocation.budgets {
-            self.tell(*budget_id, ToBudgetActor::Unreserve { allocation_id: id });
-        }
+        // Durable first, then memory: until the actors drop the hold they over-count, which
+        // can only refuse, never over-admit; and a failed write leaves nothing to undo.
         let at = crate::domain::now();
         let closed =
             self.inner.repo.write(WriteOp::Close { allocation_id: id, status: AllocationStatus::Released, at }).await;
@@ -663,8 +692,10 @@ impl Engine {
             if let Some(a) = cached {
                 self.active().insert(id, a);
             }
-            self.reload(&allocation.budgets);
             return Err(e);
+        }
+        for budget_id in &allocation.budgets {
+            self.tell(*budget_id, ToBudgetActor::Unreserve { allocation_id: id });
         }
         metrics::counter!("budget_releases_total").increment(1);
         match cached {
@@ -684,7 +715,16 @@ impl Engine {
     }
 
     #[instrument(target = "engine", level = "debug", skip_all)]
+    /// Runs to the end even if the caller goes away (a client disconnect drops the request's
+    /// future): the actors' memory and storage must not be left half-updated.
     pub async fn record_usage(&self, req: UsageRequest) -> Result<UsageResponse, EngineError> {
+        let engine = self.clone();
+        tokio::spawn(async move { engine.record_usage_to_end(req).await })
+            .await
+            .map_err(|e| EngineError::Internal(format!("record_usage task: {e}")))?
+    }
+
+    async fn record_usage_to_end(&self, req: UsageRequest) -> Result<UsageResponse, EngineError> {
         self.sync_catalog().await?;
         let now = crate::domain::now();
         let allocation = match req.allocation_id {
@@ -743,7 +783,8 @@ impl Engine {
         let mut charges = Vec::new();
         let mut hold_updates = Vec::new();
         let mut alerts = Vec::new();
-        let mut touched = Vec::new();
+        // What each budget's actor added in memory, to take back exactly if the write fails.
+        let mut undo: Vec<(Uuid, Vec<crate::storage::Charge>, Vec<budget_actor::HoldDelta>)> = Vec::new();
         for budget in &budgets {
             let request = SettleRequest {
                 record_id,
@@ -757,11 +798,11 @@ impl Engine {
                 match self.ask(budget, |reply| ToBudgetActor::Settle { request: request.clone(), reply }).await {
                     Ok(o) => o,
                     Err(e) => {
-                        self.reload(&touched);
+                        self.unsettle(undo);
                         return Err(e);
                     }
                 };
-            touched.push(budget.id);
+            undo.push((budget.id, outcome.charges.clone(), outcome.hold_deltas.clone()));
             charges.extend(outcome.charges);
             hold_updates.extend(outcome.hold_updates);
             alerts.extend(outcome.alerts);
@@ -806,7 +847,7 @@ impl Engine {
             timestamp,
             recorded_at: now,
             metadata: req.metadata.unwrap_or_else(|| json!({})),
-            budgets: touched.clone(),
+            budgets: undo.iter().map(|(id, _, _)| *id).collect(),
         };
         let outcome =
             self.inner.repo.write(WriteOp::Record { record: Box::new(record.clone()), charges, hold_updates }).await;
@@ -814,7 +855,7 @@ impl Engine {
             Ok(WriteOutcome::Done) => {}
             Ok(WriteOutcome::DuplicateRequest) => {
                 // A concurrent record with the same request_id won: undo our in-memory charge.
-                self.reload(&touched);
+                self.unsettle(undo);
                 let rid = req.request_id.unwrap_or_default();
                 let existing = self
                     .inner
@@ -825,7 +866,7 @@ impl Engine {
                 return self.replay(existing).await;
             }
             Err(e) => {
-                self.reload(&touched);
+                self.unsettle(undo);
                 return Err(e);
             }
         }
@@ -860,9 +901,11 @@ impl Engine {
         })
     }
 
-    fn reload(&self, budget_ids: &[Uuid]) {
-        for id in budget_ids {
-            self.tell(*id, ToBudgetActor::Reload);
+    /// Takes back exactly what settles added in memory (a failed or duplicate write), without
+    /// disturbing anything else the actors accepted meanwhile.
+    fn unsettle(&self, undo: Vec<(Uuid, Vec<crate::storage::Charge>, Vec<budget_actor::HoldDelta>)>) {
+        for (budget_id, charges, hold_deltas) in undo {
+            self.tell(budget_id, ToBudgetActor::Unsettle { charges, hold_deltas });
         }
     }
 
@@ -1147,6 +1190,15 @@ fn usage_from_fields(
                 .or_else(|| o.prompt_tokens_details.as_ref().and_then(|d| d.cache_creation_tokens))
                 .unwrap_or(0);
             let reasoning = o.completion_tokens_details.as_ref().and_then(|d| d.reasoning_tokens).unwrap_or(0);
+            check_tokens("usage.prompt_tokens_details.cached_tokens", cached)?;
+            check_tokens("usage.cache_creation_input_tokens", created)?;
+            check_tokens("usage.completion_tokens_details.reasoning_tokens", reasoning)?;
+            if cached.saturating_add(created) > o.prompt_tokens {
+                return Err(EngineError::invalid(
+                    "usage.prompt_tokens_details.cached_tokens",
+                    "cached and cache-creation tokens are part of prompt_tokens and cannot exceed it",
+                ));
+            }
             if reasoning > o.completion_tokens {
                 return Err(EngineError::invalid(
                     "usage.completion_tokens_details.reasoning_tokens",

@@ -32,9 +32,14 @@ pub enum ToBudgetSupervisor {
     Restarts(RpcReplyPort<HashMap<Uuid, usize>>),
 }
 
+/// The live actor of each budget, shared with the engine: the supervisor writes it whenever
+/// it spawns, restarts or stops one, so a message never goes to an actor that has died.
+pub type ActorRegistry = Arc<std::sync::RwLock<HashMap<Uuid, ActorRef<ToBudgetActor>>>>;
+
 pub struct BudgetSupervisor {
     pub repo: Arc<dyn Repository>,
     pub default_tz: Tz,
+    pub registry: ActorRegistry,
 }
 
 struct Child {
@@ -61,8 +66,29 @@ impl BudgetSupervisor {
         Ok(actor)
     }
 
+    fn publish(&self, id: Uuid, actor: Option<&ActorRef<ToBudgetActor>>) {
+        let mut registry = self.registry.write().unwrap_or_else(|p| p.into_inner());
+        match actor {
+            Some(a) => {
+                registry.insert(id, a.clone());
+            }
+            None => {
+                registry.remove(&id);
+            }
+        }
+    }
+
     fn child_of(state: &SupervisorState, cell: &ActorCell) -> Option<Uuid> {
         state.children.iter().find(|(_, c)| c.actor.get_id() == cell.get_id()).map(|(id, _)| *id)
+    }
+
+    /// Whether a budget's actor failed too often lately to be started again yet.
+    fn resting(state: &SupervisorState, id: Uuid) -> bool {
+        let now = Instant::now();
+        state
+            .failures
+            .get(&id)
+            .is_some_and(|f| f.iter().filter(|t| now.duration_since(**t) <= RESTART_WINDOW).count() > MAX_RESTARTS)
     }
 
     fn over_intensity(state: &mut SupervisorState, id: Uuid) -> bool {
@@ -95,8 +121,14 @@ impl Actor for BudgetSupervisor {
             ToBudgetSupervisor::ActorFor { budget, reply } => {
                 let result = match state.children.get(&budget.id) {
                     Some(child) => Ok(child.actor.clone()),
+                    None if Self::resting(state, budget.id) => Err(EngineError::Unavailable(format!(
+                        "budget '{}' failed more than {MAX_RESTARTS} times in {} s; retry later",
+                        budget.name,
+                        RESTART_WINDOW.as_secs()
+                    ))),
                     None => match self.spawn_child(&myself, budget.clone()).await {
                         Ok(actor) => {
+                            self.publish(budget.id, Some(&actor));
                             state.children.insert(budget.id, Child { budget, actor: actor.clone() });
                             Ok(actor)
                         }
@@ -111,6 +143,7 @@ impl Actor for BudgetSupervisor {
                 }
             }
             ToBudgetSupervisor::Remove(id) => {
+                self.publish(id, None);
                 if let Some(child) = state.children.remove(&id) {
                     child.actor.stop(Some("budget deleted".into()));
                 }
@@ -138,6 +171,7 @@ impl Actor for BudgetSupervisor {
             SupervisionEvent::ActorFailed(cell, reason) => {
                 let Some(id) = Self::child_of(state, &cell) else { return Ok(()) };
                 let Some(child) = state.children.remove(&id) else { return Ok(()) };
+                self.publish(id, None);
                 warn!(target: "engine", budget = %child.budget.name, %reason, "budget actor failed");
                 if Self::over_intensity(state, id) {
                     error!(target: "engine", budget = %child.budget.name, "budget actor keeps failing; not restarting now");
@@ -146,6 +180,7 @@ impl Actor for BudgetSupervisor {
                 match self.spawn_child(&myself, child.budget.clone()).await {
                     Ok(actor) => {
                         *state.restarts.entry(id).or_default() += 1;
+                        self.publish(id, Some(&actor));
                         info!(target: "engine", budget = %child.budget.name, "budget actor restarted from storage");
                         state.children.insert(id, Child { budget: child.budget, actor });
                     }
@@ -155,6 +190,7 @@ impl Actor for BudgetSupervisor {
             SupervisionEvent::ActorTerminated(cell, _, _) => {
                 if let Some(id) = Self::child_of(state, &cell) {
                     state.children.remove(&id);
+                    self.publish(id, None);
                 }
             }
             _ => {}

@@ -53,6 +53,9 @@ pub struct SourceState {
     next_run: Option<DateTime<Utc>>,
     schedule: Option<cron::Schedule>,
     last_good_count: Option<usize>,
+    /// A full snapshot reached the verifier in this process. Until then fetches are
+    /// unconditional: after a restart a 304 would leave the verifier without this source.
+    verified_here: bool,
 }
 
 impl SourceActor {
@@ -77,7 +80,11 @@ impl SourceActor {
         state.in_flight = true;
         state.row.last_attempt = Some(crate::domain::now());
         let source = self.source.clone();
-        let previous = Validators { etag: state.row.etag.clone(), last_modified: state.row.last_modified.clone() };
+        let previous = if state.verified_here {
+            Validators { etag: state.row.etag.clone(), last_modified: state.row.last_modified.clone() }
+        } else {
+            Validators::default()
+        };
         let me = myself.clone();
         debug!(target: "price_monitor", source = %self.config.name, "fetch started");
         tokio::spawn(async move {
@@ -109,6 +116,7 @@ impl SourceActor {
                             Ok(Ok(r)) => {
                                 report = r;
                                 state.last_good_count = Some(count);
+                                state.verified_here = true;
                                 state.row.model_count = count as u64;
                                 state.row.etag = validators.etag;
                                 state.row.last_modified = validators.last_modified;
@@ -198,6 +206,7 @@ impl Actor for SourceActor {
             waiters: Vec::new(),
             next_run: None,
             schedule,
+            verified_here: false,
         };
         self.schedule_next(&myself, &mut state);
         if fetch_now && self.config.enabled {

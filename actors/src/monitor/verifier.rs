@@ -96,6 +96,8 @@ fn index<'a>(
 impl VerifierActor {
     #[instrument(target = "price_monitor", level = "debug", skip_all, fields(source = %snapshot.source))]
     async fn verify(&self, state: &mut VerifierState, snapshot: Arc<Snapshot>) -> Result<RefreshReport, EngineError> {
+        // Another daemon sharing the database may have applied prices meanwhile.
+        self.engine.sync_catalog().await?;
         let now = crate::domain::now();
         state.snapshots.insert(snapshot.source.clone(), snapshot.clone());
         let indexes: Vec<(&str, HashMap<Key, &SourcePrice>)> = state
@@ -112,6 +114,8 @@ impl VerifierActor {
             RefreshReport { source: snapshot.source.clone(), models: snapshot.prices.len(), ..Default::default() };
         let mut conflicts = Vec::new();
         let mut tally: HashMap<String, (u64, u64)> = HashMap::new();
+        // History first: it is decided on the versions as they were before this run.
+        report.backfilled = self.backfill(&snapshot, now).await?;
         let pending_now = self.engine.repo().list_pending(Some("pending"), 10_000).await?;
         for key in updated.keys() {
             let candidates: Vec<Candidate> = indexes
@@ -185,7 +189,6 @@ impl VerifierActor {
                 }
             }
         }
-        report.backfilled = self.backfill(&snapshot, now).await?;
         // Conflicts of other sources' models stay until their source is verified again.
         state.conflicts.retain(|c| !updated.contains_key(&(c.provider.clone(), c.model.clone())));
         report.conflicts = conflicts.len();

@@ -141,15 +141,12 @@ pub fn diff(current: Option<&ModelPrice>, proposed: &SourcePrice) -> Vec<FieldCh
     out
 }
 
-/// The largest absolute percent change; a rate that had no old value counts as unbounded.
+/// The largest absolute percent change; `None` (unbounded) when a rate had no old value or
+/// an old value of zero — a rate appearing from nowhere is as big a change as there is.
 pub fn largest_change(changes: &[FieldChange]) -> Option<Decimal> {
     let mut largest = Decimal::ZERO;
     for c in changes {
-        match c.percent {
-            Some(p) => largest = largest.max(p.abs()),
-            None if c.old.is_some() => return None, // old was 0: any change is unbounded
-            None => {}
-        }
+        largest = largest.max(c.percent?.abs());
     }
     Some(largest)
 }
@@ -239,5 +236,9 @@ mod tests {
         assert_eq!(changes[0].percent, Some(Decimal::from(20)));
         assert_eq!(largest_change(&changes), Some(Decimal::from(20)));
         assert!(diff(Some(&current), &price("0.000003", "0.000015")).is_empty());
+        // A cache rate the current price lacks is an unbounded change: it waits for approval.
+        let mut with_cache = price("0.000003", "0.000015");
+        with_cache.cache_read_input_token_cost = Some(Decimal::new(3, 3));
+        assert_eq!(largest_change(&diff(Some(&current), &with_cache)), None);
     }
 }

@@ -672,6 +672,7 @@ macro_rules! sql_repository {
                 .bind($ts_in(v.created_at))
                 .execute(&mut *tx)
                 .await?;
+                Self::bump_catalog(&mut tx).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -816,13 +817,36 @@ macro_rules! sql_repository {
                 .bind($ts_in(u.created_at))
                 .execute(&mut *tx)
                 .await?;
-                if let Some(id) = decided {
-                    sqlx::query("UPDATE price_pending SET status = 'approved', decided_at = $1 WHERE id = $2")
+                match decided {
+                    // Approval and the new version commit together, once: a concurrent approve,
+                    // reject or supersede makes this one fail and roll back.
+                    Some(id) => {
+                        let done = sqlx::query(
+                            "UPDATE price_pending SET status = 'approved', decided_at = $1 WHERE id = $2 AND status = 'pending'",
+                        )
                         .bind($ts_in(u.created_at))
                         .bind(id.to_string())
                         .execute(&mut *tx)
                         .await?;
+                        if done.rows_affected() == 0 {
+                            tx.rollback().await?;
+                            return Err(EngineError::Conflict(format!("pending change {id} was decided meanwhile")));
+                        }
+                    }
+                    // A price applied by itself makes older held proposals for the model stale.
+                    None => {
+                        sqlx::query(
+                            "UPDATE price_pending SET status = 'superseded', decided_at = $1 \
+                             WHERE provider = $2 AND model = $3 AND status = 'pending'",
+                        )
+                        .bind($ts_in(u.created_at))
+                        .bind(&u.provider)
+                        .bind(&u.model)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
+                Self::bump_catalog(&mut tx).await?;
                 tx.commit().await?;
                 Ok(())
             }
