@@ -12,6 +12,7 @@ pub mod monitor;
 pub mod period;
 pub mod prices;
 pub mod pricing;
+pub mod restart;
 pub mod sources;
 pub mod storage;
 #[doc(hidden)]

@@ -6,15 +6,16 @@
 
 use chrono_tz::Tz;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use super::budget_actor::{BudgetActor, ToBudgetActor};
 use crate::domain::Budget;
 use crate::error::EngineError;
+use crate::restart::RestartIntensity;
 use crate::storage::Repository;
 
 pub const MAX_RESTARTS: usize = 5;
@@ -49,7 +50,7 @@ struct Child {
 
 pub struct SupervisorState {
     children: HashMap<Uuid, Child>,
-    failures: HashMap<Uuid, VecDeque<Instant>>,
+    intensity: RestartIntensity<Uuid>,
     restarts: HashMap<Uuid, usize>,
 }
 
@@ -81,25 +82,6 @@ impl BudgetSupervisor {
     fn child_of(state: &SupervisorState, cell: &ActorCell) -> Option<Uuid> {
         state.children.iter().find(|(_, c)| c.actor.get_id() == cell.get_id()).map(|(id, _)| *id)
     }
-
-    /// Whether a budget's actor failed too often lately to be started again yet.
-    fn resting(state: &SupervisorState, id: Uuid) -> bool {
-        let now = Instant::now();
-        state
-            .failures
-            .get(&id)
-            .is_some_and(|f| f.iter().filter(|t| now.duration_since(**t) <= RESTART_WINDOW).count() > MAX_RESTARTS)
-    }
-
-    fn over_intensity(state: &mut SupervisorState, id: Uuid) -> bool {
-        let now = Instant::now();
-        let failures = state.failures.entry(id).or_default();
-        failures.push_back(now);
-        while failures.front().is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW) {
-            failures.pop_front();
-        }
-        failures.len() > MAX_RESTARTS
-    }
 }
 
 impl Actor for BudgetSupervisor {
@@ -108,7 +90,11 @@ impl Actor for BudgetSupervisor {
     type Arguments = ();
 
     async fn pre_start(&self, _myself: ActorRef<Self::Msg>, _: ()) -> Result<SupervisorState, ActorProcessingErr> {
-        Ok(SupervisorState { children: HashMap::new(), failures: HashMap::new(), restarts: HashMap::new() })
+        Ok(SupervisorState {
+            children: HashMap::new(),
+            intensity: RestartIntensity::new(MAX_RESTARTS, RESTART_WINDOW),
+            restarts: HashMap::new(),
+        })
     }
 
     async fn handle(
@@ -121,7 +107,7 @@ impl Actor for BudgetSupervisor {
             ToBudgetSupervisor::ActorFor { budget, reply } => {
                 let result = match state.children.get(&budget.id) {
                     Some(child) => Ok(child.actor.clone()),
-                    None if Self::resting(state, budget.id) => Err(EngineError::Unavailable(format!(
+                    None if state.intensity.resting(&budget.id) => Err(EngineError::Unavailable(format!(
                         "budget '{}' failed more than {MAX_RESTARTS} times in {} s; retry later",
                         budget.name,
                         RESTART_WINDOW.as_secs()
@@ -173,7 +159,8 @@ impl Actor for BudgetSupervisor {
                 let Some(child) = state.children.remove(&id) else { return Ok(()) };
                 self.publish(id, None);
                 warn!(target: "engine", budget = %child.budget.name, %reason, "budget actor failed");
-                if Self::over_intensity(state, id) {
+                let failures = state.intensity.record(id);
+                if state.intensity.exceeded(failures) {
                     error!(target: "engine", budget = %child.budget.name, "budget actor keeps failing; not restarting now");
                     return Ok(());
                 }

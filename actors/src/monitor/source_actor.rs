@@ -10,9 +10,9 @@
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use serde_json::json;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tracing::{debug, error, info, warn};
 
 use super::verifier::{ToVerifier, raise};
@@ -20,6 +20,7 @@ use super::{RefreshReport, SourceStatus};
 use crate::Engine;
 use crate::domain::Severity;
 use crate::error::EngineError;
+use crate::restart::RestartIntensity;
 use crate::sources::{FetchOutcome, PriceSource, SourceConfig, SourceError, Validators, sanity_check};
 use crate::storage::SourceStateRow;
 
@@ -270,7 +271,7 @@ pub struct PriceSupervisor {
 
 pub struct PriceSupervisorState {
     children: HashMap<String, ActorRef<ToSourceActor>>,
-    failures: HashMap<String, VecDeque<Instant>>,
+    intensity: RestartIntensity<String>,
     restarts: HashMap<String, usize>,
     stopped: HashMap<String, String>,
 }
@@ -318,7 +319,7 @@ impl Actor for PriceSupervisor {
         }
         Ok(PriceSupervisorState {
             children,
-            failures: HashMap::new(),
+            intensity: RestartIntensity::new(MAX_RESTARTS, RESTART_WINDOW),
             restarts: HashMap::new(),
             stopped: HashMap::new(),
         })
@@ -426,19 +427,14 @@ impl Actor for PriceSupervisor {
         let Some(name) = Self::name_of(state, &cell) else { return Ok(()) };
         state.children.remove(&name);
         warn!(target: "price_monitor", source = %name, %reason, "source actor stopped");
-        let now = Instant::now();
-        let failures = state.failures.entry(name.clone()).or_default();
-        failures.push_back(now);
-        while failures.front().is_some_and(|t| now.duration_since(*t) > RESTART_WINDOW) {
-            failures.pop_front();
-        }
-        if failures.len() > MAX_RESTARTS {
+        let failures = state.intensity.record(name.clone());
+        if state.intensity.exceeded(failures) {
             error!(target: "price_monitor", source = %name, "source actor keeps failing; left stopped");
-            state.stopped.insert(name, format!("stopped after {} failures: {reason}", failures.len()));
+            state.stopped.insert(name, format!("stopped after {failures} failures: {reason}"));
             return Ok(());
         }
         // Backoff doubles with each failure in the window: 1 s, 2 s, 4 s … at most 60 s.
-        let delay = Duration::from_secs((1u64 << (failures.len() - 1).min(6)).min(60));
+        let delay = Duration::from_secs((1u64 << (failures - 1).min(6)).min(60));
         state.stopped.insert(name.clone(), format!("restarting in {} s: {reason}", delay.as_secs()));
         myself.send_after(delay, move || ToPriceSupervisor::Restart(name));
         Ok(())

@@ -399,6 +399,37 @@ macro_rules! sql_repository {
                 Ok(a)
             }
 
+            /// Stores a price version, closing the open version it supersedes.
+            async fn insert_version_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                v: &PriceVersionRow,
+            ) -> StorageResult<()> {
+                sqlx::query(
+                    "UPDATE prices SET effective_to = $1 WHERE provider = $2 AND model = $3 AND effective_to IS NULL \
+                     AND effective_from <= $1",
+                )
+                .bind($ts_in(v.effective_from))
+                .bind(&v.provider)
+                .bind(&v.model)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO prices (id, provider, model, source, body, effective_from, effective_to, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(v.id.to_string())
+                .bind(&v.provider)
+                .bind(&v.model)
+                .bind(&v.source)
+                .bind(&v.body)
+                .bind($ts_in(v.effective_from))
+                .bind(v.effective_to.map($ts_in))
+                .bind($ts_in(v.created_at))
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
             async fn bump_catalog(conn: &mut <$db as sqlx::Database>::Connection) -> StorageResult<()> {
                 sqlx::query("UPDATE catalog_version SET version = version + 1 WHERE id = 1").execute(&mut *conn).await?;
                 Ok(())
@@ -649,29 +680,7 @@ macro_rules! sql_repository {
 
             async fn insert_price_version(&self, v: &PriceVersionRow) -> StorageResult<()> {
                 let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "UPDATE prices SET effective_to = $1 WHERE provider = $2 AND model = $3 AND effective_to IS NULL \
-                     AND effective_from <= $1",
-                )
-                .bind($ts_in(v.effective_from))
-                .bind(&v.provider)
-                .bind(&v.model)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO prices (id, provider, model, source, body, effective_from, effective_to, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(v.id.to_string())
-                .bind(&v.provider)
-                .bind(&v.model)
-                .bind(&v.source)
-                .bind(&v.body)
-                .bind($ts_in(v.effective_from))
-                .bind(v.effective_to.map($ts_in))
-                .bind($ts_in(v.created_at))
-                .execute(&mut *tx)
-                .await?;
+                Self::insert_version_in(&mut tx, v).await?;
                 Self::bump_catalog(&mut tx).await?;
                 tx.commit().await?;
                 Ok(())
@@ -779,29 +788,7 @@ macro_rules! sql_repository {
                 decided: Option<Uuid>,
             ) -> StorageResult<()> {
                 let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "UPDATE prices SET effective_to = $1 WHERE provider = $2 AND model = $3 AND effective_to IS NULL \
-                     AND effective_from <= $1",
-                )
-                .bind($ts_in(v.effective_from))
-                .bind(&v.provider)
-                .bind(&v.model)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO prices (id, provider, model, source, body, effective_from, effective_to, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(v.id.to_string())
-                .bind(&v.provider)
-                .bind(&v.model)
-                .bind(&v.source)
-                .bind(&v.body)
-                .bind($ts_in(v.effective_from))
-                .bind(v.effective_to.map($ts_in))
-                .bind($ts_in(v.created_at))
-                .execute(&mut *tx)
-                .await?;
+                Self::insert_version_in(&mut tx, v).await?;
                 sqlx::query(
                     "INSERT INTO price_updates (id, provider, model, version_id, source, kind, status, changes, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
