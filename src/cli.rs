@@ -416,20 +416,30 @@ pub fn resolve_api_key(explicit: Option<String>) -> Option<String> {
 }
 
 fn print<T: Serialize>(output: Output, value: &T, table: impl FnOnce(&T) -> Table) -> Result<()> {
-    match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
-        Output::Table => println!("{}", table(value)),
+    let text = match output {
+        Output::Json => serde_json::to_string_pretty(value)?,
+        Output::Table => table(value).to_string(),
+    };
+    emit(&text)
+}
+
+/// Writes a line to stdout; a reader that went away (`budget alerts | head`) ends the
+/// command quietly instead of panicking as `println!` would.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        other => Ok(other?),
     }
-    Ok(())
 }
 
 /// Confirms a change that returns no body: a line for people, `{"<verb>": id}` for programs.
 fn done(output: Output, verb: &str, id: &str) -> Result<()> {
     match output {
-        Output::Json => println!("{}", serde_json::json!({ verb: id })),
-        Output::Table => println!("{verb} {id}"),
+        Output::Json => emit(&serde_json::json!({ verb: id }).to_string()),
+        Output::Table => emit(&format!("{verb} {id}")),
     }
-    Ok(())
 }
 
 fn table(header: &[&str]) -> Table {

@@ -262,6 +262,9 @@ async fn a_rejected_change_stays_out() {
     assert_eq!((rejected.status.as_str(), rejected.note.as_deref()), ("rejected", Some("typo upstream")));
     assert_eq!(sonnet_input(&s.engine), dec("3"));
     assert!(matches!(s.monitor.reject(uuid::Uuid::now_v7(), None).await, Err(EngineError::NotFound { .. })));
+    // The same change is not proposed again.
+    s.monitor.refresh(None).await.expect("refresh again");
+    assert!(sonnet_pending(&s.monitor).await.is_empty(), "a rejected change stays rejected");
     s.monitor.shutdown();
 }
 
@@ -400,4 +403,59 @@ fn json_feed(vendor: &str, id: &str, input: &str, output: &str) -> String {
     format!(
         r#"{{"updated_at": "2026-08-05", "prices": [{{"id": "{id}", "vendor": "{vendor}", "name": "{id}", "input": {input}, "output": {output}, "input_cached": null}}]}}"#
     )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_price_is_only_replaced_with_approval() {
+    let s = setup().await;
+    s.engine
+        .set_price(
+            "anthropic",
+            "claude-sonnet-4-5",
+            budget_actors::api::SetPrice {
+                input_cost_per_million: Some(dec("3.1")),
+                output_cost_per_million: Some(dec("15")),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("manual price");
+    let reports = s.monitor.refresh(None).await.expect("refresh");
+    assert_eq!(reports.iter().map(|r| r.applied).sum::<usize>(), 0, "{reports:?}");
+    assert_eq!(sonnet_input(&s.engine), dec("3.1"), "the manual price stays");
+    let pending = sonnet_pending(&s.monitor).await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].reason, "manual");
+    s.monitor.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_and_disabled_sources_are_not_failures() {
+    let files: Files = Arc::new(Mutex::new(HashMap::new()));
+    files.lock().expect("lock").insert("llm-prices.json".into(), (200, llm_prices_with_sonnet_input("3")));
+    let base = start_server(files.clone()).await;
+    let repo = common::sqlite().await;
+    let engine = common::engine(&repo).await;
+    let limited = SourceConfig {
+        min_interval_seconds: 3600,
+        ..source("llm-prices", SourceKind::LlmPrices, format!("{base}/llm-prices.json"), "0.7")
+    };
+    let disabled = SourceConfig {
+        enabled: false,
+        ..source("off", SourceKind::LlmPrices, format!("{base}/llm-prices.json"), "0.7")
+    };
+    let settings = MonitorSettings { sources: vec![limited, disabled], schedules: false, ..MonitorSettings::default() };
+    let monitor = PriceMonitor::start(engine.clone(), settings).await.expect("monitor");
+    assert_eq!(monitor.refresh(Some("llm-prices")).await.expect("first")[0].error, None);
+    let second = monitor.refresh(Some("llm-prices")).await.expect("second");
+    assert!(second[0].error.as_deref().is_some_and(|e| e.contains("rate limited")), "{second:?}");
+    let off = monitor.refresh(Some("off")).await.expect("disabled");
+    assert!(off[0].error.as_deref().is_some_and(|e| e.contains("disabled")), "{off:?}");
+    let sources = monitor.sources().await.expect("sources");
+    let llm = sources.iter().find(|x| x.name == "llm-prices").expect("llm-prices");
+    assert!(llm.healthy, "a rate-limited refresh is not a failure: {llm:?}");
+    let off = sources.iter().find(|x| x.name == "off").expect("off");
+    assert_eq!(off.last_attempt, None, "a disabled source is never fetched");
+    assert!(!engine.list_alerts(50).await.expect("alerts").iter().any(|a| a.kind == "price_source_failed"));
+    monitor.shutdown();
 }

@@ -129,6 +129,12 @@ impl SourceActor {
                     }
                 }
             }
+            // Asked again too soon: nothing is wrong with the source.
+            Err(SourceError::RateLimited { retry_in_secs }) => {
+                report.models = state.last_good_count.unwrap_or(0);
+                report.error = Some(format!("rate limited: try again in {retry_in_secs} s"));
+                return report;
+            }
             Err(e) => Err(e.to_string()),
         };
         match outcome {
@@ -228,6 +234,16 @@ impl Actor for SourceActor {
                 self.schedule_next(&myself, state);
             }
             ToSourceActor::Refresh(reply) => {
+                if !self.config.enabled {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(RefreshReport {
+                            source: self.config.name.clone(),
+                            error: Some("the source is disabled (enabled = false)".into()),
+                            ..Default::default()
+                        });
+                    }
+                    return Ok(());
+                }
                 if let Some(reply) = reply {
                     state.waiters.push(reply);
                 }

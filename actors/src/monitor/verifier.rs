@@ -20,7 +20,7 @@ use crate::error::EngineError;
 use crate::prices::{PriceBook, PriceVersion};
 use crate::pricing::ModelPrice;
 use crate::sources::{Snapshot, SourcePrice};
-use crate::storage::{PendingRow, PriceUpdateRow, PriceVersionRow, SourceStateRow, WriteOp};
+use crate::storage::{PendingEffect, PendingRow, PriceUpdateRow, PriceVersionRow, SourceStateRow, WriteOp};
 
 pub enum ToVerifier {
     /// A source produced a new good snapshot: verify and apply.
@@ -74,11 +74,16 @@ fn index<'a>(
 ) -> HashMap<Key, &'a SourcePrice> {
     let mut out: HashMap<Key, &SourcePrice> = HashMap::with_capacity(snapshot.prices.len());
     for p in snapshot.prices.iter().filter(|p| p.in_force_at(now) && super::verify::has_rates(p)) {
-        let key = if map.is_empty() {
-            (p.provider.clone(), p.model.clone())
-        } else {
-            crate::sources::identity::normalize(&p.provider, &p.model, map)
-        };
+        let key = canonical(p, map);
+        // A long-context row of another feed (`claude-sonnet-4.5-200k`) is a tier of a model
+        // the book already prices, not a model of its own.
+        if p.full.is_none()
+            && book.price_at(&key.0, &key.1, now).is_none()
+            && crate::sources::identity::context_tier(&key.1)
+                .is_some_and(|(base, _)| book.price_at(&key.0, &base, now).is_some())
+        {
+            continue;
+        }
         if p.full.is_some() {
             let speaks = match book.builtin_key(&p.provider, &p.model) {
                 Some(builtin) => builtin == p.source_id,
@@ -107,6 +112,16 @@ impl VerifierActor {
             .collect();
         let effective: HashMap<String, Decimal> =
             state.trust.iter().map(|(name, score)| (name.clone(), score.effective())).collect();
+        let publishers: HashMap<String, String> =
+            self.settings.sources.iter().map(|c| (c.name.clone(), c.publisher().to_string())).collect();
+        // Until every enabled source has reported in this process, "only one source knows this
+        // model" cannot be told from "the others have not been asked yet".
+        let all_loaded = self
+            .settings
+            .sources
+            .iter()
+            .filter(|c| c.enabled)
+            .all(|c| state.snapshots.contains_key(&c.name) || c.name == snapshot.source);
         let Some((_, updated)) = indexes.iter().find(|(name, _)| *name == snapshot.source) else {
             return Err(EngineError::Internal("snapshot vanished".into()));
         };
@@ -117,12 +132,15 @@ impl VerifierActor {
         // History first: it is decided on the versions as they were before this run.
         report.backfilled = self.backfill(&snapshot, now).await?;
         let pending_now = self.engine.repo().list_pending(Some("pending"), 10_000).await?;
+        // A change a person rejected is not proposed again (until the source says something else).
+        let rejected = self.engine.repo().list_pending(Some("rejected"), 10_000).await?;
         for key in updated.keys() {
             let candidates: Vec<Candidate> = indexes
                 .iter()
                 .filter_map(|(name, idx)| {
                     idx.get(key).map(|price| Candidate {
                         source: name,
+                        publisher: publishers.get(*name).map(String::as_str).unwrap_or(name),
                         trust: effective.get(*name).copied().unwrap_or(Decimal::new(5, 1)),
                         price,
                     })
@@ -148,17 +166,21 @@ impl VerifierActor {
                     candidates: candidates_json(&candidates),
                 });
             }
-            let current = self.engine.prices().price_at(&key.0, &key.1, now).map(|(_, p)| p);
+            let in_force = self.engine.prices().price_at(&key.0, &key.1, now);
+            let manual = in_force.as_ref().is_some_and(|(price_ref, _)| price_ref.starts_with("manual:"));
+            let current = in_force.map(|(_, p)| p);
             let changes = diff(current.as_ref(), chosen.price);
             if changes.is_empty() {
                 continue;
             }
             let Some(proposed) = proposed_price(current.as_ref(), chosen.price) else { continue };
             let largest = largest_change(&changes);
-            let trusted =
-                effective.get(chosen.source).copied().unwrap_or_default() >= self.settings.auto_apply_min_trust;
+            let trusted = all_loaded
+                && effective.get(chosen.source).copied().unwrap_or_default() >= self.settings.auto_apply_min_trust;
             let reason = match verdict.status {
                 Verification::Conflict => Some("conflict"),
+                // A price someone set by hand is only replaced by someone.
+                _ if manual => Some("manual"),
                 _ if current.is_some() && largest.is_none_or(|l| l > self.settings.approval_threshold_percent) => {
                     Some("threshold")
                 }
@@ -176,7 +198,12 @@ impl VerifierActor {
                             && p.verification == verdict.status.as_str()
                             && serde_json::from_str::<Vec<FieldChange>>(&p.changes).ok().as_ref() == Some(&changes)
                     });
-                    if already {
+                    let refused = rejected.iter().any(|p| {
+                        p.provider == key.0
+                            && p.model == key.1
+                            && serde_json::from_str::<Vec<FieldChange>>(&p.changes).ok().as_ref() == Some(&changes)
+                    });
+                    if already || refused {
                         continue;
                     }
                     self.queue(key, reason, verdict.status, &proposed, &changes, &candidates, chosen.source, now)
@@ -193,6 +220,7 @@ impl VerifierActor {
         state.conflicts.retain(|c| !updated.contains_key(&(c.provider.clone(), c.model.clone())));
         report.conflicts = conflicts.len();
         state.conflicts.extend(conflicts);
+        state.conflicts.sort_by(|a, b| (&a.provider, &a.model).cmp(&(&b.provider, &b.model)));
         for (source, (agreed, disagreed)) in tally {
             let score = state.trust.entry(source.clone()).or_default();
             score.agreements += agreed;
@@ -212,11 +240,7 @@ impl VerifierActor {
         let mut touched: std::collections::HashSet<Key> = std::collections::HashSet::new();
         let closed = snapshot.prices.iter().filter(|p| p.effective_to.is_some_and(|to| to <= now));
         for p in closed {
-            let key = if self.settings.model_map.is_empty() {
-                (p.provider.clone(), p.model.clone())
-            } else {
-                crate::sources::identity::normalize(&p.provider, &p.model, &self.settings.model_map)
-            };
+            let key = canonical(p, &self.settings.model_map);
             if !touched.contains(&key) && !self.engine.prices().history(&key.0, &key.1).is_empty() {
                 continue;
             }
@@ -250,7 +274,7 @@ impl VerifierActor {
                 changes: to_json(&changes)?,
                 created_at: now,
             };
-            self.engine.repo().apply_price_change(&version, &update, None).await?;
+            self.engine.repo().apply_price_change(&version, &update, PendingEffect::Keep).await?;
             self.engine.prices().add_version(PriceVersion::from_row(&version)?);
             touched.insert(key);
             done += 1;
@@ -371,7 +395,11 @@ pub(super) async fn apply_price(
         changes: to_json(&changes)?,
         created_at: now,
     };
-    engine.repo().apply_price_change(&version, &update, decided).await?;
+    let effect = match decided {
+        Some(id) => PendingEffect::Approve(id),
+        None => PendingEffect::Supersede,
+    };
+    engine.repo().apply_price_change(&version, &update, effect).await?;
     engine.prices().add_version(PriceVersion::from_row(&version)?);
     debug!(target: "price_monitor", provider = %key.0, model = %key.1, source, kind, "price change applied");
     raise(
@@ -409,6 +437,22 @@ pub(super) async fn raise(
     if let Err(e) = engine.repo().write(WriteOp::Alert(alert)).await {
         warn!(target: "price_monitor", error = %e, "event not stored");
     }
+}
+
+/// The (provider, model) a source price speaks for: the configured map, tried on the name
+/// as the source wrote it (`source_id`) and on the normalized pair, else the normalized pair.
+fn canonical(p: &SourcePrice, map: &crate::sources::identity::ModelMap) -> Key {
+    if map.is_empty() {
+        return (p.provider.clone(), p.model.clone());
+    }
+    if let Some((provider, model)) = p.source_id.split_once('/') {
+        let mapped = crate::sources::identity::normalize(provider, model, map);
+        let plain = crate::sources::identity::normalize(provider, model, &Default::default());
+        if mapped != plain {
+            return mapped;
+        }
+    }
+    crate::sources::identity::normalize(&p.provider, &p.model, map)
 }
 
 fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, EngineError> {

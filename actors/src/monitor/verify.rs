@@ -39,8 +39,22 @@ impl Verification {
 #[derive(Debug, Clone)]
 pub struct Candidate<'a> {
     pub source: &'a str,
+    /// Who publishes the source (its URL's host): two feeds of one publisher are one voice.
+    pub publisher: &'a str,
     pub trust: Decimal,
     pub price: &'a SourcePrice,
+}
+
+/// A group's weight: each publisher counts once, with its most trusted source.
+fn weight(group: &[&Candidate<'_>]) -> (Decimal, usize) {
+    let mut best: Vec<(&str, Decimal)> = Vec::new();
+    for c in group {
+        match best.iter_mut().find(|(p, _)| *p == c.publisher) {
+            Some((_, t)) => *t = (*t).max(c.trust),
+            None => best.push((c.publisher, c.trust)),
+        }
+    }
+    (best.iter().map(|(_, t)| *t).sum(), best.len())
 }
 
 #[derive(Debug, Clone)]
@@ -100,8 +114,8 @@ pub fn consensus<'a>(candidates: &[Candidate<'a>], tolerance: Decimal) -> Consen
         }
     }
     let Some(best) = groups.iter().max_by(|a, b| {
-        let ta: Decimal = a.iter().map(|c| c.trust).sum();
-        let tb: Decimal = b.iter().map(|c| c.trust).sum();
+        let (ta, _) = weight(a);
+        let (tb, _) = weight(b);
         // Ties go to the group holding the single most trusted source (it came first).
         ta.cmp(&tb).then(b[0].trust.cmp(&a[0].trust).reverse())
     }) else {
@@ -109,9 +123,15 @@ pub fn consensus<'a>(candidates: &[Candidate<'a>], tolerance: Decimal) -> Consen
     };
     let agreeing: Vec<&'a str> = best.iter().map(|c| c.source).collect();
     let outliers: Vec<&'a str> = candidates.iter().map(|c| c.source).filter(|s| !agreeing.contains(s)).collect();
-    let status = if candidates.len() == 1 {
+    let publishers = {
+        let mut all: Vec<&str> = candidates.iter().map(|c| c.publisher).collect();
+        all.sort_unstable();
+        all.dedup();
+        all.len()
+    };
+    let status = if publishers == 1 {
         Verification::Unverified
-    } else if best.len() >= 2 {
+    } else if weight(best).1 >= 2 {
         Verification::Verified
     } else {
         Verification::Conflict
@@ -197,7 +217,22 @@ mod tests {
     }
 
     fn cand<'a>(source: &'a str, trust: &str, price: &'a SourcePrice) -> Candidate<'a> {
-        Candidate { source, trust: trust.parse().expect("decimal"), price }
+        Candidate { source, publisher: source, trust: trust.parse().expect("decimal"), price }
+    }
+
+    #[test]
+    fn two_feeds_of_one_publisher_are_one_voice() {
+        let stale = price("0.00001", "0.00004");
+        let fresh = price("0.000002", "0.000008");
+        let tol = Decimal::new(1, 1);
+        let mut a = cand("llm-prices", "0.7", &stale);
+        let mut b = cand("llm-prices-history", "0.7", &stale);
+        a.publisher = "www.llm-prices.com";
+        b.publisher = "www.llm-prices.com";
+        let c = consensus(&[a.clone(), b.clone(), cand("litellm", "0.9", &fresh)], tol);
+        assert_eq!(c.chosen.expect("chosen").source, "litellm", "0.7 once does not outvote 0.9");
+        assert_eq!(c.status, Verification::Conflict);
+        assert_eq!(consensus(&[a, b], tol).status, Verification::Unverified, "one publisher cannot verify itself");
     }
 
     #[test]

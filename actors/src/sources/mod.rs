@@ -301,6 +301,10 @@ pub struct SourceConfig {
     /// Sanity: reject a snapshot with fewer than `ratio × last good` models.
     #[serde(default = "default_min_model_ratio")]
     pub min_model_ratio: Decimal,
+    /// Who publishes the data. Sources with the same publisher (say, llm-prices.com's current
+    /// and historical feeds) are one voice when sources are compared. Default: the name.
+    #[serde(default)]
+    pub publisher: Option<String>,
 }
 
 impl SourceConfig {
@@ -321,6 +325,7 @@ impl SourceConfig {
             format: None,
             html: None,
             min_model_ratio: default_min_model_ratio(),
+            publisher: None,
         }
     }
 
@@ -333,9 +338,15 @@ impl SourceConfig {
     }
 
     /// llm-prices.com's current feed, trust 0.7.
+    /// The publisher sources are compared as.
+    pub fn publisher(&self) -> &str {
+        self.publisher.as_deref().unwrap_or(&self.name)
+    }
+
     pub fn defaults_llm_prices() -> SourceConfig {
         SourceConfig {
             trust: Decimal::new(7, 1),
+            publisher: Some("llm-prices.com".into()),
             ..SourceConfig::new("llm-prices", SourceKind::LlmPrices, LLM_PRICES_DEFAULT_URL)
         }
     }
@@ -424,14 +435,12 @@ impl SourceConfig {
 
 /// Parse a 5- or 6-field cron expression (7 with a year).
 pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, String> {
-    use std::str::FromStr;
     let fields = expr.split_whitespace().count();
-    let full = match fields {
-        5 => format!("0 {}", expr.trim()),
-        6 | 7 => expr.trim().to_string(),
-        n => return Err(format!("expected 5 or 6 fields, got {n}")),
-    };
-    cron::Schedule::from_str(&full).map_err(|e| e.to_string())
+    if !(5..=7).contains(&fields) {
+        return Err(format!("expected 5 or 6 fields, got {fields}"));
+    }
+    // The same reading as policy cron windows: 5 fields are crontab's (1 = Monday).
+    crate::period::parse_cron(expr).map_err(|e| e.to_string())
 }
 
 /// Which price a table column holds.

@@ -158,6 +158,17 @@ pub struct PriceUpdateRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// What applying a price does to the model's held changes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PendingEffect {
+    /// This approves that pending change (and fails if it is no longer pending).
+    Approve(Uuid),
+    /// A price applied by itself makes older proposals stale.
+    Supersede,
+    /// A backfilled past period says nothing about proposals for the present.
+    Keep,
+}
+
 /// A change held for approval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingRow {
@@ -223,7 +234,7 @@ pub trait Repository: Send + Sync + 'static {
         &self,
         version: &PriceVersionRow,
         update: &PriceUpdateRow,
-        decided: Option<Uuid>,
+        effect: PendingEffect,
     ) -> StorageResult<()>;
     async fn list_price_updates(
         &self,

@@ -785,7 +785,7 @@ macro_rules! sql_repository {
                 &self,
                 v: &PriceVersionRow,
                 u: &PriceUpdateRow,
-                decided: Option<Uuid>,
+                effect: PendingEffect,
             ) -> StorageResult<()> {
                 let mut tx = self.begin_write().await?;
                 Self::insert_version_in(&mut tx, v).await?;
@@ -804,10 +804,10 @@ macro_rules! sql_repository {
                 .bind($ts_in(u.created_at))
                 .execute(&mut *tx)
                 .await?;
-                match decided {
+                match effect {
                     // Approval and the new version commit together, once: a concurrent approve,
                     // reject or supersede makes this one fail and roll back.
-                    Some(id) => {
+                    PendingEffect::Approve(id) => {
                         let done = sqlx::query(
                             "UPDATE price_pending SET status = 'approved', decided_at = $1 WHERE id = $2 AND status = 'pending'",
                         )
@@ -820,8 +820,9 @@ macro_rules! sql_repository {
                             return Err(EngineError::Conflict(format!("pending change {id} was decided meanwhile")));
                         }
                     }
+                    PendingEffect::Keep => {}
                     // A price applied by itself makes older held proposals for the model stale.
-                    None => {
+                    PendingEffect::Supersede => {
                         sqlx::query(
                             "UPDATE price_pending SET status = 'superseded', decided_at = $1 \
                              WHERE provider = $2 AND model = $3 AND status = 'pending'",
