@@ -39,7 +39,8 @@ impl Verification {
 #[derive(Debug, Clone)]
 pub struct Candidate<'a> {
     pub source: &'a str,
-    /// Who publishes the source (its URL's host): two feeds of one publisher are one voice.
+    /// Who publishes the source (its configured `publisher`, else its name): two feeds of
+    /// one publisher are one voice.
     pub publisher: &'a str,
     pub trust: Decimal,
     pub price: &'a SourcePrice,

@@ -337,12 +337,12 @@ impl SourceConfig {
         }
     }
 
-    /// llm-prices.com's current feed, trust 0.7.
     /// The publisher sources are compared as.
     pub fn publisher(&self) -> &str {
         self.publisher.as_deref().unwrap_or(&self.name)
     }
 
+    /// llm-prices.com's current feed, trust 0.7.
     pub fn defaults_llm_prices() -> SourceConfig {
         SourceConfig {
             trust: Decimal::new(7, 1),
