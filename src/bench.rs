@@ -108,48 +108,30 @@ fn bench_budget(component: &str) -> Result<CreateBudget> {
     })
 }
 
-pub async fn run(args: BenchArgs, url: &str, api_key: Option<String>) -> Result<()> {
-    if args.prices {
-        return run_prices(args).await;
-    }
-    if args.in_process {
-        return run_in_process(args).await;
-    }
-    let client = BudgetClient::new(url, api_key).map_err(|e| anyhow!(e))?;
-    let component = format!("bench-{}", chrono::Utc::now().timestamp_millis());
-    client.create_budget(&bench_budget(&component)?).await.context("creating the bench budget")?;
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+/// Runs `clients` concurrent loops until `seconds` pass. Each call of `cycle(i)` does one
+/// cycle and returns the latency of each operation in it (µs), or `None` for one that failed.
+async fn drive<F, Fut>(clients: usize, seconds: u64, cycle: F) -> Result<(Stats, Duration)>
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Vec<Option<u64>>> + Send,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
     let stats = Arc::new(Mutex::new(Stats::new()?));
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for worker in 0..args.clients {
-        let client = client.clone();
+    for worker in 0..clients {
         let stats = stats.clone();
-        let args = args.clone();
-        let component = component.clone();
+        let cycle = cycle.clone();
         tasks.push(tokio::spawn(async move {
             let mut local = Stats::new()?;
             let mut i = worker as u64;
             while Instant::now() < deadline {
-                i += args.clients as u64;
-                let t = Instant::now();
-                let grant = match client.allocate(&allocation(&component, &args, i)).await {
-                    Ok(g) => g,
-                    Err(_) => {
-                        local.errors += 1;
-                        continue;
+                i += clients as u64;
+                for latency in cycle(i).await {
+                    match latency {
+                        Some(us) => local.histogram.record(us.max(1))?,
+                        None => local.errors += 1,
                     }
-                };
-                local.histogram.record(t.elapsed().as_micros() as u64)?;
-                let t = Instant::now();
-                match client.record_usage(&usage(grant.id)).await {
-                    Ok(_) => local.histogram.record(t.elapsed().as_micros() as u64)?,
-                    Err(_) => local.errors += 1,
-                }
-                let t = Instant::now();
-                match client.release(&grant.id.to_string()).await {
-                    Ok(_) => local.histogram.record(t.elapsed().as_micros() as u64)?,
-                    Err(_) => local.errors += 1,
                 }
             }
             let mut all = stats.lock().await;
@@ -162,7 +144,42 @@ pub async fn run(args: BenchArgs, url: &str, api_key: Option<String>) -> Result<
         task.await??;
     }
     let elapsed = start.elapsed();
-    let stats = stats.lock().await;
+    let stats = Arc::try_unwrap(stats).map_err(|_| anyhow!("bench tasks still running"))?.into_inner();
+    Ok((stats, elapsed))
+}
+
+fn micros(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+pub async fn run(args: BenchArgs, url: &str, api_key: Option<String>) -> Result<()> {
+    if args.prices {
+        return run_prices(args).await;
+    }
+    if args.in_process {
+        return run_in_process(args).await;
+    }
+    let client = BudgetClient::new(url, api_key).map_err(|e| anyhow!(e))?;
+    let component = format!("bench-{}", chrono::Utc::now().timestamp_millis());
+    client.create_budget(&bench_budget(&component)?).await.context("creating the bench budget")?;
+    let settings = args.clone();
+    let (stats, elapsed) = drive(args.clients, args.seconds, move |i| {
+        let (client, component, settings) = (client.clone(), component.clone(), settings.clone());
+        async move {
+            let t = Instant::now();
+            let grant = match client.allocate(&allocation(&component, &settings, i)).await {
+                Ok(g) => g,
+                Err(_) => return vec![None],
+            };
+            let mut out = vec![Some(micros(t))];
+            let t = Instant::now();
+            out.push(client.record_usage(&usage(grant.id)).await.ok().map(|_| micros(t)));
+            let t = Instant::now();
+            out.push(client.release(&grant.id.to_string()).await.ok().map(|_| micros(t)));
+            out
+        }
+    })
+    .await?;
     report(
         &format!("HTTP allocate → record → release, {} clients, {} against {url}", args.clients, args.model),
         &stats,
@@ -179,46 +196,17 @@ async fn run_in_process(args: BenchArgs) -> Result<()> {
     let dir = tempfile::tempdir().context("temp dir")?;
     let repo = storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
     let engine = Engine::start(repo, EngineConfig::default()).await?;
-    let component = "bench".to_string();
-    engine.create_budget(bench_budget(&component)?).await?;
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
-    let stats = Arc::new(Mutex::new(Stats::new()?));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for worker in 0..args.clients {
-        let engine: Engine = engine.clone();
-        let stats = stats.clone();
-        let args = args.clone();
-        let component = component.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut local = Stats::new()?;
-            let mut i = worker as u64;
-            while Instant::now() < deadline {
-                i += args.clients as u64;
-                let t = Instant::now();
-                let grant = match engine.allocate(allocation(&component, &args, i)).await {
-                    Ok(g) => g,
-                    Err(_) => {
-                        local.errors += 1;
-                        continue;
-                    }
-                };
-                match engine.record_usage(usage(grant.id)).await {
-                    Ok(_) => local.histogram.record(t.elapsed().as_micros().max(1) as u64)?,
-                    Err(_) => local.errors += 1,
-                }
-            }
-            let mut all = stats.lock().await;
-            all.histogram.add(&local.histogram)?;
-            all.errors += local.errors;
-            anyhow::Ok(())
-        }));
-    }
-    for task in tasks {
-        task.await??;
-    }
-    let elapsed = start.elapsed();
-    let stats = stats.lock().await;
+    engine.create_budget(bench_budget("bench")?).await?;
+    let (runner, settings) = (engine.clone(), args.clone());
+    let (stats, elapsed) = drive(args.clients, args.seconds, move |i| {
+        let (engine, settings) = (runner.clone(), settings.clone());
+        async move {
+            let t = Instant::now();
+            let Ok(grant) = engine.allocate(allocation("bench", &settings, i)).await else { return vec![None] };
+            vec![engine.record_usage(usage(grant.id)).await.ok().map(|_| micros(t))]
+        }
+    })
+    .await?;
     report(
         &format!("in-process allocate+settle pairs (durable SQLite), {} tasks, {}", args.clients, args.model),
         &stats,
@@ -245,57 +233,40 @@ async fn run_engine_only(args: BenchArgs) -> Result<()> {
         .map_err(|e| anyhow!("spawn: {e}"))?;
     let call = CallScope::new("bench".into(), None, args.provider.clone(), args.model.clone(), None, None)
         .map_err(|e| anyhow!(e))?;
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
-    let stats = Arc::new(Mutex::new(Stats::new()?));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..args.clients {
-        let actor = actor.clone();
-        let call = call.clone();
-        let stats = stats.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut local = Stats::new()?;
-            let cost = Some(rust_decimal::Decimal::new(21, 3));
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let now = chrono::Utc::now();
-                let allocation_id = uuid::Uuid::now_v7();
-                let request = ReserveRequest {
-                    allocation_id,
-                    call: call.clone(),
-                    at: now,
-                    cost,
-                    tokens: 3000,
-                    expires_at: now + chrono::Duration::seconds(300),
-                    priority: 5,
-                };
-                let reserved = ractor::call!(actor, |reply| ToBudgetActor::Reserve { request, reply });
-                let settle = SettleRequest {
-                    record_id: uuid::Uuid::now_v7(),
-                    allocation_id: Some(allocation_id),
-                    call: call.clone(),
-                    at: now,
-                    cost: Some(rust_decimal::Decimal::new(15, 3)),
-                    tokens: 2440,
-                };
-                let settled = ractor::call!(actor, |reply| ToBudgetActor::Settle { request: settle, reply });
-                let _ = actor.cast(ToBudgetActor::Unreserve { allocation_id });
-                match (reserved, settled) {
-                    (Ok(Ok(_)), Ok(Ok(_))) => local.histogram.record(t.elapsed().as_micros().max(1) as u64)?,
-                    _ => local.errors += 1,
-                }
+    let runner = actor.clone();
+    let (stats, elapsed) = drive(args.clients, args.seconds, move |_| {
+        let (actor, call) = (runner.clone(), call.clone());
+        async move {
+            let t = Instant::now();
+            let now = chrono::Utc::now();
+            let allocation_id = uuid::Uuid::now_v7();
+            let request = ReserveRequest {
+                allocation_id,
+                call: call.clone(),
+                at: now,
+                cost: Some(rust_decimal::Decimal::new(21, 3)),
+                tokens: 3000,
+                expires_at: now + chrono::Duration::seconds(300),
+                priority: 5,
+            };
+            let reserved = ractor::call!(actor, |reply| ToBudgetActor::Reserve { request, reply });
+            let settle = SettleRequest {
+                record_id: uuid::Uuid::now_v7(),
+                allocation_id: Some(allocation_id),
+                call,
+                at: now,
+                cost: Some(rust_decimal::Decimal::new(15, 3)),
+                tokens: 2440,
+            };
+            let settled = ractor::call!(actor, |reply| ToBudgetActor::Settle { request: settle, reply });
+            let _ = actor.cast(ToBudgetActor::Unreserve { allocation_id });
+            match (reserved, settled) {
+                (Ok(Ok(_)), Ok(Ok(_))) => vec![Some(micros(t))],
+                _ => vec![None],
             }
-            let mut all = stats.lock().await;
-            all.histogram.add(&local.histogram)?;
-            all.errors += local.errors;
-            anyhow::Ok(())
-        }));
-    }
-    for task in tasks {
-        task.await??;
-    }
-    let elapsed = start.elapsed();
-    let stats = stats.lock().await;
+        }
+    })
+    .await?;
     report(
         &format!("engine core: reserve+settle pairs into one BudgetActor (no storage writes), {} tasks", args.clients),
         &stats,
