@@ -88,6 +88,8 @@ pub struct SettleOutcome {
     pub hold_deltas: Vec<HoldDelta>,
     /// Thresholds this usage crossed.
     pub alerts: Vec<Alert>,
+    /// The matching policies' standing after this settle (this actor's view).
+    pub statuses: Vec<PolicyStatus>,
 }
 
 pub struct BudgetActor {
@@ -277,6 +279,14 @@ impl BudgetActor {
                     cost: new_cost,
                     tokens: new_tokens,
                 });
+            }
+        }
+        // Answered with the settle, so the caller needs no second round trip for the standing.
+        for policy in budget.matching_policies(&req.call) {
+            let Some(clock) = state.clock(policy) else { continue };
+            let window = clock.window(req.at, req.call.context_id.as_deref());
+            if let Some(totals) = state.windows.get(&(policy.id, window.key.clone())) {
+                outcome.statuses.push(policy_status(policy, &window, totals));
             }
         }
         Ok(outcome)

@@ -785,6 +785,7 @@ impl Engine {
         let mut alerts = Vec::new();
         // What each budget's actor added in memory, to take back exactly if the write fails.
         let mut undo: Vec<(Uuid, Vec<crate::storage::Charge>, Vec<budget_actor::HoldDelta>)> = Vec::new();
+        let mut standings: Vec<BudgetEffect> = Vec::with_capacity(budgets.len());
         for budget in &budgets {
             let request = SettleRequest {
                 record_id,
@@ -803,6 +804,11 @@ impl Engine {
                     }
                 };
             undo.push((budget.id, outcome.charges.clone(), outcome.hold_deltas.clone()));
+            standings.push(BudgetEffect {
+                budget_id: budget.id,
+                budget: budget.name.clone(),
+                policies: outcome.statuses,
+            });
             charges.extend(outcome.charges);
             hold_updates.extend(outcome.hold_updates);
             alerts.extend(outcome.alerts);
@@ -878,7 +884,9 @@ impl Engine {
         }
         metrics::counter!("budget_usage_records_total", "priced" => if cost.is_some() { "true" } else { "false" })
             .increment(1);
-        let effects = self.effects(&call, &budgets, timestamp).await?;
+        // Embedded database: the actors' answers are the truth. Shared: read the database sums.
+        let effects =
+            if self.inner.repo.is_shared() { self.effects(&call, &budgets, timestamp).await? } else { standings };
         if self.inner.repo.is_shared() {
             // This daemon's actors saw only their own share; the database sums see everyone's.
             alerts.retain(|a| a.kind == "unpriced_model");
