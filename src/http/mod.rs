@@ -403,15 +403,7 @@ struct PricesQuery {
 
 #[utoipa::path(get, path = "/api/v1/prices", tag = "prices", params(PricesQuery), responses((status = 200, body = [PriceSummary])))]
 async fn list_prices(State(s): State<AppState>, ApiQuery(q): ApiQuery<PricesQuery>) -> Json<Vec<PriceSummary>> {
-    let search = q.search.map(|t| t.to_ascii_lowercase());
-    let prices = s
-        .engine
-        .list_prices(q.provider.as_deref())
-        .into_iter()
-        .filter(|p| search.as_ref().is_none_or(|t| p.model.to_ascii_lowercase().contains(t)))
-        .take(q.limit.unwrap_or(usize::MAX))
-        .collect();
-    Json(prices)
+    Json(s.engine.list_prices(q.provider.as_deref(), q.search.as_deref(), q.limit))
 }
 
 #[utoipa::path(get, path = "/api/v1/prices/{provider}/{model}", tag = "prices",
@@ -421,18 +413,7 @@ async fn show_price(
     ApiPath((provider, model)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     if let Some(model) = model.strip_suffix("/history") {
-        let versions: Vec<_> = s.engine.price_history(&provider, model).iter().map(|v| (**v).clone()).collect();
-        let updates = match &s.monitor {
-            Some(m) => m.updates(Some(&provider.to_ascii_lowercase()), Some(model), 1000).await?,
-            None => Vec::new(),
-        };
-        return Ok(Json(serde_json::json!({
-            "provider": provider,
-            "model": model,
-            "versions": versions,
-            "updates": updates,
-        }))
-        .into_response());
+        return Ok(Json(s.engine.price_history_view(&provider, model).await?).into_response());
     }
     Ok(Json(s.engine.show_price(&provider, &model)?).into_response())
 }

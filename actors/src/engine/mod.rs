@@ -28,6 +28,15 @@ use crate::prices::{PriceBook, PriceSummary, PriceVersion, Priced};
 use crate::pricing::{ModelPrice, PriceTable, ServiceTier, Usage};
 use crate::storage::{AllocationFilter, HardCheck, PriceVersionRow, Repository, UsageFilter, WriteOp, WriteOutcome};
 
+/// `GET /api/v1/prices/{provider}/{model}/history`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PriceHistory {
+    pub provider: String,
+    pub model: String,
+    pub versions: Vec<PriceVersion>,
+    pub updates: Vec<crate::monitor::PriceUpdate>,
+}
+
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Zone that period windows align to unless a policy names its own.
@@ -1056,8 +1065,25 @@ impl Engine {
 
     // ---- prices -----------------------------------------------------------------------
 
-    pub fn list_prices(&self, provider: Option<&str>) -> Vec<PriceSummary> {
-        self.inner.prices.list(provider, crate::domain::now())
+    /// Prices in force now: one provider's or all, model names containing `search`
+    /// (case-insensitive), at most `limit`.
+    pub fn list_prices(&self, provider: Option<&str>, search: Option<&str>, limit: Option<usize>) -> Vec<PriceSummary> {
+        let search = search.map(str::to_ascii_lowercase);
+        self.inner
+            .prices
+            .list(provider, crate::domain::now())
+            .into_iter()
+            .filter(|p| search.as_ref().is_none_or(|t| p.model.to_ascii_lowercase().contains(t)))
+            .take(limit.unwrap_or(usize::MAX))
+            .collect()
+    }
+
+    /// Every stored version of a model's price and the update records that made them.
+    pub async fn price_history_view(&self, provider: &str, model: &str) -> Result<PriceHistory, EngineError> {
+        let versions = self.price_history(provider, model).iter().map(|v| (**v).clone()).collect();
+        let rows = self.inner.repo.list_price_updates(Some(&provider.to_ascii_lowercase()), Some(model), 1000).await?;
+        let updates = rows.iter().map(crate::monitor::PriceUpdate::try_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(PriceHistory { provider: provider.to_string(), model: model.to_string(), versions, updates })
     }
 
     pub fn show_price(&self, provider: &str, model: &str) -> Result<PriceSummary, EngineError> {
