@@ -415,3 +415,39 @@ async fn policy_changes_reach_a_restarted_actor(t: TestRepo) {
 }
 
 both_backends!(policy_changes_reach_a_restarted_actor);
+
+/// A manual price set through one daemon prices usage recorded through another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(pg_tests), ignore = "set BUDGET_TEST_DATABASE_URL to run PostgreSQL tests")]
+async fn a_price_set_on_one_daemon_prices_usage_on_another() {
+    let first = common::postgres().await;
+    let a = common::engine(&first).await;
+    let b = Engine::start(budget_actors::storage::open(&first.url).await.expect("open"), Default::default())
+        .await
+        .expect("second engine");
+    a.set_price(
+        "acme",
+        "house-1",
+        SetPrice {
+            input_cost_per_million: Some(dec("2")),
+            output_cost_per_million: Some(dec("4")),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("price on a");
+    let r = b
+        .record_usage(UsageRequest {
+            component: Some("svc".into()),
+            provider: Some("acme".into()),
+            model: Some("house-1".into()),
+            input_tokens: Some(1_000_000),
+            output_tokens: Some(1_000_000),
+            ..Default::default()
+        })
+        .await
+        .expect("recorded on b");
+    assert_eq!(r.cost, Some(dec("6")), "b reloaded the price a stored");
+    a.shutdown();
+    b.shutdown();
+}
