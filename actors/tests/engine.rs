@@ -193,15 +193,22 @@ async fn request_id_is_idempotent(t: TestRepo) {
     engine.shutdown();
 }
 
+/// Waits (up to 30 s) until the supervisor has restarted the budget's actor once.
+async fn wait_for_restart(engine: &Engine, budget_id: uuid::Uuid) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while engine.actor_restarts().await.expect("restarts").get(&budget_id) != Some(&1) {
+        assert!(tokio::time::Instant::now() < deadline, "the budget actor was not restarted within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A budget actor that fails is restarted with its state rebuilt from storage.
 async fn crashed_actor_restarts_from_storage(t: TestRepo) {
     let engine = common::engine(&t).await;
     let b = engine.create_budget(budget("b", "svc", &["daily:1.00:hard_limit"])).await.expect("budget");
     engine.allocate(by_amount("svc", "0.60")).await.expect("first");
     engine.crash_budget_actor("b").await.expect("crash");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let restarts = engine.actor_restarts().await.expect("restarts");
-    assert_eq!(restarts.get(&b.id), Some(&1));
+    wait_for_restart(&engine, b.id).await;
     // The rebuilt actor still knows the 0.60 hold: 0.50 more does not fit, 0.40 does.
     assert!(matches!(engine.allocate(by_amount("svc", "0.50")).await, Err(EngineError::BudgetExceeded(_))));
     engine.allocate(by_amount("svc", "0.40")).await.expect("fits");
@@ -212,10 +219,13 @@ async fn crashed_actor_restarts_from_storage(t: TestRepo) {
 async fn expired_leases_are_released(t: TestRepo) {
     let engine = common::engine(&t).await;
     engine.create_budget(budget("b", "svc", &["daily:1.00:hard_limit"])).await.expect("budget");
+    // Long enough that the background sweeper cannot expire it before the next line on a busy
+    // machine; then wait for the grant's own expiry rather than a fixed time.
     let grant =
-        engine.allocate(AllocationRequest { ttl_seconds: Some(1), ..by_amount("svc", "1.00") }).await.expect("granted");
+        engine.allocate(AllocationRequest { ttl_seconds: Some(3), ..by_amount("svc", "1.00") }).await.expect("granted");
     assert!(engine.allocate(by_amount("svc", "0.01")).await.is_err(), "budget is fully held");
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let until_expiry = (grant.expires_at - now()).to_std().unwrap_or_default();
+    tokio::time::sleep(until_expiry + std::time::Duration::from_millis(200)).await;
     engine.sweep_expired().await.expect("sweep");
     let a = engine.get_allocation(grant.id).await.expect("allocation");
     assert_eq!(a.status, AllocationStatus::Expired);
@@ -396,12 +406,7 @@ async fn policy_changes_reach_a_restarted_actor(t: TestRepo) {
     let b = engine.create_budget(budget("b", "svc", &["daily:10.00:hard_limit"])).await.expect("budget");
     engine.allocate(by_amount("svc", "1.00")).await.expect("spawns the actor");
     engine.crash_budget_actor("b").await.expect("crash");
-    for _ in 0..50 {
-        if engine.actor_restarts().await.expect("restarts").get(&b.id) == Some(&1) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_for_restart(&engine, b.id).await;
     engine
         .update_policy(b.policies[0].id, UpdatePolicy { cost_limit: Some(dec("1.50")), ..Default::default() })
         .await

@@ -52,8 +52,13 @@ impl Daemon {
         Self::spawn(data, Some(database_url.to_string()), Some(dir))
     }
 
+    /// Without a config of its own a test daemon runs with the price monitor off: the default
+    /// sources are the public price sites, and a scheduled fetch during a test would change
+    /// the prices that test asserts on.
     fn spawn(data_dir: PathBuf, database_url: Option<String>, dir: Option<tempfile::TempDir>) -> Daemon {
-        Self::spawn_with(data_dir, database_url, None, dir)
+        let config = data_dir.with_extension("test.toml");
+        std::fs::write(&config, "[price_monitor]\nenabled = false\n").expect("write test config");
+        Self::spawn_with(data_dir, database_url, Some(config), dir)
     }
 
     fn spawn_with(
@@ -72,6 +77,9 @@ impl Daemon {
         command
             .env_remove("DATABASE_URL")
             .env_remove("BUDGET_CONFIG")
+            .env_remove("BUDGET_TIMEZONE")
+            .env_remove("BUDGET_BIND")
+            .env_remove("BUDGET_PORT")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -146,6 +154,8 @@ impl Daemon {
             .args(args)
             .env("BUDGET_DATA_DIR", &self.data_dir)
             .env_remove("BUDGET_API_KEY")
+            .env_remove("BUDGET_URL")
+            .env_remove("BUDGET_OUTPUT")
             .output()
             .expect("run cli");
         (

@@ -125,6 +125,11 @@ impl Actor for BudgetSupervisor {
             }
             ToBudgetSupervisor::Update(budget) => {
                 if let Some(child) = state.children.get_mut(&budget.id) {
+                    // Also forwarded: if the actor was restarted between the engine's direct
+                    // message and this one, the direct message went to the dead actor, and the
+                    // new one was built from the old version. Update is idempotent and the
+                    // engine sends both under one lock, so the last version always wins.
+                    let _ = child.actor.cast(ToBudgetActor::Update(budget.clone()));
                     child.budget = budget;
                 }
             }
