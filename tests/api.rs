@@ -284,6 +284,9 @@ async fn bad_input_gets_a_clear_4xx_naming_the_field() {
     }
     let (status, _) = d.get("/api/v1/allocations/not-a-uuid").await;
     assert_eq!(status, 400);
+    let (status, answer) = d.get("/api/v1/allocations?status=maybe").await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["details"]["field"], "status", "{answer}");
     let (status, answer) = d.get("/api/v1/usage/summary?group_by=planet").await;
     assert_eq!(status, 400, "{answer}");
     // The daemon is still healthy after all of that.

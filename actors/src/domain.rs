@@ -445,13 +445,22 @@ impl AllocationStatus {
             AllocationStatus::Expired => "expired",
         }
     }
+    pub const ALL: [AllocationStatus; 3] =
+        [AllocationStatus::Active, AllocationStatus::Released, AllocationStatus::Expired];
+
+    /// A status as read from storage: an unknown one is our fault.
     pub fn parse(text: &str) -> Result<Self, EngineError> {
-        match text {
-            "active" => Ok(AllocationStatus::Active),
-            "released" => Ok(AllocationStatus::Released),
-            "expired" => Ok(AllocationStatus::Expired),
-            other => Err(EngineError::Internal(format!("unknown allocation status '{other}' in storage"))),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| EngineError::Internal(format!("unknown allocation status '{text}' in storage")))
+    }
+
+    /// A status a caller asked for (a filter): an unknown one is the caller's mistake.
+    pub fn parse_input(field: &str, text: &str) -> Result<Self, EngineError> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text.trim()).ok_or_else(|| {
+            EngineError::invalid(field, format!("unknown status '{text}' (expected active, released or expired)"))
+        })
     }
 }
 

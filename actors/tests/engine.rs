@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use budget_actors::api::*;
 use budget_actors::domain::{AllocationStatus, PolicySpec, now};
+use budget_actors::storage::AllocationFilter;
 use budget_actors::{Engine, EngineError};
 use common::TestRepo;
 
@@ -85,6 +86,41 @@ async fn reserve_settle_release(t: TestRepo) {
     assert_eq!((s.settled, s.reserved), (dec("0.015"), Decimal::ZERO));
     // Releasing twice is harmless.
     engine.release(grant.id).await.expect("release again");
+    engine.shutdown();
+}
+
+/// A listed allocation carries what its usage records add up to, filtered or not.
+async fn listed_allocations_carry_their_usage(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    engine.create_budget(budget("b", "svc", &["daily:50.00:hard_limit"])).await.expect("budget");
+    let first = engine.allocate(by_tokens("svc", 2000, 1000)).await.expect("first");
+    let second = engine.allocate(by_tokens("svc", 2000, 1000)).await.expect("second");
+    let unused = engine.allocate(by_tokens("svc", 2000, 1000)).await.expect("unused");
+    engine.record_usage(usage_for(first.id, 1800, 640)).await.expect("one");
+    engine.record_usage(usage_for(first.id, 1800, 640)).await.expect("two");
+    engine.record_usage(usage_for(second.id, 100, 10)).await.expect("three");
+    engine.release(second.id).await.expect("released");
+
+    let listed = engine.list_allocations(AllocationFilter { limit: 10, ..Default::default() }).await.expect("list");
+    let used = |list: &[budget_actors::domain::Allocation], id| {
+        list.iter().find(|a| a.id == id).map(|a| (a.used_cost, a.used_tokens))
+    };
+    assert_eq!(listed.len(), 3);
+    assert_eq!(used(&listed, first.id), Some((dec("0.030"), 4880)));
+    // 100 × $3/M + 10 × $15/M
+    assert_eq!(used(&listed, second.id), Some((dec("0.00045"), 110)));
+    assert_eq!(used(&listed, unused.id), Some((Decimal::ZERO, 0)));
+
+    let active = engine
+        .list_allocations(AllocationFilter { status: Some(AllocationStatus::Active), limit: 10, ..Default::default() })
+        .await
+        .expect("active");
+    assert_eq!(active.iter().map(|a| a.id).collect::<Vec<_>>(), vec![unused.id, first.id], "newest first");
+    assert_eq!(used(&active, first.id), Some((dec("0.030"), 4880)));
+    // A page of one is the newest, with its own usage only.
+    let page = engine.list_allocations(AllocationFilter { limit: 1, ..Default::default() }).await.expect("page");
+    assert_eq!(page.len(), 1);
+    assert_eq!(used(&page, unused.id), Some((Decimal::ZERO, 0)));
     engine.shutdown();
 }
 
@@ -307,6 +343,7 @@ both_backends!(
     expired_leases_are_released,
     unpriced_models_are_never_free,
     usage_is_priced_with_the_version_in_force,
+    listed_allocations_carry_their_usage,
 );
 
 /// Two engines (two daemons) sharing one PostgreSQL database hold one limit between them.

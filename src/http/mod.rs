@@ -300,13 +300,7 @@ async fn list_allocations(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<AllocationsQuery>,
 ) -> ApiResult<Json<Vec<Allocation>>> {
-    let status = match q.status.as_deref() {
-        None => None,
-        Some("active") => Some(AllocationStatus::Active),
-        Some("released") => Some(AllocationStatus::Released),
-        Some("expired") => Some(AllocationStatus::Expired),
-        Some(other) => return Err(ApiError::bad_request("status", format!("unknown status '{other}'"))),
-    };
+    let status = q.status.as_deref().map(|s| AllocationStatus::parse_input("status", s)).transpose()?;
     let filter = AllocationFilter { context_id: q.context_id, status, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
     Ok(Json(s.engine.list_allocations(filter).await?))
 }

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -633,9 +634,31 @@ macro_rules! sql_repository {
                 .bind(i64::from(f.limit.max(1)))
                 .fetch_all(&self.read)
                 .await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    out.push(self.with_used(Self::row_allocation(row)?).await?);
+                let mut out: Vec<Allocation> = rows.iter().map(Self::row_allocation).collect::<Result<_, _>>()?;
+                if out.is_empty() {
+                    return Ok(out);
+                }
+                // What each listed allocation used, in one query for the whole page (the same
+                // filter as a subquery) rather than one per allocation.
+                let used = sqlx::query(
+                    "SELECT allocation_id, cost, total_tokens FROM usage_records WHERE allocation_id IN \
+                     (SELECT id FROM allocations WHERE ($1 IS NULL OR context_id = $1) AND ($2 IS NULL OR status = $2) \
+                     ORDER BY id DESC LIMIT $3)",
+                )
+                .bind(&f.context_id)
+                .bind(f.status.map(|s| s.as_str()))
+                .bind(i64::from(f.limit.max(1)))
+                .fetch_all(&self.read)
+                .await?;
+                let index: HashMap<Uuid, usize> = out.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
+                for row in &used {
+                    let allocation_id = parse_id(&row.try_get::<String, _>("allocation_id")?)?;
+                    // An allocation created between the two reads is not on this page.
+                    let Some(&i) = index.get(&allocation_id) else { continue };
+                    if let Some(cost) = row.try_get::<Option<$money>, _>("cost")? {
+                        out[i].used_cost += $money_out(cost)?;
+                    }
+                    out[i].used_tokens += tokens_out(row.try_get("total_tokens")?);
                 }
                 Ok(out)
             }
