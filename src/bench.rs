@@ -228,9 +228,10 @@ async fn run_engine_only(args: BenchArgs) -> Result<()> {
     let repo = storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
     let engine = Engine::start(repo.clone(), EngineConfig::default()).await?;
     let budget = Arc::new(engine.create_budget(bench_budget("bench")?).await?);
-    let (actor, _) = Actor::spawn(None, BudgetActor { repo, default_tz: chrono_tz::Tz::UTC }, budget)
-        .await
-        .map_err(|e| anyhow!("spawn: {e}"))?;
+    let (actor, _) =
+        Actor::spawn(None, BudgetActor { repo, default_tz: chrono_tz::Tz::UTC, window_cache_limit: 10_000 }, budget)
+            .await
+            .map_err(|e| anyhow!("spawn: {e}"))?;
     let call = CallScope::new("bench".into(), None, args.provider.clone(), args.model.clone(), None, None)
         .map_err(|e| anyhow!(e))?;
     let runner = actor.clone();

@@ -170,3 +170,31 @@ async fn cli_errors_are_clear() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("budget serve"));
 }
+
+/// A reader that goes away early (`budget prices list | head -1`) ends the CLI quietly:
+/// exit 0 and nothing on stderr, not a panic about a broken pipe.
+#[tokio::test]
+async fn a_closed_pipe_ends_the_cli_quietly() {
+    let d = Daemon::start();
+    let mut child = std::process::Command::new(common::binary())
+        .arg("--url")
+        .arg(&d.url)
+        .args(["prices", "list", "--limit", "1000"])
+        .env("BUDGET_DATA_DIR", &d.data_dir)
+        .env_remove("BUDGET_API_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the CLI");
+    // A thousand prices (about 200 KB) are far more than a pipe's buffer, so the CLI is still writing
+    // (or has not started) when the reader goes away.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 16];
+    let _ = std::io::Read::read(&mut stdout, &mut first);
+    drop(stdout);
+    let output = child.wait_with_output().expect("CLI ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "exit {:?}, stderr: {stderr}", output.status);
+    assert!(stderr.is_empty(), "stderr: {stderr}");
+    d.stop();
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use budget_actors::api::*;
 use budget_actors::domain::{AllocationStatus, PolicySpec, now};
-use budget_actors::storage::AllocationFilter;
+use budget_actors::storage::{AllocationFilter, UsageFilter};
 use budget_actors::{Engine, EngineError};
 use common::TestRepo;
 
@@ -121,6 +121,114 @@ async fn listed_allocations_carry_their_usage(t: TestRepo) {
     let page = engine.list_allocations(AllocationFilter { limit: 1, ..Default::default() }).await.expect("page");
     assert_eq!(page.len(), 1);
     assert_eq!(used(&page, unused.id), Some((Decimal::ZERO, 0)));
+    engine.shutdown();
+}
+
+/// Past session windows do not pile up in memory: above the cache limit a sweep drops the
+/// windows no lease holds, and a dropped window is read back from storage when used again.
+async fn the_window_cache_is_bounded_and_reread(t: TestRepo) {
+    let config = budget_actors::EngineConfig {
+        window_cache_limit: 4,
+        // No background sweep in the middle of the counting below.
+        sweep_interval: std::time::Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let engine = Engine::start(t.repo.clone(), config).await.expect("engine");
+    engine.create_budget(budget("sessions", "svc", &["per_session:0.05:hard_limit"])).await.expect("budget");
+    for i in 0..10 {
+        let context = Some(format!("s{i}"));
+        let grant = engine
+            .allocate(AllocationRequest { context_id: context, ..by_tokens("svc", 2000, 1000) })
+            .await
+            .expect("granted");
+        engine.record_usage(usage_for(grant.id, 1800, 640)).await.expect("recorded"); // $0.015
+        engine.release(grant.id).await.expect("released");
+    }
+    assert_eq!(engine.cached_windows("sessions").await.expect("count"), 10, "one window per session");
+    // Ten windows are over the limit and no lease holds any, so a sweep drops them all. (The
+    // sweep reaches the actor through the supervisor, hence the wait.)
+    engine.sweep_expired().await.expect("sweep");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while engine.cached_windows("sessions").await.expect("count") != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the sweep did not drop the unheld windows");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let standing = engine.budget_status("sessions", Some("s0"), None).await.expect("status");
+    assert_eq!(standing.policies[0].settled, dec("0.015"));
+    // The window is read back when used: 0.015 + 0.021 fits under 0.05, another 0.021 not.
+    let s0 = || AllocationRequest { context_id: Some("s0".into()), ..by_tokens("svc", 2000, 1000) };
+    engine.allocate(s0()).await.expect("fits");
+    assert!(matches!(engine.allocate(s0()).await, Err(EngineError::BudgetExceeded(_))));
+    engine.shutdown();
+}
+
+/// Callers that give up mid-call (a client disconnect drops the request's future) leave the
+/// budget's memory and storage agreeing: what is held is what stored active allocations
+/// reserve, and what is settled is what stored usage records cost.
+async fn abandoned_calls_leave_memory_and_storage_agreeing(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    engine.create_budget(budget("b", "svc", &["daily:1000.00:hard_limit"])).await.expect("budget");
+    let mut granted = Vec::new();
+    for _ in 0..20 {
+        granted.push(engine.allocate(by_tokens("svc", 2000, 1000)).await.expect("granted").id);
+    }
+    // The worst moment to go away: the actor has reserved (or settled) in memory and answered,
+    // and the caller never reads the answer. Polled once by hand, the call is waiting on the
+    // actor; after a pause the actor has answered; then the call is dropped unread.
+    async fn start_then_abandon<F: std::future::Future>(call: F) {
+        let mut call = Box::pin(call);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        if call.as_mut().poll(&mut context).is_pending() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    for _ in 0..5 {
+        start_then_abandon(engine.allocate(by_amount("svc", "0.50"))).await;
+    }
+    for id in &granted[..5] {
+        start_then_abandon(engine.record_usage(usage_for(*id, 1800, 640))).await;
+    }
+    // And at other moments: give up after 0 µs to 4 ms.
+    let give_up = |i: u64| std::time::Duration::from_micros(i * 97 % 4000);
+    for i in 0..40 {
+        let _ = tokio::time::timeout(give_up(i), engine.allocate(by_amount("svc", "0.50"))).await;
+    }
+    for (i, id) in granted[5..].iter().enumerate() {
+        let _ = tokio::time::timeout(give_up(i as u64 * 3), engine.record_usage(usage_for(*id, 1800, 640))).await;
+    }
+    // The abandoned calls finish on their own; wait until both views agree and stay so.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut agreeing_in_a_row = 0;
+    let mut last = None;
+    while agreeing_in_a_row < 5 {
+        let active = engine
+            .list_allocations(AllocationFilter {
+                status: Some(AllocationStatus::Active),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("allocations");
+        // An allocation holds what it reserved less what its usage cost, never below zero.
+        let stored_held: Decimal = active.iter().map(|a| (a.reserved_cost - a.used_cost).max(Decimal::ZERO)).sum();
+        let usage = engine.list_usage(UsageFilter { limit: 1000, ..Default::default() }).await.expect("usage");
+        let stored_settled: Decimal = usage.records.iter().filter_map(|r| r.cost).sum();
+        let standing = status(&engine, "b").await;
+        let now = (stored_held, stored_settled, standing.reserved, standing.settled);
+        if stored_held == standing.reserved && stored_settled == standing.settled && last == Some(now) {
+            agreeing_in_a_row += 1;
+        } else {
+            agreeing_in_a_row = 0;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "memory (held {}, settled {}) and storage (held {stored_held}, settled {stored_settled}) disagree",
+            standing.reserved,
+            standing.settled
+        );
+        last = Some(now);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     engine.shutdown();
 }
 
@@ -344,6 +452,8 @@ both_backends!(
     unpriced_models_are_never_free,
     usage_is_priced_with_the_version_in_force,
     listed_allocations_carry_their_usage,
+    the_window_cache_is_bounded_and_reread,
+    abandoned_calls_leave_memory_and_storage_agreeing,
 );
 
 /// Two engines (two daemons) sharing one PostgreSQL database hold one limit between them.

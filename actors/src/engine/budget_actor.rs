@@ -43,6 +43,9 @@ pub enum ToBudgetActor {
         call: Option<CallScope>,
         reply: RpcReplyPort<Result<Vec<PolicyStatus>, EngineError>>,
     },
+    /// For tests: how many windows are cached in memory.
+    #[doc(hidden)]
+    CachedWindows(RpcReplyPort<usize>),
     /// Fault injection for tests: the handler fails, so the supervisor restarts the actor.
     #[doc(hidden)]
     Crash,
@@ -95,6 +98,7 @@ pub struct SettleOutcome {
 pub struct BudgetActor {
     pub repo: Arc<dyn Repository>,
     pub default_tz: Tz,
+    pub window_cache_limit: usize,
 }
 
 pub struct BudgetState {
@@ -299,7 +303,7 @@ impl BudgetActor {
         context_id: Option<&str>,
         call: Option<&CallScope>,
     ) -> Result<Vec<PolicyStatus>, EngineError> {
-        Self::sweep(state);
+        self.sweep(state);
         let budget = state.budget.clone();
         let mut out = Vec::with_capacity(budget.policies.len());
         for policy in &budget.policies {
@@ -335,9 +339,8 @@ impl BudgetActor {
 
     /// Bounds the window cache: past windows and finished sessions would otherwise stay in
     /// memory forever. Windows still held by a lease stay; others are re-read on demand.
-    fn evict_windows(state: &mut BudgetState) {
-        const MAX_WINDOWS: usize = 10_000;
-        if state.windows.len() <= MAX_WINDOWS {
+    fn evict_windows(&self, state: &mut BudgetState) {
+        if state.windows.len() <= self.window_cache_limit {
             return;
         }
         let held: std::collections::HashSet<(Uuid, String)> =
@@ -345,8 +348,8 @@ impl BudgetActor {
         state.windows.retain(|key, _| held.contains(key));
     }
 
-    fn sweep(state: &mut BudgetState) {
-        Self::evict_windows(state);
+    fn sweep(&self, state: &mut BudgetState) {
+        self.evict_windows(state);
         let now = Utc::now();
         while let Some(&(expires_at, id)) = state.expiries.first() {
             if expires_at > now {
@@ -574,7 +577,10 @@ impl Actor for BudgetActor {
             ToBudgetActor::Reload => {
                 *state = self.rebuild(state.budget.clone()).await?;
             }
-            ToBudgetActor::Sweep => Self::sweep(state),
+            ToBudgetActor::Sweep => self.sweep(state),
+            ToBudgetActor::CachedWindows(reply) => {
+                let _ = reply.send(state.windows.len());
+            }
             ToBudgetActor::Unsettle { charges, hold_deltas } => Self::unsettle(state, charges, hold_deltas),
             ToBudgetActor::Status { at, context_id, call, reply } => {
                 let result = self.status(state, at, context_id.as_deref(), call.as_ref()).await;

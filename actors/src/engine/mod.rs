@@ -45,6 +45,9 @@ pub struct EngineConfig {
     pub max_ttl: Duration,
     /// How often expired leases are swept.
     pub sweep_interval: Duration,
+    /// Windows (period or session totals) a budget actor keeps in memory before a sweep
+    /// drops those no lease holds; a dropped window is re-read from storage when next used.
+    pub window_cache_limit: usize,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +57,7 @@ impl Default for EngineConfig {
             default_ttl: Duration::from_secs(300),
             max_ttl: Duration::from_secs(86_400),
             sweep_interval: Duration::from_secs(1),
+            window_cache_limit: 10_000,
         }
     }
 }
@@ -93,7 +97,12 @@ impl Engine {
         let actors: supervisor::ActorRegistry = Arc::new(RwLock::new(HashMap::new()));
         let (supervisor, _) = Actor::spawn(
             None,
-            BudgetSupervisor { repo: repo.clone(), default_tz: config.default_timezone, registry: actors.clone() },
+            BudgetSupervisor {
+                repo: repo.clone(),
+                default_tz: config.default_timezone,
+                window_cache_limit: config.window_cache_limit,
+                registry: actors.clone(),
+            },
             (),
         )
         .await
@@ -505,6 +514,14 @@ impl Engine {
         let budget = self.find_budget(id_or_name)?;
         let actor = self.actor_for(&budget).await?;
         actor.cast(ToBudgetActor::Crash).map_err(|e| EngineError::Unavailable(e.to_string()))
+    }
+
+    /// For tests: how many windows a budget's actor holds in memory.
+    #[doc(hidden)]
+    pub async fn cached_windows(&self, id_or_name: &str) -> Result<usize, EngineError> {
+        let budget = self.find_budget(id_or_name)?;
+        let actor = self.actor_for(&budget).await?;
+        call!(actor, ToBudgetActor::CachedWindows).map_err(|e| EngineError::Unavailable(e.to_string()))
     }
 
     pub async fn actor_restarts(&self) -> Result<HashMap<Uuid, usize>, EngineError> {

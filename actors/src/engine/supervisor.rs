@@ -40,6 +40,7 @@ pub type ActorRegistry = Arc<std::sync::RwLock<HashMap<Uuid, ActorRef<ToBudgetAc
 pub struct BudgetSupervisor {
     pub repo: Arc<dyn Repository>,
     pub default_tz: Tz,
+    pub window_cache_limit: usize,
     pub registry: ActorRegistry,
 }
 
@@ -60,7 +61,11 @@ impl BudgetSupervisor {
         myself: &ActorRef<ToBudgetSupervisor>,
         budget: Arc<Budget>,
     ) -> Result<ActorRef<ToBudgetActor>, EngineError> {
-        let handler = BudgetActor { repo: self.repo.clone(), default_tz: self.default_tz };
+        let handler = BudgetActor {
+            repo: self.repo.clone(),
+            default_tz: self.default_tz,
+            window_cache_limit: self.window_cache_limit,
+        };
         let (actor, _join) = Actor::spawn_linked(None, handler, budget.clone(), myself.get_cell())
             .await
             .map_err(|e| EngineError::Unavailable(format!("cannot start actor for budget '{}': {e}", budget.name)))?;
