@@ -455,3 +455,60 @@ async fn rate_limits_and_disabled_sources_are_not_failures() {
     assert!(!engine.list_alerts(50).await.expect("alerts").iter().any(|a| a.kind == "price_source_failed"));
     monitor.shutdown();
 }
+
+/// After a restart the first fetch of a source is unconditional even though its ETag was
+/// stored: a 304 then would leave the new process's verifier without that source's prices.
+/// Later fetches are conditional again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_fetch_after_a_restart_is_unconditional() {
+    type Seen = Arc<Mutex<Vec<Option<String>>>>;
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let app = Router::new()
+        .route(
+            "/feed.json",
+            axum::routing::get(|State(seen): State<Seen>, headers: axum::http::HeaderMap| async move {
+                let tag = "\"feed-v1\"";
+                let condition =
+                    headers.get(axum::http::header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(String::from);
+                seen.lock().expect("lock").push(condition.clone());
+                let mut response = if condition.as_deref() == Some(tag) {
+                    StatusCode::NOT_MODIFIED.into_response()
+                } else {
+                    llm_prices_with_sonnet_input("3").into_response()
+                };
+                response.headers_mut().insert(axum::http::header::ETAG, axum::http::HeaderValue::from_static(tag));
+                response
+            }),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let repo = common::sqlite().await;
+    let engine = common::engine(&repo).await;
+    let settings = || MonitorSettings {
+        sources: vec![source("llm-prices", SourceKind::LlmPrices, format!("{base}/feed.json"), "0.7")],
+        schedules: false,
+        fetch_on_start: false,
+        ..MonitorSettings::default()
+    };
+
+    let first = PriceMonitor::start(engine.clone(), settings()).await.expect("monitor starts");
+    let fresh = first.refresh(None).await.expect("refresh");
+    assert!(!fresh[0].not_modified && fresh[0].models > 100, "{fresh:?}");
+    let again = first.refresh(None).await.expect("refresh");
+    assert!(again[0].not_modified, "the stored ETag makes the second fetch conditional: {again:?}");
+    first.shutdown();
+
+    let second = PriceMonitor::start(engine.clone(), settings()).await.expect("monitor restarts");
+    let after_restart = second.refresh(None).await.expect("refresh");
+    assert!(!after_restart[0].not_modified && after_restart[0].models > 100, "{after_restart:?}");
+    let later = second.refresh(None).await.expect("refresh");
+    assert!(later[0].not_modified, "{later:?}");
+    second.shutdown();
+
+    let tag = Some("\"feed-v1\"".to_string());
+    assert_eq!(*seen.lock().expect("lock"), vec![None, tag.clone(), None, tag], "If-None-Match per request");
+}
