@@ -111,7 +111,7 @@ async fn holds_and_charges_sum_exactly(t: TestRepo) {
     repo.insert_budget(&b).await.expect("insert");
     let policy = b.policies[0].id;
     let now = budget_actors::domain::now();
-    let live = allocation(b.id, "0.1", Duration::minutes(5));
+    let live = allocation(b.id, "0.3", Duration::minutes(5));
     let stale = allocation(b.id, "7", Duration::seconds(-1));
     for a in [&live, &stale] {
         let hold = Hold {
@@ -144,7 +144,7 @@ async fn holds_and_charges_sum_exactly(t: TestRepo) {
         .write(WriteOp::Record {
             record: Box::new(r.clone()),
             charges: vec![charge.clone()],
-            hold_updates: vec![HoldUpdate { allocation_id: live.id, policy_id: policy, cost: dec("0.1"), tokens: 85 }],
+            hold_shrinks: vec![HoldShrink { allocation_id: live.id, policy_id: policy, cost: dec("0.2"), tokens: 15 }],
         })
         .await
         .expect("record");
@@ -165,7 +165,7 @@ async fn holds_and_charges_sum_exactly(t: TestRepo) {
         .write(WriteOp::Record {
             record: Box::new(again),
             charges: vec![Charge { record_id: Uuid::now_v7(), ..charge }],
-            hold_updates: vec![],
+            hold_shrinks: vec![],
         })
         .await
         .expect("duplicate is not an error");
@@ -193,7 +193,7 @@ async fn usage_pages_and_filters(t: TestRepo) {
             r.provider = "openai".into();
         }
         ids.push(r.id);
-        repo.write(WriteOp::Record { record: Box::new(r), charges: vec![], hold_updates: vec![] })
+        repo.write(WriteOp::Record { record: Box::new(r), charges: vec![], hold_shrinks: vec![] })
             .await
             .expect("record");
     }
@@ -280,8 +280,50 @@ async fn one_daemon_per_sqlite_file() {
     SqliteRepository::open(&path).await.expect("free again once the first is gone");
 }
 
+/// Shrinks of one hold leave the same stored hold whatever order their writes land in (two
+/// usages of one allocation race to the writer, or arrive on two daemons), never below zero.
+async fn hold_shrinks_commute(t: TestRepo) {
+    let repo = t.repo;
+    let b = budget("b");
+    repo.insert_budget(&b).await.expect("insert");
+    let policy = b.policies[0].id;
+    let a = allocation(b.id, "1.00", Duration::minutes(5));
+    let hold = Hold {
+        allocation_id: a.id,
+        policy_id: policy,
+        budget_id: b.id,
+        window_key: "w".into(),
+        cost: dec("1.00"),
+        tokens: 1000,
+        expires_at: a.expires_at,
+    };
+    repo.write(WriteOp::Allocate { allocation: a.clone(), holds: vec![hold], checks: vec![] }).await.expect("allocate");
+    let usage = |cost: &str, tokens: u64| {
+        let mut r = record(Some(cost), None);
+        r.allocation_id = Some(a.id);
+        WriteOp::Record {
+            record: Box::new(r),
+            charges: vec![],
+            hold_shrinks: vec![HoldShrink { allocation_id: a.id, policy_id: policy, cost: dec(cost), tokens }],
+        }
+    };
+    let held = || async {
+        let holds = repo.allocation_holds(a.id, Utc::now()).await.expect("holds");
+        (holds[0].cost, holds[0].tokens)
+    };
+    // The second usage's write lands first.
+    repo.write(usage("0.30", 300)).await.expect("second usage");
+    repo.write(usage("0.20", 200)).await.expect("first usage");
+    assert_eq!(held().await, (dec("0.50"), 500));
+    // More than is left: the hold ends at zero, not below.
+    repo.write(usage("0.80", 800)).await.expect("overrun");
+    assert_eq!(held().await, (Decimal::ZERO, 0));
+}
+
+both_backends!(hold_shrinks_commute);
+
 /// Many writes at once (on SQLite they land in one group commit): every allocation and hold
-/// is stored, one record per request id wins, and of two updates to one hold the later holds.
+/// is stored, one record per request id wins, and a duplicate's hold shrink does not apply.
 async fn concurrent_writes_in_one_batch(t: TestRepo) {
     let repo = t.repo.clone();
     let b = budget("b");
@@ -310,12 +352,12 @@ async fn concurrent_writes_in_one_batch(t: TestRepo) {
         r.id = Uuid::now_v7();
         record_ids.push(r.id);
         let updates = if i == 0 || i == 1 {
-            // Two updates to the first allocation's hold; i = 1 repeats request id "same", so its
-            // update (0.004) must not apply.
-            vec![HoldUpdate {
+            // Two shrinks of the first allocation's hold; i = 1 repeats request id "same", so its
+            // shrink (to 0.004) must not apply.
+            vec![HoldShrink {
                 allocation_id: allocations[0].id,
                 policy_id: policy,
-                cost: if i == 0 { dec("0.009") } else { dec("0.004") },
+                cost: if i == 0 { dec("0.001") } else { dec("0.006") },
                 tokens: 50,
             }]
         } else {
@@ -329,7 +371,7 @@ async fn concurrent_writes_in_one_batch(t: TestRepo) {
             cost: dec("0.001"),
             tokens: 15,
         };
-        writes.push(WriteOp::Record { record: Box::new(r), charges: vec![charge], hold_updates: updates });
+        writes.push(WriteOp::Record { record: Box::new(r), charges: vec![charge], hold_shrinks: updates });
     }
     let mut outcomes = Vec::new();
     for w in writes {

@@ -18,7 +18,7 @@ use crate::api::PolicyStatus;
 use crate::domain::{Alert, Budget, CallScope, Enforcement, Policy, Severity};
 use crate::error::EngineError;
 use crate::period::{PolicyClock, Window};
-use crate::storage::{Charge, Hold, HoldUpdate, Repository, Totals};
+use crate::storage::{Charge, Hold, HoldShrink, Repository, Totals};
 
 /// Messages of a BudgetActor.
 pub enum ToBudgetActor {
@@ -86,7 +86,7 @@ pub struct HoldDelta {
 #[derive(Debug, Clone, Default)]
 pub struct SettleOutcome {
     pub charges: Vec<Charge>,
-    pub hold_updates: Vec<HoldUpdate>,
+    pub hold_shrinks: Vec<HoldShrink>,
     /// What the settle took from this actor's in-memory holds.
     pub hold_deltas: Vec<HoldDelta>,
     /// Thresholds this usage crossed.
@@ -251,11 +251,11 @@ impl BudgetActor {
                 if hold.budget_id != budget.id {
                     continue;
                 }
-                outcome.hold_updates.push(HoldUpdate {
+                outcome.hold_shrinks.push(HoldShrink {
                     allocation_id,
                     policy_id: hold.policy_id,
-                    cost: (hold.cost - cost).max(Decimal::ZERO),
-                    tokens: hold.tokens.saturating_sub(req.tokens),
+                    cost,
+                    tokens: req.tokens,
                 });
             }
         }
@@ -277,11 +277,11 @@ impl BudgetActor {
                 });
                 hold.cost = new_cost;
                 hold.tokens = new_tokens;
-                outcome.hold_updates.push(HoldUpdate {
+                outcome.hold_shrinks.push(HoldShrink {
                     allocation_id,
                     policy_id: hold.policy_id,
-                    cost: new_cost,
-                    tokens: new_tokens,
+                    cost,
+                    tokens: req.tokens,
                 });
             }
         }

@@ -807,7 +807,7 @@ impl Engine {
         let tokens = usage.total_tokens();
         let budgets = self.matching_budgets(&call);
         let mut charges = Vec::new();
-        let mut hold_updates = Vec::new();
+        let mut hold_shrinks = Vec::new();
         let mut alerts = Vec::new();
         // What each budget's actor added in memory, to take back exactly if the write fails.
         let mut undo: Vec<(Uuid, Vec<crate::storage::Charge>, Vec<budget_actor::HoldDelta>)> = Vec::new();
@@ -836,7 +836,7 @@ impl Engine {
                 policies: outcome.statuses,
             });
             charges.extend(outcome.charges);
-            hold_updates.extend(outcome.hold_updates);
+            hold_shrinks.extend(outcome.hold_shrinks);
             alerts.extend(outcome.alerts);
         }
         if cost.is_none() {
@@ -882,7 +882,7 @@ impl Engine {
             budgets: undo.iter().map(|(id, _, _)| *id).collect(),
         };
         let outcome =
-            self.inner.repo.write(WriteOp::Record { record: Box::new(record.clone()), charges, hold_updates }).await;
+            self.inner.repo.write(WriteOp::Record { record: Box::new(record.clone()), charges, hold_shrinks }).await;
         match outcome {
             Ok(WriteOutcome::Done) => {}
             Ok(WriteOutcome::DuplicateRequest) => {

@@ -68,9 +68,11 @@ pub struct Totals {
     pub reserved_tokens: u64,
 }
 
-/// New remaining hold of an allocation on one policy after a usage settled part of it.
+/// Shrinks an allocation's stored hold on one policy by what a usage cost (never below zero).
+/// A shrink, not a new absolute value: shrinks commute, so two usages of one allocation whose
+/// writes land in either order (or on two daemons sharing a database) leave the same hold.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HoldUpdate {
+pub struct HoldShrink {
     pub allocation_id: Uuid,
     pub policy_id: Uuid,
     pub cost: Decimal,
@@ -81,7 +83,7 @@ pub struct HoldUpdate {
 #[derive(Debug, Clone)]
 pub enum WriteOp {
     Allocate { allocation: Allocation, holds: Vec<Hold>, checks: Vec<HardCheck> },
-    Record { record: Box<UsageRecord>, charges: Vec<Charge>, hold_updates: Vec<HoldUpdate> },
+    Record { record: Box<UsageRecord>, charges: Vec<Charge>, hold_shrinks: Vec<HoldShrink> },
     Close { allocation_id: Uuid, status: AllocationStatus, at: DateTime<Utc> },
     Alert(Alert),
 }

@@ -23,7 +23,7 @@ use super::*;
 use crate::domain::{Role, ScopeFilter, Severity};
 use crate::money::decimal_from_str;
 
-fn parse_id(text: &str) -> StorageResult<Uuid> {
+pub(super) fn parse_id(text: &str) -> StorageResult<Uuid> {
     Uuid::parse_str(text).map_err(|e| EngineError::Internal(format!("bad id '{text}' in storage: {e}")))
 }
 
@@ -43,7 +43,7 @@ pub(super) fn tokens_in(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn tokens_out(value: i64) -> u64 {
+pub(super) fn tokens_out(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
@@ -66,7 +66,7 @@ pub(super) fn sqlite_money_in(d: Decimal) -> String {
     d.to_string()
 }
 
-fn sqlite_money_out(text: String) -> StorageResult<Decimal> {
+pub(super) fn sqlite_money_out(text: String) -> StorageResult<Decimal> {
     decimal_from_str(&text)
 }
 
@@ -87,7 +87,10 @@ fn pg_money_out(d: Decimal) -> StorageResult<Decimal> {
 }
 
 macro_rules! sql_repository {
-    ($repo:ident, $db:ty, $ts:ty, $money:ty, $ts_in:path, $ts_out:path, $money_in:path, $money_out:path) => {
+    (
+        $repo:ident, $db:ty, $ts:ty, $money:ty, $ts_in:path, $ts_out:path, $money_in:path, $money_out:path,
+        $lock_rows:literal
+    ) => {
         impl $repo {
             fn row_budget(row: &<$db as sqlx::Database>::Row) -> StorageResult<Budget> {
                 let id: String = row.try_get("id")?;
@@ -289,7 +292,7 @@ macro_rules! sql_repository {
                             .await?;
                         }
                     }
-                    WriteOp::Record { record: r, charges, hold_updates } => {
+                    WriteOp::Record { record: r, charges, hold_shrinks } => {
                         let inserted = sqlx::query(
                             "INSERT INTO usage_records (id, allocation_id, component, context_id, provider, model, task_type, \
                              tier, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, \
@@ -341,10 +344,25 @@ macro_rules! sql_repository {
                             .execute(&mut *conn)
                             .await?;
                         }
-                        for u in hold_updates {
+                        // Read, shrink, write, with the row locked where several daemons share
+                        // it (SQLite has one writer). Exact decimals: SQL arithmetic on SQLite's
+                        // TEXT money would go through floating point.
+                        for u in hold_shrinks {
+                            let held = sqlx::query(concat!(
+                                "SELECT cost, tokens FROM holds WHERE allocation_id = $1 AND policy_id = $2",
+                                $lock_rows
+                            ))
+                            .bind(u.allocation_id.to_string())
+                            .bind(u.policy_id.to_string())
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                            // Released or expired meanwhile: nothing is held any more.
+                            let Some(held) = held else { continue };
+                            let cost = ($money_out(held.try_get::<$money, _>("cost")?)? - u.cost).max(Decimal::ZERO);
+                            let tokens = tokens_out(held.try_get("tokens")?).saturating_sub(u.tokens);
                             sqlx::query("UPDATE holds SET cost = $1, tokens = $2 WHERE allocation_id = $3 AND policy_id = $4")
-                                .bind($money_in(u.cost))
-                                .bind(tokens_in(u.tokens))
+                                .bind($money_in(cost))
+                                .bind(tokens_in(tokens))
                                 .bind(u.allocation_id.to_string())
                                 .bind(u.policy_id.to_string())
                                 .execute(&mut *conn)
@@ -1164,7 +1182,8 @@ sql_repository!(
     sqlite_ts_in,
     sqlite_ts_out,
     sqlite_money_in,
-    sqlite_money_out
+    sqlite_money_out,
+    ""
 );
 
 /// PostgreSQL, for several daemons sharing one database.
@@ -1261,7 +1280,8 @@ sql_repository!(
     pg_ts_in,
     pg_ts_out,
     pg_money_in,
-    pg_money_out
+    pg_money_out,
+    " FOR UPDATE"
 );
 
 #[allow(dead_code)]

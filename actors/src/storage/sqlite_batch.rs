@@ -3,13 +3,13 @@
 //! thread once, so this, not fsync, is what bounds the writer (measured: ~70 µs a statement).
 //!
 //! Writes in one batch commute when applied in this order: allocations, holds, usage
-//! records, charges, hold updates, closes, alerts. (A close deletes holds, so a hold update
+//! records, charges, hold shrinks, closes, alerts. (A close deletes holds, so a hold shrink
 //! for the same allocation ends the same whether it ran before or after it.)
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::HashSet;
 
-use super::sql::{sqlite_money_in, sqlite_ts_in, to_json, tokens_in};
+use super::sql::{parse_id, sqlite_money_in, sqlite_money_out, sqlite_ts_in, to_json, tokens_in, tokens_out};
 use super::*;
 
 /// Rows per statement: the widest row (usage records, 24 columns) × this stays well under
@@ -156,25 +156,50 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
         q.build().execute(&mut *conn).await?;
     }
 
-    // Updates carry absolute values computed in order by the budget's actor: of several for
-    // one hold, the last is the current one (UPDATE … FROM would pick one at random).
-    let mut latest: std::collections::HashMap<(Uuid, Uuid), &HoldUpdate> = std::collections::HashMap::new();
+    // Hold shrinks: summed per hold first (shrinks commute, and clamping at zero once after
+    // the sum ends the same as clamping after each), then applied to the stored values. The
+    // arithmetic is done here in exact decimals, the writer being the only one.
+    let mut shrinks: std::collections::HashMap<(Uuid, Uuid), (Decimal, u64)> = std::collections::HashMap::new();
     for op in ops.iter().enumerate().filter(|(i, _)| live(*i)).map(|(_, op)| op) {
-        if let WriteOp::Record { hold_updates, .. } = op {
-            for u in hold_updates {
-                latest.insert((u.allocation_id, u.policy_id), u);
+        if let WriteOp::Record { hold_shrinks, .. } = op {
+            for u in hold_shrinks {
+                let entry = shrinks.entry((u.allocation_id, u.policy_id)).or_insert((Decimal::ZERO, 0));
+                entry.0 += u.cost;
+                entry.1 = entry.1.saturating_add(u.tokens);
             }
         }
     }
-    let updates: Vec<&HoldUpdate> = latest.into_values().collect();
+    let shrunk_allocations: Vec<Uuid> =
+        shrinks.keys().map(|(allocation_id, _)| *allocation_id).collect::<HashSet<_>>().into_iter().collect();
+    let mut updates: Vec<(Uuid, Uuid, Decimal, u64)> = Vec::with_capacity(shrinks.len());
+    for chunk in shrunk_allocations.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT allocation_id, policy_id, cost, tokens FROM holds WHERE allocation_id IN (");
+        let mut ids = q.separated(", ");
+        for id in chunk {
+            ids.push_bind(id.to_string());
+        }
+        q.push(")");
+        for row in q.build().fetch_all(&mut *conn).await? {
+            let key = (
+                parse_id(&row.try_get::<String, _>("allocation_id")?)?,
+                parse_id(&row.try_get::<String, _>("policy_id")?)?,
+            );
+            // Released or expired meanwhile: nothing is held any more.
+            let Some((cost, tokens)) = shrinks.get(&key) else { continue };
+            let held_cost = sqlite_money_out(row.try_get("cost")?)?;
+            let held_tokens = tokens_out(row.try_get("tokens")?);
+            updates.push((key.0, key.1, (held_cost - cost).max(Decimal::ZERO), held_tokens.saturating_sub(*tokens)));
+        }
+    }
     for chunk in updates.chunks(CHUNK) {
         let mut q: QueryBuilder<Sqlite> =
             QueryBuilder::new("UPDATE holds SET cost = v.column3, tokens = v.column4 FROM (");
-        q.push_values(chunk, |mut b, u| {
-            b.push_bind(u.allocation_id.to_string())
-                .push_bind(u.policy_id.to_string())
-                .push_bind(sqlite_money_in(u.cost))
-                .push_bind(tokens_in(u.tokens));
+        q.push_values(chunk, |mut b, (allocation_id, policy_id, cost, tokens)| {
+            b.push_bind(allocation_id.to_string())
+                .push_bind(policy_id.to_string())
+                .push_bind(sqlite_money_in(*cost))
+                .push_bind(tokens_in(*tokens));
         });
         q.push(") AS v WHERE holds.allocation_id = v.column1 AND holds.policy_id = v.column2");
         q.build().execute(&mut *conn).await?;
