@@ -512,3 +512,130 @@ async fn the_first_fetch_after_a_restart_is_unconditional() {
     let tag = Some("\"feed-v1\"".to_string());
     assert_eq!(*seen.lock().expect("lock"), vec![None, tag.clone(), None, tag], "If-None-Match per request");
 }
+
+/// LiteLLM's map with claude-sonnet-4-5's batch rates replaced (its headline rates unchanged).
+fn litellm_with_sonnet_batches(input: &str, output: &str) -> String {
+    let mut map: Value = serde_json::from_str(BUILTIN_LITELLM_JSON).expect("builtin map");
+    map["claude-sonnet-4-5"]["input_cost_per_token_batches"] = serde_json::from_str(input).expect("number");
+    map["claude-sonnet-4-5"]["output_cost_per_token_batches"] = serde_json::from_str(output).expect("number");
+    serde_json::to_string(&map).expect("serialize")
+}
+
+fn sonnet_batch_input(engine: &Engine) -> Decimal {
+    engine
+        .estimate(EstimateRequest {
+            provider: "anthropic".into(),
+            model: "claude-sonnet-4-5".into(),
+            input_tokens: Some(1_000_000),
+            output_tokens: Some(0),
+            service_tier: Some(budget_actors::pricing::ServiceTier::Batch),
+            ..Default::default()
+        })
+        .expect("estimate")
+        .cost
+        .expect("priced")
+}
+
+/// A LiteLLM change confined to fields beyond the headline rates (here the batch list) is
+/// verified, recorded field by field and held over the threshold like any other change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_to_batch_rates_alone_is_recorded_and_checked() {
+    let s = setup().await;
+    s.monitor.refresh(None).await.expect("baseline");
+    assert_eq!(sonnet_batch_input(&s.engine), dec("1.5"));
+    // Batch input +10 %: applied, with an update record naming the field.
+    s.files
+        .lock()
+        .expect("lock")
+        .insert("litellm.json".into(), (200, litellm_with_sonnet_batches("1.65e-06", "7.5e-06")));
+    let reports = s.monitor.refresh(Some("litellm")).await.expect("litellm");
+    assert_eq!(reports[0].applied, 1, "{reports:?}");
+    assert_eq!(sonnet_batch_input(&s.engine), dec("1.65"));
+    assert_eq!(sonnet_input(&s.engine), dec("3"), "the headline rate did not move");
+    let updates = s.monitor.updates(Some("anthropic"), Some("claude-sonnet-4-5"), 10).await.expect("updates");
+    assert_eq!(updates.len(), 1);
+    let fields: Vec<_> = updates[0].changes.iter().map(|c| (c.field.as_str(), c.percent)).collect();
+    assert_eq!(fields, vec![("input_cost_per_token_batches", Some(dec("10")))]);
+    // Batch output +50 %: held for approval.
+    s.files
+        .lock()
+        .expect("lock")
+        .insert("litellm.json".into(), (200, litellm_with_sonnet_batches("1.65e-06", "1.125e-05")));
+    let reports = s.monitor.refresh(Some("litellm")).await.expect("litellm");
+    assert_eq!((reports[0].applied, reports[0].pending), (0, 1), "{reports:?}");
+    let pending = sonnet_pending(&s.monitor).await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].reason, "threshold");
+    assert_eq!(pending[0].changes.len(), 1, "{:?}", pending[0].changes);
+    assert_eq!(pending[0].changes[0].field, "output_cost_per_token_batches");
+    assert_eq!(pending[0].changes[0].percent, Some(dec("50")));
+    s.monitor.shutdown();
+}
+
+/// The case: two sources that agree, one off by 1000× — here the most trusted one.
+/// The two agreeing publishers outweigh it: the 1000× price is listed as a conflict, its
+/// source as the outlier, and nothing is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agree_and_the_most_trusted_is_off_by_1000x() {
+    let files: Files = Arc::new(Mutex::new(HashMap::new()));
+    {
+        let mut f = files.lock().expect("lock");
+        f.insert("litellm.json".into(), (200, BUILTIN_LITELLM_JSON.to_string()));
+        f.insert("llm-prices.json".into(), (200, llm_prices_with_sonnet_input("3")));
+        f.insert("mirror.json".into(), (200, llm_prices_with_sonnet_input("3")));
+    }
+    let base = start_server(files.clone()).await;
+    let repo = common::sqlite().await;
+    let engine = common::engine(&repo).await;
+    let settings = MonitorSettings {
+        sources: vec![
+            source("litellm", SourceKind::Litellm, format!("{base}/litellm.json"), "0.9"),
+            source("llm-prices", SourceKind::LlmPrices, format!("{base}/llm-prices.json"), "0.7"),
+            // Another publisher of the same feed format (publisher defaults to the name).
+            source("mirror", SourceKind::LlmPrices, format!("{base}/mirror.json"), "0.7"),
+        ],
+        schedules: false,
+        fetch_on_start: false,
+        ..MonitorSettings::default()
+    };
+    let monitor = PriceMonitor::start(engine.clone(), settings).await.expect("monitor starts");
+    monitor.refresh(None).await.expect("baseline");
+    files.lock().expect("lock").insert("litellm.json".into(), (200, litellm_with_sonnet_input("3e-03")));
+    let reports = monitor.refresh(None).await.expect("refresh");
+    assert!(reports.iter().all(|r| r.error.is_none() && r.applied == 0), "{reports:?}");
+    assert_eq!(sonnet_input(&engine), dec("3"), "the 1000x price is not applied");
+    assert!(sonnet_pending(&monitor).await.is_empty(), "the consensus is the price in force: nothing to approve");
+    let conflicts = monitor.conflicts().await.expect("conflicts");
+    let sonnet = conflicts
+        .iter()
+        .find(|c| c.provider == "anthropic" && c.model == "claude-sonnet-4-5")
+        .expect("claude-sonnet-4-5 is listed as a conflict");
+    let mut agreeing = sonnet.agreeing.clone();
+    agreeing.sort();
+    assert_eq!(agreeing, vec!["llm-prices", "mirror"]);
+    assert_eq!(sonnet.outliers, vec!["litellm"]);
+    monitor.shutdown();
+}
+
+/// When the 1000× price comes from the more trusted of two sources, it would win on trust
+/// alone: it is held in the pending queue as a conflict instead of taking effect, and once
+/// rejected it is not proposed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_source_off_by_1000x_is_held_as_a_conflict() {
+    let s = setup().await;
+    s.monitor.refresh(None).await.expect("baseline");
+    s.files.lock().expect("lock").insert("litellm.json".into(), (200, litellm_with_sonnet_input("3e-03")));
+    let reports = s.monitor.refresh(None).await.expect("refresh");
+    assert!(reports.iter().all(|r| r.applied == 0), "{reports:?}");
+    assert_eq!(sonnet_input(&s.engine), dec("3"), "held, not applied");
+    let pending = sonnet_pending(&s.monitor).await;
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!((pending[0].reason.as_str(), pending[0].verification.as_str()), ("conflict", "conflict"));
+    assert_eq!(pending[0].changes[0].field, "input_cost_per_token");
+    assert_eq!(pending[0].changes[0].percent, Some(dec("99900")));
+    s.monitor.reject(pending[0].id, Some("a typo upstream")).await.expect("reject");
+    s.monitor.refresh(None).await.expect("again");
+    assert!(sonnet_pending(&s.monitor).await.is_empty(), "a rejected change is not proposed again");
+    assert_eq!(sonnet_input(&s.engine), dec("3"));
+    s.monitor.shutdown();
+}

@@ -77,7 +77,8 @@ pub struct FieldChange {
     #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>)]
     pub new: Option<Decimal>,
-    /// `(new − old) / old × 100`, rounded to 4 places; null when there was no old value.
+    /// `(new − old) / old × 100`, rounded to 4 places; null when the field appears or
+    /// disappears (no old or no new value) or the old value was zero.
     #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>)]
     pub percent: Option<Decimal>,
@@ -140,8 +141,23 @@ pub fn consensus<'a>(candidates: &[Candidate<'a>], tolerance: Decimal) -> Consen
     Consensus { status, chosen: Some(best[0].clone()), agreeing, outliers }
 }
 
-/// The headline rates that would change if `proposed` replaced `current`.
+/// The rates that would change if `proposed` replaced `current`: every field of a full
+/// LiteLLM entry (long-context thresholds, service-tier lists, tiered and off-peak pricing,
+/// per-request prices), else the headline rates a source gives. A field that appears or
+/// disappears has no percent: for the approval threshold that is as large as a change gets.
 pub fn diff(current: Option<&ModelPrice>, proposed: &SourcePrice) -> Vec<FieldChange> {
+    if let Some(full) = &proposed.full {
+        let old = current.map(ModelPrice::rate_fields).unwrap_or_default();
+        let new = full.rate_fields();
+        let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        return names
+            .into_iter()
+            .filter_map(|field| {
+                let (old, new) = (old.get(field).copied(), new.get(field).copied());
+                (old != new).then(|| FieldChange { field: field.clone(), old, new, percent: percent(old, new) })
+            })
+            .collect();
+    }
     let old = current.map(|p| &p.standard.rates);
     let olds = [
         old.and_then(|r| r.input),
@@ -155,11 +171,16 @@ pub fn diff(current: Option<&ModelPrice>, proposed: &SourcePrice) -> Vec<FieldCh
         if old == Some(new) {
             continue;
         }
-        let percent =
-            old.filter(|o| !o.is_zero()).map(|o| ((new - o) / o * Decimal::from(100)).round_dp(4).normalize());
-        out.push(FieldChange { field: field.to_string(), old, new: Some(new), percent });
+        out.push(FieldChange { field: field.to_string(), old, new: Some(new), percent: percent(old, Some(new)) });
     }
     out
+}
+
+/// `(new − old) / old × 100`, rounded to 4 places; `None` when either side is missing or the
+/// old value is zero.
+fn percent(old: Option<Decimal>, new: Option<Decimal>) -> Option<Decimal> {
+    let (old, new) = (old.filter(|o| !o.is_zero())?, new?);
+    Some(((new - old) / old * Decimal::from(100)).round_dp(4).normalize())
 }
 
 /// The largest absolute percent change; `None` (unbounded) when a rate had no old value or

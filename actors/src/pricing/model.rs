@@ -622,6 +622,52 @@ impl ModelPrice {
         price
     }
 
+    /// Every rate of the entry under a LiteLLM-style name (`{base}[_above_{N}k_tokens][_{tier}]`,
+    /// `tiered_pricing[{lo}-{hi}].{base}`, `off_peak_pricing.{base}`, `input_cost_per_request`,
+    /// `output_cost_per_image_token`), so two versions of a price can be compared field by
+    /// field.
+    pub fn rate_fields(&self) -> std::collections::BTreeMap<String, Decimal> {
+        fn put(out: &mut std::collections::BTreeMap<String, Decimal>, rates: &RateSet, name: &dyn Fn(&str) -> String) {
+            let fields = [
+                ("input_cost_per_token", rates.input),
+                ("output_cost_per_token", rates.output),
+                ("cache_read_input_token_cost", rates.cache_read),
+                ("cache_creation_input_token_cost", rates.cache_write),
+                ("cache_creation_input_token_cost_above_1hr", rates.cache_write_1h),
+                ("output_cost_per_reasoning_token", rates.reasoning),
+            ];
+            for (base, value) in fields {
+                if let Some(value) = value {
+                    out.insert(name(base), value);
+                }
+            }
+        }
+        let mut out = std::collections::BTreeMap::new();
+        for (list, suffix) in
+            [(&self.standard, ""), (&self.batches, "_batches"), (&self.flex, "_flex"), (&self.priority, "_priority")]
+        {
+            put(&mut out, &list.rates, &|base| format!("{base}{suffix}"));
+            for t in &list.thresholds {
+                let n = t.above_tokens;
+                let above = if n % 1000 == 0 { format!("{}k", n / 1000) } else { n.to_string() };
+                put(&mut out, &t.rates, &|base| format!("{base}_above_{above}_tokens{suffix}"));
+            }
+        }
+        for tier in &self.tiered_pricing {
+            put(&mut out, &tier.rates, &|base| format!("tiered_pricing[{}-{}].{base}", tier.lo, tier.hi));
+        }
+        if let Some(off_peak) = &self.off_peak_pricing {
+            put(&mut out, &off_peak.rates, &|base| format!("off_peak_pricing.{base}"));
+        }
+        if let Some(v) = self.input_cost_per_request {
+            out.insert("input_cost_per_request".into(), v);
+        }
+        if let Some(v) = self.output_cost_per_image_token {
+            out.insert("output_cost_per_image_token".into(), v);
+        }
+        out
+    }
+
     /// The main rates, for display.
     pub fn to_summary(&self) -> ModelPriceSummary {
         let r = &self.standard.rates;
