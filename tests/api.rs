@@ -173,6 +173,18 @@ async fn bad_input_gets_a_clear_4xx_naming_the_field() {
             "policies[0].enforcement",
         ),
         ("/api/v1/budgets", json!({"name": ""}), 400, "name"),
+        (
+            "/api/v1/usage/record",
+            json!({"component": "rhetor", "provider": "anthropic", "model": "claude-sonnet-4-5", "input_tokens": 10}),
+            400,
+            "output_tokens",
+        ),
+        (
+            "/api/v1/usage/record",
+            json!({"component": "rhetor", "provider": "anthropic", "model": "claude-sonnet-4-5", "output_tokens": 10}),
+            400,
+            "input_tokens",
+        ),
         ("/api/v1/budgets", json!({"name": "rhetor"}), 409, ""),
         (
             "/api/v1/allocations",
@@ -513,9 +525,13 @@ async fn openapi_and_metrics_are_served() {
     let d = Daemon::start();
     let (status, doc) = d.get("/api/v1/openapi.json").await;
     assert_eq!(status, 200);
-    for path in
-        ["/api/v1/allocations", "/api/v1/usage/record", "/api/v1/budgets/{id}/status", "/api/v1/prices/estimate"]
-    {
+    for path in [
+        "/api/v1/allocations",
+        "/api/v1/usage/record",
+        "/api/v1/budgets/{id}/status",
+        "/api/v1/prices/estimate",
+        "/api/v1/prices/{provider}/{model}/history",
+    ] {
         assert!(doc["paths"][path].is_object(), "openapi documents {path}");
     }
     rhetor_budget(&d).await;

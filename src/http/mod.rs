@@ -407,9 +407,17 @@ async fn show_price(
     ApiPath((provider, model)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     if let Some(model) = model.strip_suffix("/history") {
-        return Ok(Json(s.engine.price_history_view(&provider, model).await?).into_response());
+        return price_history(&s, &provider, model).await;
     }
     Ok(Json(s.engine.show_price(&provider, &model)?).into_response())
+}
+
+/// Reached through `show_price`: a model name may itself hold slashes, so one wildcard route
+/// serves both, and this entry documents the history path in OpenAPI.
+#[utoipa::path(get, path = "/api/v1/prices/{provider}/{model}/history", tag = "prices",
+    responses((status = 200, description = "`{provider, model, versions, updates}`: the stored price versions and the applied updates")))]
+async fn price_history(s: &AppState, provider: &str, model: &str) -> ApiResult<Response> {
+    Ok(Json(s.engine.price_history_view(provider, model).await?).into_response())
 }
 
 #[utoipa::path(put, path = "/api/v1/prices/{provider}/{model}", tag = "prices", request_body = SetPrice,
@@ -577,7 +585,7 @@ async fn list_alerts(
     paths(
         list_budgets, create_budget, get_budget, update_budget, delete_budget, list_policies, add_policy, get_policy,
         update_policy, delete_policy, budget_status, allocate, list_allocations, get_allocation, release, record_usage,
-        list_usage, get_usage, usage_summary, list_prices, show_price, set_price, estimate, list_keys, create_key,
+        list_usage, get_usage, usage_summary, list_prices, show_price, price_history, set_price, estimate, list_keys, create_key,
         revoke_key, list_alerts, price_sources, refresh_prices, price_updates, pending_prices, approve_price,
         reject_price, price_conflicts
     ),

@@ -1260,9 +1260,11 @@ fn usage_from_fields(
         }
         None => {
             let get = |i: usize| fields[i].1.unwrap_or(0);
-            if require_counts && fields[0].1.is_none() && fields[1].1.is_none() {
+            // Both counts are required: a forgotten output count would bill a call as if it
+            // had produced nothing. (An embedding says output_tokens: 0.)
+            if require_counts && let Some((field, _)) = fields[..2].iter().find(|(_, v)| v.is_none()) {
                 return Err(EngineError::invalid(
-                    "input_tokens",
+                    field,
                     "input_tokens and output_tokens are required (or an OpenAI-style usage object)",
                 ));
             }

@@ -148,7 +148,7 @@ pub struct PriceUpdate {
     pub model: String,
     pub version_id: Uuid,
     pub source: String,
-    /// `auto`, `approved` or `manual`.
+    /// `auto`, `approved` or `backfill` (a closed past period from a historical feed).
     pub kind: String,
     pub status: String,
     pub changes: Vec<FieldChange>,
@@ -160,7 +160,7 @@ pub struct PendingChange {
     pub id: Uuid,
     pub provider: String,
     pub model: String,
-    /// `threshold`, `conflict` or `untrusted`.
+    /// `threshold`, `conflict`, `manual` (the price in force was set by hand) or `untrusted`.
     pub reason: String,
     /// `pending`, `approved`, `rejected` or `superseded`.
     pub status: String,
