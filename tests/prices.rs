@@ -63,16 +63,33 @@ async fn price_monitoring_over_http_and_cli() {
     let (status, bad) = d.get("/api/v1/prices/pending?status=maybe").await;
     assert_eq!(status, 400, "{bad}");
 
-    // Reject one held change (llm-prices proposes models LiteLLM lacks), if any.
-    if let Some(first) = pending.as_array().and_then(|p| p.first()) {
-        let id = first["id"].as_str().expect("id");
-        let (status, rejected) =
-            d.post(&format!("/api/v1/prices/pending/{id}/reject"), json!({"note": "not a model"})).await;
-        assert_eq!(status, 200, "{rejected}");
-        assert_eq!(rejected["status"], "rejected");
-        let (status, again) = d.post(&format!("/api/v1/prices/pending/{id}/approve"), json!({})).await;
-        assert_eq!(status, 409, "{again}");
-    }
+    // llm-prices proposes models LiteLLM lacks; alone and not trusted enough, each is held.
+    let pending = pending.as_array().expect("pending list");
+    assert!(pending.len() >= 2, "{pending:?}");
+    let id = pending[0]["id"].as_str().expect("id");
+    let (status, rejected) =
+        d.post(&format!("/api/v1/prices/pending/{id}/reject"), json!({"note": "not a model"})).await;
+    assert_eq!(status, 200, "{rejected}");
+    assert_eq!(rejected["status"], "rejected");
+    let (status, again) = d.post(&format!("/api/v1/prices/pending/{id}/approve"), json!({})).await;
+    assert_eq!(status, 409, "{again}");
+    // Approving another one (through the CLI) prices a model that had no price.
+    let (id, provider, model) = (
+        pending[1]["id"].as_str().expect("id"),
+        pending[1]["provider"].as_str().expect("provider"),
+        pending[1]["model"].as_str().expect("model"),
+    );
+    let price_path = format!("/api/v1/prices/{provider}/{model}");
+    let (status, before) = d.get(&price_path).await;
+    assert_eq!(status, 404, "{model} had no price: {before}");
+    let approved = d.cli_json(&["prices", "approve", id]);
+    assert_eq!(approved["status"], "approved", "{approved}");
+    let (status, after) = d.get(&price_path).await;
+    assert_eq!(status, 200, "{after}");
+    assert!(after["input_cost_per_token"].is_string(), "{after}");
+    let (_, updates) = d.get(&format!("/api/v1/prices/updates?provider={provider}&model={model}")).await;
+    assert_eq!(updates[0]["kind"], "approved", "{updates}");
+    assert_eq!(updates[0]["source"], "llm-prices", "{updates}");
 
     // A read key may look but not refresh or approve.
     let (_, reader) = d.post("/api/v1/keys", json!({"name": "r", "role": "read"})).await;
