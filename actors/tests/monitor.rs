@@ -639,3 +639,58 @@ async fn a_trusted_source_off_by_1000x_is_held_as_a_conflict() {
     assert_eq!(sonnet_input(&s.engine), dec("3"));
     s.monitor.shutdown();
 }
+
+/// A source that keeps failing is restarted with a growing backoff until it has failed more
+/// than five times in ten minutes; then it is left stopped, says why, and a refresh of it is
+/// refused while the other source keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_keeps_failing_is_left_stopped() {
+    let files: Files = Arc::new(Mutex::new(HashMap::new()));
+    {
+        let mut f = files.lock().expect("lock");
+        f.insert("litellm.json".into(), (200, BUILTIN_LITELLM_JSON.to_string()));
+        f.insert("llm-prices.json".into(), (200, llm_prices_with_sonnet_input("3")));
+    }
+    let base = start_server(files.clone()).await;
+    let repo = common::sqlite().await;
+    let engine = common::engine(&repo).await;
+    let settings = MonitorSettings {
+        sources: vec![
+            source("litellm", SourceKind::Litellm, format!("{base}/litellm.json"), "0.9"),
+            source("llm-prices", SourceKind::LlmPrices, format!("{base}/llm-prices.json"), "0.7"),
+        ],
+        schedules: false,
+        fetch_on_start: false,
+        // 10 ms, 20 ms, 40 ms … instead of 1 s, 2 s, 4 s …
+        restart_backoff: std::time::Duration::from_millis(10),
+        ..MonitorSettings::default()
+    };
+    let monitor = PriceMonitor::start(engine.clone(), settings).await.expect("monitor starts");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    for restarts in 1..=5 {
+        monitor.crash_source("llm-prices");
+        while monitor.source_restarts().await.expect("restarts").get("llm-prices") != Some(&restarts) {
+            assert!(tokio::time::Instant::now() < deadline, "restart {restarts} did not happen");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    // The sixth failure within the window: left stopped.
+    monitor.crash_source("llm-prices");
+    loop {
+        let sources = monitor.sources().await.expect("sources");
+        let llm = sources.iter().find(|s| s.name == "llm-prices").expect("llm-prices");
+        if llm.last_error.as_deref().is_some_and(|e| e.starts_with("stopped after 6 failures")) {
+            assert!(!llm.healthy);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not left stopped: {llm:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Well past any backoff, it is still stopped and refreshing it is refused.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(monitor.source_restarts().await.expect("restarts").get("llm-prices"), Some(&5));
+    assert!(matches!(monitor.refresh(Some("llm-prices")).await, Err(EngineError::Unavailable(_))));
+    let reports = monitor.refresh(Some("litellm")).await.expect("the other source still works");
+    assert_eq!(reports[0].error, None);
+    monitor.shutdown();
+}

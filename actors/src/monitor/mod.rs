@@ -43,6 +43,9 @@ pub struct MonitorSettings {
     pub fetch_on_start: bool,
     /// Run sources on their schedules (tests turn this off and refresh on demand).
     pub schedules: bool,
+    /// First wait before a failed source actor is restarted; it doubles with each failure in
+    /// the restart window, up to 60 times this (default 1 s, so 1 s … 60 s).
+    pub restart_backoff: std::time::Duration,
     /// Extra identity mappings, `"provider/model"` as a source names it → canonical.
     pub model_map: crate::sources::identity::ModelMap,
 }
@@ -56,6 +59,7 @@ impl Default for MonitorSettings {
             auto_apply_min_trust: Decimal::new(8, 1),
             fetch_on_start: false,
             schedules: true,
+            restart_backoff: std::time::Duration::from_secs(1),
             model_map: crate::sources::identity::ModelMap::default(),
         }
     }
@@ -249,6 +253,7 @@ impl PriceMonitor {
             sources,
             schedule_enabled: settings.schedules,
             fetch_on_start: settings.fetch_on_start,
+            restart_backoff: settings.restart_backoff,
         };
         let (supervisor, _) = Actor::spawn(None, supervisor_actor, ())
             .await

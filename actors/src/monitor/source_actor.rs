@@ -283,6 +283,7 @@ pub struct PriceSupervisor {
     pub sources: Vec<(SourceConfig, Arc<dyn PriceSource>)>,
     pub schedule_enabled: bool,
     pub fetch_on_start: bool,
+    pub restart_backoff: Duration,
 }
 
 pub struct PriceSupervisorState {
@@ -449,9 +450,15 @@ impl Actor for PriceSupervisor {
             state.stopped.insert(name, format!("stopped after {failures} failures: {reason}"));
             return Ok(());
         }
-        // Backoff doubles with each failure in the window: 1 s, 2 s, 4 s … at most 60 s.
-        let delay = Duration::from_secs((1u64 << (failures - 1).min(6)).min(60));
-        state.stopped.insert(name.clone(), format!("restarting in {} s: {reason}", delay.as_secs()));
+        // Backoff doubles with each failure in the window: 1 s, 2 s, 4 s … at most 60 s (for
+        // the default base of 1 s).
+        let factor = (1u32 << (failures - 1).min(6)).min(60);
+        let delay = self.restart_backoff.saturating_mul(factor);
+        let wait = match delay.subsec_nanos() {
+            0 => format!("{} s", delay.as_secs()),
+            _ => format!("{} ms", delay.as_millis()),
+        };
+        state.stopped.insert(name.clone(), format!("restarting in {wait}: {reason}"));
         myself.send_after(delay, move || ToPriceSupervisor::Restart(name));
         Ok(())
     }
