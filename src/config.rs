@@ -178,6 +178,7 @@ impl Settings {
                 auto_apply_min_trust: section.auto_apply_min_trust.unwrap_or(defaults.auto_apply_min_trust),
                 fetch_on_start: section.fetch_on_start.unwrap_or(defaults.fetch_on_start),
                 schedules: true,
+                restart_backoff: defaults.restart_backoff,
                 model_map: budget_actors::sources::identity::ModelMap::new(section.model_map),
             })
         } else {
