@@ -89,7 +89,7 @@ fn pg_money_out(d: Decimal) -> StorageResult<Decimal> {
 macro_rules! sql_repository {
     (
         $repo:ident, $db:ty, $ts:ty, $money:ty, $ts_in:path, $ts_out:path, $money_in:path, $money_out:path,
-        $lock_rows:literal
+        $lock_rows:literal, $exact_sql_sums:literal
     ) => {
         impl $repo {
             fn row_budget(row: &<$db as sqlx::Database>::Row) -> StorageResult<Budget> {
@@ -221,6 +221,35 @@ macro_rules! sql_repository {
                 window_key: &str,
                 now: DateTime<Utc>,
             ) -> StorageResult<Totals> {
+                if $exact_sql_sums {
+                    // NUMERIC sums are exact: one row back instead of every row of the window
+                    // (this runs under the budget's lock for each hard-limit allocation).
+                    let charges = sqlx::query(
+                        "SELECT COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(tokens), 0)::BIGINT AS tokens \
+                         FROM charges WHERE policy_id = $1 AND window_key = $2",
+                    )
+                    .bind(policy_id.to_string())
+                    .bind(window_key)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    let holds = sqlx::query(
+                        "SELECT COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(tokens), 0)::BIGINT AS tokens \
+                         FROM holds WHERE policy_id = $1 AND window_key = $2 AND expires_at > $3",
+                    )
+                    .bind(policy_id.to_string())
+                    .bind(window_key)
+                    .bind($ts_in(now))
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    return Ok(Totals {
+                        settled_cost: $money_out(charges.try_get::<$money, _>("cost")?)?,
+                        settled_tokens: tokens_out(charges.try_get("tokens")?),
+                        reserved_cost: $money_out(holds.try_get::<$money, _>("cost")?)?,
+                        reserved_tokens: tokens_out(holds.try_get("tokens")?),
+                    });
+                }
+                // SQLite keeps money as text: SQL SUM would go through floating point, so the
+                // rows are added here in decimals.
                 let mut totals = Totals::default();
                 let charges = sqlx::query("SELECT cost, tokens FROM charges WHERE policy_id = $1 AND window_key = $2")
                     .bind(policy_id.to_string())
@@ -1190,7 +1219,8 @@ sql_repository!(
     sqlite_ts_out,
     sqlite_money_in,
     sqlite_money_out,
-    ""
+    "",
+    false
 );
 
 /// PostgreSQL, for several daemons sharing one database.
@@ -1288,7 +1318,8 @@ sql_repository!(
     pg_ts_out,
     pg_money_in,
     pg_money_out,
-    " FOR UPDATE"
+    " FOR UPDATE",
+    true
 );
 
 #[allow(dead_code)]
