@@ -511,13 +511,29 @@ fn status_table(s: &BudgetStatus) -> Table {
 
 pub async fn run(cli: Cli) -> Result<()> {
     let output = cli.output;
-    let client = BudgetClient::new(&cli.url, resolve_api_key(cli.api_key)).map_err(|e| anyhow!(e))?;
+    let explicit_key = cli.api_key.as_deref().is_some_and(|k| !k.trim().is_empty());
+    let key = resolve_api_key(cli.api_key);
+    let key_found = key.is_some();
+    let client = BudgetClient::new(&cli.url, key).map_err(|e| anyhow!(e))?;
     let result = dispatch(&client, output, cli.command).await;
     result.map_err(|e| match e.downcast::<ClientError>() {
         Ok(api) => {
             let mut msg = format!("error: {} [{}]", api.message, api.code);
             if api.status == 0 {
                 msg.push_str(&format!("\nIs the daemon running at {}? Start it with `budget serve`.", cli.url));
+            }
+            if api.status == 401 && !explicit_key {
+                let looked = crate::config::default_data_dir().join(crate::serve::ADMIN_KEY_FILE);
+                msg.push_str(&format!(
+                    "\nNo key was given (--api-key or BUDGET_API_KEY){}. The daemon writes its first admin \
+                     key to <its data dir>/{}; point BUDGET_DATA_DIR at that directory, or pass a key.",
+                    if key_found {
+                        format!(" and the one in {} was refused", looked.display())
+                    } else {
+                        format!(" and there is none at {}", looked.display())
+                    },
+                    crate::serve::ADMIN_KEY_FILE
+                ));
             }
             if !api.details.is_null() && api.details.as_object().is_some_and(|o| !o.is_empty()) {
                 msg.push_str(&format!("\ndetails: {}", api.details));

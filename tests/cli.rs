@@ -198,3 +198,26 @@ async fn a_closed_pipe_ends_the_cli_quietly() {
     assert!(stderr.is_empty(), "stderr: {stderr}");
     d.stop();
 }
+
+/// Without a key the CLI says where it looked for the daemon's admin key and how to point it
+/// there, instead of a bare 401.
+#[tokio::test]
+async fn a_missing_key_says_where_the_cli_looked() {
+    let d = Daemon::start();
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let output = std::process::Command::new(common::binary())
+        .arg("--url")
+        .arg(&d.url)
+        .args(["budgets", "list"])
+        .env("BUDGET_DATA_DIR", elsewhere.path())
+        .env_remove("BUDGET_API_KEY")
+        .output()
+        .expect("run the CLI");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("[unauthorized]"), "{stderr}");
+    let looked = elsewhere.path().join("admin.key");
+    assert!(stderr.contains(&format!("there is none at {}", looked.display())), "{stderr}");
+    assert!(stderr.contains("BUDGET_DATA_DIR"), "{stderr}");
+    d.stop();
+}
