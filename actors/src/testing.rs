@@ -21,3 +21,14 @@ pub async fn fresh_postgres_database() -> String {
     let query = base.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
     format!("{prefix}/{name}{query}")
 }
+
+/// Tests spend in a daily window and then read it back a moment later; if midnight UTC fell
+/// between the two they would see two windows. A test that starts in the last 30 seconds of
+/// a day waits for the next one instead (at most 31 s, on one test run in a few thousand).
+pub fn clear_of_utc_midnight() {
+    use chrono::Timelike;
+    let into_day = chrono::Utc::now().num_seconds_from_midnight();
+    if into_day >= 86_400 - 30 {
+        std::thread::sleep(std::time::Duration::from_secs(u64::from(86_400 - into_day + 1)));
+    }
+}

@@ -67,6 +67,7 @@ impl Daemon {
         config: Option<PathBuf>,
         dir: Option<tempfile::TempDir>,
     ) -> Daemon {
+        budget_actors::testing::clear_of_utc_midnight();
         let mut command = Command::new(binary());
         if let Some(config) = &config {
             command.arg("serve").arg("--config").arg(config);

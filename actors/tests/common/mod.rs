@@ -14,6 +14,7 @@ pub struct TestRepo {
 }
 
 pub async fn sqlite() -> TestRepo {
+    budget_actors::testing::clear_of_utc_midnight();
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("budget.db").display());
     let repo = storage::open(&url).await.expect("open sqlite");
@@ -21,6 +22,7 @@ pub async fn sqlite() -> TestRepo {
 }
 
 pub async fn postgres() -> TestRepo {
+    budget_actors::testing::clear_of_utc_midnight();
     let url = fresh_postgres_database().await;
     let repo = storage::open(&url).await.expect("open postgres");
     TestRepo { repo, url, _dir: None }
