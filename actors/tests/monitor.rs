@@ -694,3 +694,66 @@ async fn a_source_that_keeps_failing_is_left_stopped() {
     assert_eq!(reports[0].error, None);
     monitor.shutdown();
 }
+
+/// A model that already has a stored version (here a price set by hand today) still gets
+/// the history that came before it; periods overlapping it are left alone, and the next
+/// fetch adds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_backfilled_before_a_model_s_first_stored_version() {
+    let files: Files = Arc::new(Mutex::new(HashMap::new()));
+    files
+        .lock()
+        .expect("lock")
+        .insert("historical.json".into(), (200, include_str!("fixtures/llm-prices/historical-v1.json").to_string()));
+    let base = start_server(files.clone()).await;
+    let repo = common::sqlite().await;
+    let engine = common::engine(&repo).await;
+    engine
+        .set_price(
+            "deepseek",
+            "deepseek-chat",
+            budget_actors::api::SetPrice {
+                input_cost_per_million: Some(dec("0.5")),
+                output_cost_per_million: Some(dec("1")),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("manual price");
+    let settings = MonitorSettings {
+        sources: vec![source(
+            "llm-prices-history",
+            SourceKind::LlmPricesHistorical,
+            format!("{base}/historical.json"),
+            "0.7",
+        )],
+        schedules: false,
+        ..MonitorSettings::default()
+    };
+    let monitor = PriceMonitor::start(engine.clone(), settings).await.expect("monitor");
+    let reports = monitor.refresh(None).await.expect("refresh");
+    assert_eq!(reports[0].error, None, "{reports:?}");
+    let at = |when: &str| {
+        engine
+            .estimate(EstimateRequest {
+                provider: "deepseek".into(),
+                model: "deepseek-chat".into(),
+                input_tokens: Some(1_000_000),
+                output_tokens: Some(1_000_000),
+                timestamp: Some(chrono::DateTime::parse_from_rfc3339(when).expect("time").to_utc()),
+                ..Default::default()
+            })
+            .expect("estimate")
+            .cost
+            .expect("priced")
+    };
+    assert_eq!(at("2025-01-15T00:00:00Z"), dec("0.42"), "the feed's past period");
+    assert_eq!(at(&budget_actors::domain::now().to_rfc3339()), dec("1.5"), "the price set by hand");
+    let history = engine.price_history("deepseek", "deepseek-chat");
+    assert!(history.len() >= 2, "{history:?}");
+    assert!(history[..history.len() - 1].iter().all(|v| v.source == "llm-prices-history:history"));
+    let again = monitor.refresh(None).await.expect("again");
+    assert_eq!(again[0].backfilled, 0, "{again:?}");
+    assert_eq!(engine.price_history("deepseek", "deepseek-chat").len(), history.len());
+    monitor.shutdown();
+}

@@ -232,22 +232,30 @@ impl VerifierActor {
         Ok(report)
     }
 
-    /// Historical feeds: a closed past period of a model that has no stored versions yet
-    /// becomes a closed version, so usage from then is priced as it was. Runs once per model
-    /// (later fetches find the versions); the past is a record, so no approval is asked.
+    /// Historical feeds: a closed past period becomes a closed version, so usage from then is
+    /// priced as it was — for a model without stored versions, and for one whose stored
+    /// versions all begin after the period ended (they were applied or set later; the feed
+    /// fills in what came before). Periods that would overlap a stored version are left
+    /// alone, so this runs once per model: on the next fetch the backfilled versions are the
+    /// earliest. The past is a record, so no approval is asked.
     async fn backfill(&self, snapshot: &Snapshot, now: DateTime<Utc>) -> Result<usize, EngineError> {
         let mut done = 0;
-        let mut touched: std::collections::HashSet<Key> = std::collections::HashSet::new();
+        // Where each model's stored history began before this fetch added to it.
+        let mut stored_from: HashMap<Key, Option<DateTime<Utc>>> = HashMap::new();
         let closed = snapshot.prices.iter().filter(|p| p.effective_to.is_some_and(|to| to <= now));
         for p in closed {
             let key = canonical(p, &self.settings.model_map);
-            if !touched.contains(&key) && !self.engine.prices().history(&key.0, &key.1).is_empty() {
-                continue;
-            }
             let (Some(to), from) = (p.effective_to, p.effective_from.unwrap_or(DateTime::<Utc>::UNIX_EPOCH)) else {
                 continue;
             };
-            let current = self.engine.prices().price_at(&key.0, &key.1, now).map(|(_, price)| price);
+            let earliest = *stored_from
+                .entry(key.clone())
+                .or_insert_with(|| self.engine.prices().history(&key.0, &key.1).iter().map(|v| v.effective_from).min());
+            if earliest.is_some_and(|earliest| to > earliest) {
+                continue;
+            }
+            // Compared with what was in force then (the built-in entry, before any version).
+            let current = self.engine.prices().price_at(&key.0, &key.1, from).map(|(_, price)| price);
             let changes = diff(current.as_ref(), p);
             if changes.is_empty() {
                 continue;
@@ -276,7 +284,6 @@ impl VerifierActor {
             };
             self.engine.repo().apply_price_change(&version, &update, PendingEffect::Keep).await?;
             self.engine.prices().add_version(PriceVersion::from_row(&version)?);
-            touched.insert(key);
             done += 1;
         }
         if done > 0 {
