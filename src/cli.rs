@@ -926,16 +926,27 @@ async fn prices(client: &BudgetClient, output: Output, cmd: PricesCmd) -> Result
             cache_write_price,
             per_token,
         } => {
-            let scale = if per_token { Decimal::ONE } else { Decimal::from(1_000_000) };
-            let rate = |field: &str, v: Option<String>| -> Result<Option<Decimal>> {
-                Ok(amount(field, v)?.map(|d| d / scale))
-            };
-            let req = SetPrice {
-                input_cost_per_token: rate("input_price", Some(input_price))?,
-                output_cost_per_token: rate("output_price", Some(output_price))?,
-                cache_read_input_token_cost: rate("cache_read_price", cache_read_price)?,
-                cache_creation_input_token_cost: rate("cache_write_price", cache_write_price)?,
-                ..SetPrice::default()
+            // The daemon converts per-million rates; the CLI only says which form it sends.
+            let input_rate = amount("input_price", Some(input_price))?;
+            let output_rate = amount("output_price", Some(output_price))?;
+            let cache_read = amount("cache_read_price", cache_read_price)?;
+            let cache_write = amount("cache_write_price", cache_write_price)?;
+            let req = if per_token {
+                SetPrice {
+                    input_cost_per_token: input_rate,
+                    output_cost_per_token: output_rate,
+                    cache_read_input_token_cost: cache_read,
+                    cache_creation_input_token_cost: cache_write,
+                    ..SetPrice::default()
+                }
+            } else {
+                SetPrice {
+                    input_cost_per_million: input_rate,
+                    output_cost_per_million: output_rate,
+                    cache_read_input_cost_per_million: cache_read,
+                    cache_creation_input_cost_per_million: cache_write,
+                    ..SetPrice::default()
+                }
             };
             let p = client.set_price(&provider, &model, &req).await?;
             print(output, &p, |p| price_table(std::slice::from_ref(p)))

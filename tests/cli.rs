@@ -79,6 +79,36 @@ async fn prices_usage_and_keys_commands() {
     assert_eq!(shown["output_cost_per_token"], "0.000015");
     let set = d.cli_json(&["prices", "set", "acme", "house", "--input-price", "2", "--output-price", "8"]);
     assert_eq!(set["input_cost_per_token"], "0.000002");
+    let cached = d.cli_json(&[
+        "prices",
+        "set",
+        "acme",
+        "cached",
+        "--input-price",
+        "2",
+        "--output-price",
+        "8",
+        "--cache-read-price",
+        "0.2",
+        "--cache-write-price",
+        "2.5",
+    ]);
+    assert_eq!(cached["cache_read_input_token_cost"], "0.0000002", "{cached}");
+    assert_eq!(cached["cache_creation_input_token_cost"], "0.0000025", "{cached}");
+    let per_token = d.cli_json(&[
+        "prices",
+        "set",
+        "acme",
+        "per-token",
+        "--input-price",
+        "0.000002",
+        "--output-price",
+        "0.000008",
+        "--cache-read-price",
+        "0.0000002",
+        "--per-token",
+    ]);
+    assert_eq!(per_token["cache_read_input_token_cost"], "0.0000002", "{per_token}");
     let listed = d.cli_json(&["prices", "list", "--provider", "anthropic", "--limit", "5"]);
     assert_eq!(listed.as_array().map(Vec::len), Some(5));
 

@@ -320,6 +320,12 @@ pub struct SetPrice {
     #[serde(default, with = "crate::money::option")]
     #[schema(value_type = Option<String>)]
     pub cache_creation_input_token_cost: Option<Decimal>,
+    #[serde(default, with = "crate::money::option")]
+    #[schema(value_type = Option<String>, example = "0.30")]
+    pub cache_read_input_cost_per_million: Option<Decimal>,
+    #[serde(default, with = "crate::money::option")]
+    #[schema(value_type = Option<String>, example = "3.75")]
+    pub cache_creation_input_cost_per_million: Option<Decimal>,
     /// Default: now. Usage before it keeps its old price.
     #[serde(default)]
     pub effective_from: Option<DateTime<Utc>>,

@@ -1136,23 +1136,27 @@ impl Engine {
             .ok_or_else(|| EngineError::invalid("input_cost_per_token", "an input price is required"))?;
         let output = per_token("output_cost_per_token", req.output_cost_per_token, req.output_cost_per_million)?
             .ok_or_else(|| EngineError::invalid("output_cost_per_token", "an output price is required"))?;
+        let cache_read = per_token(
+            "cache_read_input_token_cost",
+            req.cache_read_input_token_cost,
+            req.cache_read_input_cost_per_million,
+        )?;
+        let cache_write = per_token(
+            "cache_creation_input_token_cost",
+            req.cache_creation_input_token_cost,
+            req.cache_creation_input_cost_per_million,
+        )?;
         for (field, value) in [
             ("input_cost_per_token", Some(input)),
             ("output_cost_per_token", Some(output)),
-            ("cache_read_input_token_cost", req.cache_read_input_token_cost),
-            ("cache_creation_input_token_cost", req.cache_creation_input_token_cost),
+            ("cache_read_input_token_cost", cache_read),
+            ("cache_creation_input_token_cost", cache_write),
         ] {
             if let Some(v) = value {
                 crate::money::check_bounds(field, v, crate::money::MAX_RATE)?;
             }
         }
-        let price = ModelPrice::manual(
-            input,
-            output,
-            req.cache_read_input_token_cost,
-            req.cache_creation_input_token_cost,
-            &provider,
-        );
+        let price = ModelPrice::manual(input, output, cache_read, cache_write, &provider);
         let now = crate::domain::now();
         let effective_from = req.effective_from.unwrap_or(now);
         let row = PriceVersionRow {
