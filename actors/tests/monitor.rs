@@ -81,35 +81,52 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(&[], |_| {}).await
+}
+
+/// The two usual sources (LiteLLM's map at 0.9, the llm-prices feed at 0.7) served by a test
+/// server, plus `extra` sources of the llm-prices kind at 0.7 each (name, feed); `tweak`
+/// adjusts the settings.
+async fn setup_with(extra: &[(&str, String)], tweak: impl FnOnce(&mut MonitorSettings)) -> Setup {
     let files: Files = Arc::new(Mutex::new(HashMap::new()));
     {
         let mut f = files.lock().expect("lock");
         f.insert("litellm.json".into(), (200, BUILTIN_LITELLM_JSON.to_string()));
         f.insert("llm-prices.json".into(), (200, llm_prices_with_sonnet_input("3")));
+        for (name, feed) in extra {
+            f.insert(format!("{name}.json"), (200, feed.clone()));
+        }
     }
     let base = start_server(files.clone()).await;
     let repo = common::sqlite().await;
     let engine = common::engine(&repo).await;
-    let settings = MonitorSettings {
-        sources: vec![
-            source("litellm", SourceKind::Litellm, format!("{base}/litellm.json"), "0.9"),
-            source("llm-prices", SourceKind::LlmPrices, format!("{base}/llm-prices.json"), "0.7"),
-        ],
-        schedules: false,
-        fetch_on_start: false,
-        ..MonitorSettings::default()
-    };
+    let mut sources = vec![
+        source("litellm", SourceKind::Litellm, format!("{base}/litellm.json"), "0.9"),
+        source("llm-prices", SourceKind::LlmPrices, format!("{base}/llm-prices.json"), "0.7"),
+    ];
+    for (name, _) in extra {
+        sources.push(source(name, SourceKind::LlmPrices, format!("{base}/{name}.json"), "0.7"));
+    }
+    let mut settings =
+        MonitorSettings { sources, schedules: false, fetch_on_start: false, ..MonitorSettings::default() };
+    tweak(&mut settings);
     let monitor = PriceMonitor::start(engine.clone(), settings).await.expect("monitor starts");
     Setup { engine, monitor, files, _repo: repo }
 }
 
 fn sonnet_input(engine: &Engine) -> Decimal {
+    sonnet_input_at_tier(engine, budget_actors::pricing::ServiceTier::Standard)
+}
+
+/// What a million input tokens of claude-sonnet-4-5 cost at a service tier.
+fn sonnet_input_at_tier(engine: &Engine, tier: budget_actors::pricing::ServiceTier) -> Decimal {
     engine
         .estimate(EstimateRequest {
             provider: "anthropic".into(),
             model: "claude-sonnet-4-5".into(),
             input_tokens: Some(1_000_000),
             output_tokens: Some(0),
+            service_tier: Some(tier),
             ..Default::default()
         })
         .expect("estimate")
@@ -316,16 +333,24 @@ async fn a_panicking_source_actor_is_restarted_and_the_others_keep_running() {
     s.monitor.shutdown();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn historical_feed_backfills_closed_periods_once() {
+/// Sets a price by hand (per million input and output tokens), as `PUT /prices/…` does.
+async fn set_manual_price(engine: &Engine, provider: &str, model: &str, input: &str, output: &str) {
+    let price = budget_actors::api::SetPrice {
+        input_cost_per_million: Some(dec(input)),
+        output_cost_per_million: Some(dec(output)),
+        ..Default::default()
+    };
+    engine.set_price(provider, model, price).await.expect("manual price");
+}
+
+/// A monitor whose one source is the historical llm-prices fixture feed, for `engine`.
+async fn history_monitor(engine: &Engine) -> PriceMonitor {
     let files: Files = Arc::new(Mutex::new(HashMap::new()));
     files
         .lock()
         .expect("lock")
         .insert("historical.json".into(), (200, include_str!("fixtures/llm-prices/historical-v1.json").to_string()));
-    let base = start_server(files.clone()).await;
-    let repo = common::sqlite().await;
-    let engine = common::engine(&repo).await;
+    let base = start_server(files).await;
     let settings = MonitorSettings {
         sources: vec![source(
             "llm-prices-history",
@@ -336,27 +361,36 @@ async fn historical_feed_backfills_closed_periods_once() {
         schedules: false,
         ..MonitorSettings::default()
     };
-    let monitor = PriceMonitor::start(engine.clone(), settings).await.expect("monitor");
+    PriceMonitor::start(engine.clone(), settings).await.expect("monitor")
+}
+
+/// What a million input and a million output tokens of deepseek-chat cost at `when`.
+fn deepseek_chat_at(engine: &Engine, when: &str) -> Decimal {
+    engine
+        .estimate(EstimateRequest {
+            provider: "deepseek".into(),
+            model: "deepseek-chat".into(),
+            input_tokens: Some(1_000_000),
+            output_tokens: Some(1_000_000),
+            timestamp: Some(chrono::DateTime::parse_from_rfc3339(when).expect("time").to_utc()),
+            ..Default::default()
+        })
+        .expect("estimate")
+        .cost
+        .expect("priced")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn historical_feed_backfills_closed_periods_once() {
+    let repo = common::sqlite().await;
+    let engine = common::engine(&repo).await;
+    let monitor = history_monitor(&engine).await;
     let reports = monitor.refresh(None).await.expect("refresh");
     assert_eq!(reports[0].error, None, "{reports:?}");
     assert!(reports[0].backfilled >= 1, "{reports:?}");
     // deepseek-chat cost $0.14/$0.28 per million until 2025-02-08 (the fixture's history).
-    let at = |when: &str| {
-        engine
-            .estimate(EstimateRequest {
-                provider: "deepseek".into(),
-                model: "deepseek-chat".into(),
-                input_tokens: Some(1_000_000),
-                output_tokens: Some(1_000_000),
-                timestamp: Some(chrono::DateTime::parse_from_rfc3339(when).expect("time").to_utc()),
-                ..Default::default()
-            })
-            .expect("estimate")
-            .cost
-            .expect("priced")
-    };
-    assert_eq!(at("2025-01-15T00:00:00Z"), dec("0.42"));
-    let now_cost = at("2026-11-01T00:00:00Z");
+    assert_eq!(deepseek_chat_at(&engine, "2025-01-15T00:00:00Z"), dec("0.42"));
+    let now_cost = deepseek_chat_at(&engine, "2026-11-01T00:00:00Z");
     assert_ne!(now_cost, dec("0.42"), "after the period the current price applies");
     let again = monitor.refresh(None).await.expect("again");
     assert_eq!(again[0].backfilled, 0, "once per model");
@@ -404,18 +438,7 @@ fn json_feed(vendor: &str, id: &str, input: &str, output: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manual_price_is_only_replaced_with_approval() {
     let s = setup().await;
-    s.engine
-        .set_price(
-            "anthropic",
-            "claude-sonnet-4-5",
-            budget_actors::api::SetPrice {
-                input_cost_per_million: Some(dec("3.1")),
-                output_cost_per_million: Some(dec("15")),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("manual price");
+    set_manual_price(&s.engine, "anthropic", "claude-sonnet-4-5", "3.1", "15").await;
     let reports = s.monitor.refresh(None).await.expect("refresh");
     assert_eq!(reports.iter().map(|r| r.applied).sum::<usize>(), 0, "{reports:?}");
     assert_eq!(sonnet_input(&s.engine), dec("3.1"), "the manual price stays");
@@ -495,19 +518,15 @@ async fn the_first_fetch_after_a_restart_is_unconditional() {
         ..MonitorSettings::default()
     };
 
-    let first = PriceMonitor::start(engine.clone(), settings()).await.expect("monitor starts");
-    let fresh = first.refresh(None).await.expect("refresh");
-    assert!(!fresh[0].not_modified && fresh[0].models > 100, "{fresh:?}");
-    let again = first.refresh(None).await.expect("refresh");
-    assert!(again[0].not_modified, "the stored ETag makes the second fetch conditional: {again:?}");
-    first.shutdown();
-
-    let second = PriceMonitor::start(engine.clone(), settings()).await.expect("monitor restarts");
-    let after_restart = second.refresh(None).await.expect("refresh");
-    assert!(!after_restart[0].not_modified && after_restart[0].models > 100, "{after_restart:?}");
-    let later = second.refresh(None).await.expect("refresh");
-    assert!(later[0].not_modified, "{later:?}");
-    second.shutdown();
+    // The same process twice over the same database: each first fetch is unconditional.
+    for life in ["first start", "after a restart"] {
+        let monitor = PriceMonitor::start(engine.clone(), settings()).await.expect("monitor starts");
+        let fresh = monitor.refresh(None).await.expect("refresh");
+        assert!(!fresh[0].not_modified && fresh[0].models > 100, "{life}: {fresh:?}");
+        let again = monitor.refresh(None).await.expect("refresh");
+        assert!(again[0].not_modified, "{life}: the stored ETag makes the next fetch conditional: {again:?}");
+        monitor.shutdown();
+    }
 
     let tag = Some("\"feed-v1\"".to_string());
     assert_eq!(*seen.lock().expect("lock"), vec![None, tag.clone(), None, tag], "If-None-Match per request");
@@ -522,18 +541,7 @@ fn litellm_with_sonnet_batches(input: &str, output: &str) -> String {
 }
 
 fn sonnet_batch_input(engine: &Engine) -> Decimal {
-    engine
-        .estimate(EstimateRequest {
-            provider: "anthropic".into(),
-            model: "claude-sonnet-4-5".into(),
-            input_tokens: Some(1_000_000),
-            output_tokens: Some(0),
-            service_tier: Some(budget_actors::pricing::ServiceTier::Batch),
-            ..Default::default()
-        })
-        .expect("estimate")
-        .cost
-        .expect("priced")
+    sonnet_input_at_tier(engine, budget_actors::pricing::ServiceTier::Batch)
 }
 
 /// A LiteLLM change confined to fields beyond the headline rates (here the batch list) is
@@ -577,34 +585,15 @@ async fn a_change_to_batch_rates_alone_is_recorded_and_checked() {
 /// source as the outlier, and nothing is applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_agree_and_the_most_trusted_is_off_by_1000x() {
-    let files: Files = Arc::new(Mutex::new(HashMap::new()));
-    {
-        let mut f = files.lock().expect("lock");
-        f.insert("litellm.json".into(), (200, BUILTIN_LITELLM_JSON.to_string()));
-        f.insert("llm-prices.json".into(), (200, llm_prices_with_sonnet_input("3")));
-        f.insert("mirror.json".into(), (200, llm_prices_with_sonnet_input("3")));
-    }
-    let base = start_server(files.clone()).await;
-    let repo = common::sqlite().await;
-    let engine = common::engine(&repo).await;
-    let settings = MonitorSettings {
-        sources: vec![
-            source("litellm", SourceKind::Litellm, format!("{base}/litellm.json"), "0.9"),
-            source("llm-prices", SourceKind::LlmPrices, format!("{base}/llm-prices.json"), "0.7"),
-            // Another publisher of the same feed format (publisher defaults to the name).
-            source("mirror", SourceKind::LlmPrices, format!("{base}/mirror.json"), "0.7"),
-        ],
-        schedules: false,
-        fetch_on_start: false,
-        ..MonitorSettings::default()
-    };
-    let monitor = PriceMonitor::start(engine.clone(), settings).await.expect("monitor starts");
+    // Another publisher of the same feed format (publisher defaults to the name).
+    let s = setup_with(&[("mirror", llm_prices_with_sonnet_input("3"))], |_| {}).await;
+    let (engine, monitor, files) = (&s.engine, &s.monitor, &s.files);
     monitor.refresh(None).await.expect("baseline");
     files.lock().expect("lock").insert("litellm.json".into(), (200, litellm_with_sonnet_input("3e-03")));
     let reports = monitor.refresh(None).await.expect("refresh");
     assert!(reports.iter().all(|r| r.error.is_none() && r.applied == 0), "{reports:?}");
-    assert_eq!(sonnet_input(&engine), dec("3"), "the 1000x price is not applied");
-    assert!(sonnet_pending(&monitor).await.is_empty(), "the consensus is the price in force: nothing to approve");
+    assert_eq!(sonnet_input(engine), dec("3"), "the 1000x price is not applied");
+    assert!(sonnet_pending(monitor).await.is_empty(), "the consensus is the price in force: nothing to approve");
     let conflicts = monitor.conflicts().await.expect("conflicts");
     let sonnet = conflicts
         .iter()
@@ -645,27 +634,9 @@ async fn a_trusted_source_off_by_1000x_is_held_as_a_conflict() {
 /// refused while the other source keeps working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_that_keeps_failing_is_left_stopped() {
-    let files: Files = Arc::new(Mutex::new(HashMap::new()));
-    {
-        let mut f = files.lock().expect("lock");
-        f.insert("litellm.json".into(), (200, BUILTIN_LITELLM_JSON.to_string()));
-        f.insert("llm-prices.json".into(), (200, llm_prices_with_sonnet_input("3")));
-    }
-    let base = start_server(files.clone()).await;
-    let repo = common::sqlite().await;
-    let engine = common::engine(&repo).await;
-    let settings = MonitorSettings {
-        sources: vec![
-            source("litellm", SourceKind::Litellm, format!("{base}/litellm.json"), "0.9"),
-            source("llm-prices", SourceKind::LlmPrices, format!("{base}/llm-prices.json"), "0.7"),
-        ],
-        schedules: false,
-        fetch_on_start: false,
-        // 10 ms, 20 ms, 40 ms … instead of 1 s, 2 s, 4 s …
-        restart_backoff: std::time::Duration::from_millis(10),
-        ..MonitorSettings::default()
-    };
-    let monitor = PriceMonitor::start(engine.clone(), settings).await.expect("monitor starts");
+    // 10 ms, 20 ms, 40 ms … instead of 1 s, 2 s, 4 s …
+    let s = setup_with(&[], |settings| settings.restart_backoff = std::time::Duration::from_millis(10)).await;
+    let monitor = &s.monitor;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     for restarts in 1..=5 {
         monitor.crash_source("llm-prices");
@@ -700,55 +671,15 @@ async fn a_source_that_keeps_failing_is_left_stopped() {
 /// fetch adds nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_is_backfilled_before_a_model_s_first_stored_version() {
-    let files: Files = Arc::new(Mutex::new(HashMap::new()));
-    files
-        .lock()
-        .expect("lock")
-        .insert("historical.json".into(), (200, include_str!("fixtures/llm-prices/historical-v1.json").to_string()));
-    let base = start_server(files.clone()).await;
     let repo = common::sqlite().await;
     let engine = common::engine(&repo).await;
-    engine
-        .set_price(
-            "deepseek",
-            "deepseek-chat",
-            budget_actors::api::SetPrice {
-                input_cost_per_million: Some(dec("0.5")),
-                output_cost_per_million: Some(dec("1")),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("manual price");
-    let settings = MonitorSettings {
-        sources: vec![source(
-            "llm-prices-history",
-            SourceKind::LlmPricesHistorical,
-            format!("{base}/historical.json"),
-            "0.7",
-        )],
-        schedules: false,
-        ..MonitorSettings::default()
-    };
-    let monitor = PriceMonitor::start(engine.clone(), settings).await.expect("monitor");
+    set_manual_price(&engine, "deepseek", "deepseek-chat", "0.5", "1").await;
+    let monitor = history_monitor(&engine).await;
     let reports = monitor.refresh(None).await.expect("refresh");
     assert_eq!(reports[0].error, None, "{reports:?}");
-    let at = |when: &str| {
-        engine
-            .estimate(EstimateRequest {
-                provider: "deepseek".into(),
-                model: "deepseek-chat".into(),
-                input_tokens: Some(1_000_000),
-                output_tokens: Some(1_000_000),
-                timestamp: Some(chrono::DateTime::parse_from_rfc3339(when).expect("time").to_utc()),
-                ..Default::default()
-            })
-            .expect("estimate")
-            .cost
-            .expect("priced")
-    };
-    assert_eq!(at("2025-01-15T00:00:00Z"), dec("0.42"), "the feed's past period");
-    assert_eq!(at(&budget_actors::domain::now().to_rfc3339()), dec("1.5"), "the price set by hand");
+    assert_eq!(deepseek_chat_at(&engine, "2025-01-15T00:00:00Z"), dec("0.42"), "the feed's past period");
+    let now = budget_actors::domain::now().to_rfc3339();
+    assert_eq!(deepseek_chat_at(&engine, &now), dec("1.5"), "the price set by hand");
     let history = engine.price_history("deepseek", "deepseek-chat");
     assert!(history.len() >= 2, "{history:?}");
     assert!(history[..history.len() - 1].iter().all(|v| v.source == "llm-prices-history:history"));
