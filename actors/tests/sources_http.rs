@@ -369,3 +369,16 @@ async fn sources_file_kind_over_http_url() {
     let snap = fresh(&cfg).await;
     assert!(snap.prices.iter().any(|p| p.effective_to.is_some()));
 }
+
+/// Nothing listening: a network error that names the URL once, followed by the cause.
+#[tokio::test]
+async fn sources_connection_refused_is_a_network_error() {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
+    let url = format!("http://{}/prices.json", listener.local_addr().expect("addr"));
+    drop(listener);
+    let err = fetch(&config(SourceKind::LlmPrices, url.clone())).await.expect_err("nothing listens");
+    let SourceError::Network(message) = &err else { panic!("{err:?}") };
+    assert!(message.starts_with(&url), "{message}");
+    assert_eq!(message.matches(url.as_str()).count(), 1, "{message}");
+    assert!(err.to_string().starts_with("network error: "), "{err}");
+}

@@ -150,7 +150,8 @@ impl Fetcher {
         } else if let Some(status) = e.status() {
             SourceError::Http { status: status.as_u16(), url: self.url.clone() }
         } else {
-            SourceError::Network(format!("{}: {}", self.url, error_chain(&e)))
+            // The URL leads once; reqwest's own message would repeat it.
+            SourceError::Network(format!("{}: {}", self.url, error_chain(&e.without_url())))
         }
     }
 }
