@@ -284,8 +284,9 @@ async fn sources_timeout() {
     let started = Instant::now();
     let err = fetch(&cfg).await.expect_err("times out");
     assert!(matches!(err, SourceError::Timeout { seconds: 1, .. }), "{err:?}");
-    // The server would answer after 300 s; returning long before that shows the client gave up.
-    assert!(started.elapsed() < Duration::from_secs(120), "bounded by the timeout");
+    // The server would answer after 300 s; returning this soon shows the 1 s timeout acted
+    // (with room for a loaded machine).
+    assert!(started.elapsed() < Duration::from_secs(20), "bounded by the timeout");
 }
 
 #[tokio::test]

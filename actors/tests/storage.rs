@@ -287,37 +287,50 @@ async fn hold_shrinks_commute(t: TestRepo) {
     let b = budget("b");
     repo.insert_budget(&b).await.expect("insert");
     let policy = b.policies[0].id;
-    let a = allocation(b.id, "1.00", Duration::minutes(5));
-    let hold = Hold {
-        allocation_id: a.id,
-        policy_id: policy,
-        budget_id: b.id,
-        window_key: "w".into(),
-        cost: dec("1.00"),
-        tokens: 1000,
-        expires_at: a.expires_at,
-    };
-    repo.write(WriteOp::Allocate { allocation: a.clone(), holds: vec![hold], checks: vec![] }).await.expect("allocate");
-    let usage = |cost: &str, tokens: u64| {
+    // Two allocations of $1.00 / 1,000 tokens; the same two usages land in opposite orders.
+    let mut allocations = Vec::new();
+    for _ in 0..2 {
+        let a = allocation(b.id, "1.00", Duration::minutes(5));
+        let hold = Hold {
+            allocation_id: a.id,
+            policy_id: policy,
+            budget_id: b.id,
+            window_key: "w".into(),
+            cost: dec("1.00"),
+            tokens: 1000,
+            expires_at: a.expires_at,
+        };
+        repo.write(WriteOp::Allocate { allocation: a.clone(), holds: vec![hold], checks: vec![] })
+            .await
+            .expect("allocate");
+        allocations.push(a.id);
+    }
+    let usage = |allocation_id: Uuid, cost: &str, tokens: u64| {
         let mut r = record(Some(cost), None);
-        r.allocation_id = Some(a.id);
+        r.allocation_id = Some(allocation_id);
         WriteOp::Record {
             record: Box::new(r),
             charges: vec![],
-            hold_shrinks: vec![HoldShrink { allocation_id: a.id, policy_id: policy, cost: dec(cost), tokens }],
+            hold_shrinks: vec![HoldShrink { allocation_id, policy_id: policy, cost: dec(cost), tokens }],
         }
     };
-    let held = || async {
-        let holds = repo.allocation_holds(a.id, Utc::now()).await.expect("holds");
-        (holds[0].cost, holds[0].tokens)
+    let held = |allocation_id: Uuid| {
+        let repo = repo.clone();
+        async move {
+            let holds = repo.allocation_holds(allocation_id, Utc::now()).await.expect("holds");
+            (holds[0].cost, holds[0].tokens)
+        }
     };
-    // The second usage's write lands first.
-    repo.write(usage("0.30", 300)).await.expect("second usage");
-    repo.write(usage("0.20", 200)).await.expect("first usage");
-    assert_eq!(held().await, (dec("0.50"), 500));
+    let (first, second) = (allocations[0], allocations[1]);
+    repo.write(usage(first, "0.20", 200)).await.expect("in order");
+    repo.write(usage(first, "0.30", 300)).await.expect("in order");
+    repo.write(usage(second, "0.30", 300)).await.expect("the later usage lands first");
+    repo.write(usage(second, "0.20", 200)).await.expect("the earlier one after it");
+    assert_eq!(held(first).await, (dec("0.50"), 500));
+    assert_eq!(held(second).await, held(first).await, "either order leaves the same hold");
     // More than is left: the hold ends at zero, not below.
-    repo.write(usage("0.80", 800)).await.expect("overrun");
-    assert_eq!(held().await, (Decimal::ZERO, 0));
+    repo.write(usage(first, "0.80", 800)).await.expect("overrun");
+    assert_eq!(held(first).await, (Decimal::ZERO, 0));
 }
 
 both_backends!(hold_shrinks_commute);

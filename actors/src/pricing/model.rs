@@ -654,7 +654,9 @@ impl ModelPrice {
             }
         }
         for tier in &self.tiered_pricing {
-            put(&mut out, &tier.rates, &|base| format!("tiered_pricing[{}-{}].{base}", tier.lo, tier.hi));
+            // Normalized, so `200000` and `200000.0` upstream name the same tier.
+            let (lo, hi) = (tier.lo.normalize(), tier.hi.normalize());
+            put(&mut out, &tier.rates, &|base| format!("tiered_pricing[{lo}-{hi}].{base}"));
         }
         if let Some(off_peak) = &self.off_peak_pricing {
             put(&mut out, &off_peak.rates, &|base| format!("off_peak_pricing.{base}"));

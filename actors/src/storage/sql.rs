@@ -225,7 +225,7 @@ macro_rules! sql_repository {
                     // NUMERIC sums are exact: one row back instead of every row of the window
                     // (this runs under the budget's lock for each hard-limit allocation).
                     let charges = sqlx::query(
-                        "SELECT COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(tokens), 0)::BIGINT AS tokens \
+                        "SELECT COALESCE(SUM(cost), 0) AS cost, LEAST(COALESCE(SUM(tokens), 0), 9223372036854775807)::BIGINT AS tokens \
                          FROM charges WHERE policy_id = $1 AND window_key = $2",
                     )
                     .bind(policy_id.to_string())
@@ -233,7 +233,7 @@ macro_rules! sql_repository {
                     .fetch_one(&mut *conn)
                     .await?;
                     let holds = sqlx::query(
-                        "SELECT COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(tokens), 0)::BIGINT AS tokens \
+                        "SELECT COALESCE(SUM(cost), 0) AS cost, LEAST(COALESCE(SUM(tokens), 0), 9223372036854775807)::BIGINT AS tokens \
                          FROM holds WHERE policy_id = $1 AND window_key = $2 AND expires_at > $3",
                     )
                     .bind(policy_id.to_string())
@@ -685,22 +685,21 @@ macro_rules! sql_repository {
                 if out.is_empty() {
                     return Ok(out);
                 }
-                // What each listed allocation used, in one query for the whole page (the same
-                // filter as a subquery) rather than one per allocation.
-                let used = sqlx::query(
-                    "SELECT allocation_id, cost, total_tokens FROM usage_records WHERE allocation_id IN \
-                     (SELECT id FROM allocations WHERE ($1 IS NULL OR context_id = $1) AND ($2 IS NULL OR status = $2) \
-                     ORDER BY id DESC LIMIT $3)",
-                )
-                .bind(&f.context_id)
-                .bind(f.status.map(|s| s.as_str()))
-                .bind(i64::from(f.limit.max(1)))
-                .fetch_all(&self.read)
-                .await?;
+                // What each listed allocation used, in one query for the whole page (its ids,
+                // at most 1,000: well under either database's limit on bound values) rather
+                // than one per allocation.
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT allocation_id, cost, total_tokens FROM usage_records WHERE allocation_id IN (",
+                );
+                let mut ids = query.separated(", ");
+                for a in &out {
+                    ids.push_bind(a.id.to_string());
+                }
+                ids.push_unseparated(")");
+                let used = query.build().fetch_all(&self.read).await?;
                 let index: HashMap<Uuid, usize> = out.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
                 for row in &used {
                     let allocation_id = parse_id(&row.try_get::<String, _>("allocation_id")?)?;
-                    // An allocation created between the two reads is not on this page.
                     let Some(&i) = index.get(&allocation_id) else { continue };
                     if let Some(cost) = row.try_get::<Option<$money>, _>("cost")? {
                         out[i].used_cost += $money_out(cost)?;
