@@ -32,6 +32,8 @@ pub enum ToBudgetActor {
     Update(Arc<Budget>),
     /// Take back exactly what one settle added (its write failed or was a duplicate).
     Unsettle { charges: Vec<Charge>, hold_deltas: Vec<HoldDelta> },
+    /// One settle's write committed: its windows no longer wait on it.
+    SettleDone { windows: Vec<(Uuid, String)> },
     /// Forget the cache and rebuild from storage.
     Reload,
     /// Drop holds whose lease ran out.
@@ -74,7 +76,7 @@ pub struct SettleRequest {
     pub tokens: u64,
 }
 
-/// How much a settle shrank one hold in memory.
+/// What a settle shrank one hold by (the usage's cost and tokens, before clamping).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HoldDelta {
     pub allocation_id: Uuid,
@@ -101,11 +103,41 @@ pub struct BudgetActor {
     pub window_cache_limit: usize,
 }
 
+/// A hold as reserved (or as stored, after a rebuild) and what usages have shrunk it by. The
+/// hold in force is the difference, never below zero — as the stored hold, so that undoing a
+/// shrink gives back exactly what storage has whatever the order of the usages.
+struct Held {
+    hold: Hold,
+    shrunk_cost: Decimal,
+    shrunk_tokens: u64,
+}
+
+impl Held {
+    fn new(hold: Hold) -> Held {
+        Held { hold, shrunk_cost: Decimal::ZERO, shrunk_tokens: 0 }
+    }
+
+    fn cost(&self) -> Decimal {
+        (self.hold.cost - self.shrunk_cost).max(Decimal::ZERO)
+    }
+
+    fn tokens(&self) -> u64 {
+        self.hold.tokens.saturating_sub(self.shrunk_tokens)
+    }
+
+    fn window(&self) -> (Uuid, String) {
+        (self.hold.policy_id, self.hold.window_key.clone())
+    }
+}
+
 pub struct BudgetState {
     budget: Arc<Budget>,
     clocks: HashMap<Uuid, PolicyClock>,
     windows: HashMap<(Uuid, String), Totals>,
-    holds: HashMap<Uuid, Vec<Hold>>,
+    /// Settles per window whose write has not committed yet: such a window is never evicted,
+    /// as storage does not have its charge yet.
+    in_flight: HashMap<(Uuid, String), u32>,
+    holds: HashMap<Uuid, Vec<Held>>,
     /// Lease ends in order, so a sweep touches only what expired.
     expiries: std::collections::BTreeSet<(DateTime<Utc>, Uuid)>,
 }
@@ -136,16 +168,17 @@ fn clocks_for(budget: &Budget, tz: Tz) -> HashMap<Uuid, PolicyClock> {
 impl BudgetActor {
     async fn rebuild(&self, budget: Arc<Budget>) -> Result<BudgetState, EngineError> {
         let now = Utc::now();
-        let mut holds: HashMap<Uuid, Vec<Hold>> = HashMap::new();
+        let mut holds: HashMap<Uuid, Vec<Held>> = HashMap::new();
         for hold in self.repo.active_holds(budget.id, now).await? {
-            holds.entry(hold.allocation_id).or_default().push(hold);
+            holds.entry(hold.allocation_id).or_default().push(Held::new(hold));
         }
         debug!(target: "engine", budget = %budget.name, holds = holds.len(), "budget actor state rebuilt");
-        let expiries = holds.iter().filter_map(|(id, h)| h.first().map(|h| (h.expires_at, *id))).collect();
+        let expiries = holds.iter().filter_map(|(id, h)| h.first().map(|h| (h.hold.expires_at, *id))).collect();
         Ok(BudgetState {
             clocks: clocks_for(&budget, self.default_tz),
             budget,
             windows: HashMap::new(),
+            in_flight: HashMap::new(),
             holds,
             expiries,
         })
@@ -199,7 +232,7 @@ impl BudgetActor {
         }
         if !planned.is_empty() {
             state.expiries.insert((req.expires_at, req.allocation_id));
-            state.holds.insert(req.allocation_id, planned.clone());
+            state.holds.insert(req.allocation_id, planned.iter().cloned().map(Held::new).collect());
         }
         Ok(planned)
     }
@@ -207,12 +240,12 @@ impl BudgetActor {
     fn unreserve(state: &mut BudgetState, allocation_id: Uuid) {
         if let Some(holds) = state.holds.remove(&allocation_id) {
             if let Some(first) = holds.first() {
-                state.expiries.remove(&(first.expires_at, allocation_id));
+                state.expiries.remove(&(first.hold.expires_at, allocation_id));
             }
-            for hold in holds {
-                if let Some(t) = state.windows.get_mut(&(hold.policy_id, hold.window_key)) {
-                    t.reserved_cost = (t.reserved_cost - hold.cost).max(Decimal::ZERO);
-                    t.reserved_tokens = t.reserved_tokens.saturating_sub(hold.tokens);
+            for held in holds {
+                if let Some(t) = state.windows.get_mut(&held.window()) {
+                    t.reserved_cost = (t.reserved_cost - held.cost()).max(Decimal::ZERO);
+                    t.reserved_tokens = t.reserved_tokens.saturating_sub(held.tokens());
                 }
             }
         }
@@ -232,6 +265,7 @@ impl BudgetActor {
             totals.settled_tokens = totals.settled_tokens.saturating_add(req.tokens);
             let after = *totals;
             outcome.alerts.extend(crossing_alerts(&budget, policy, &window.key, &before, &after));
+            *state.in_flight.entry((policy.id, window.key.clone())).or_default() += 1;
             outcome.charges.push(crate::storage::Charge {
                 record_id: req.record_id,
                 policy_id: policy.id,
@@ -262,24 +296,23 @@ impl BudgetActor {
         if let Some(allocation_id) = req.allocation_id
             && let Some(holds) = state.holds.get_mut(&allocation_id)
         {
-            for hold in holds.iter_mut() {
-                let new_cost = (hold.cost - cost).max(Decimal::ZERO);
-                let new_tokens = hold.tokens.saturating_sub(req.tokens);
-                if let Some(t) = state.windows.get_mut(&(hold.policy_id, hold.window_key.clone())) {
-                    t.reserved_cost = (t.reserved_cost - (hold.cost - new_cost)).max(Decimal::ZERO);
-                    t.reserved_tokens = t.reserved_tokens.saturating_sub(hold.tokens - new_tokens);
+            for held in holds.iter_mut() {
+                let (before_cost, before_tokens) = (held.cost(), held.tokens());
+                held.shrunk_cost += cost;
+                held.shrunk_tokens = held.shrunk_tokens.saturating_add(req.tokens);
+                if let Some(t) = state.windows.get_mut(&held.window()) {
+                    t.reserved_cost = (t.reserved_cost - (before_cost - held.cost())).max(Decimal::ZERO);
+                    t.reserved_tokens = t.reserved_tokens.saturating_sub(before_tokens - held.tokens());
                 }
                 outcome.hold_deltas.push(HoldDelta {
                     allocation_id,
-                    policy_id: hold.policy_id,
-                    cost: hold.cost - new_cost,
-                    tokens: hold.tokens - new_tokens,
+                    policy_id: held.hold.policy_id,
+                    cost,
+                    tokens: req.tokens,
                 });
-                hold.cost = new_cost;
-                hold.tokens = new_tokens;
                 outcome.hold_shrinks.push(HoldShrink {
                     allocation_id,
-                    policy_id: hold.policy_id,
+                    policy_id: held.hold.policy_id,
                     cost,
                     tokens: req.tokens,
                 });
@@ -320,19 +353,32 @@ impl BudgetActor {
 
     fn unsettle(state: &mut BudgetState, charges: Vec<Charge>, hold_deltas: Vec<HoldDelta>) {
         for c in charges {
-            if let Some(t) = state.windows.get_mut(&(c.policy_id, c.window_key)) {
+            let key = (c.policy_id, c.window_key);
+            Self::settle_finished(state, &key);
+            if let Some(t) = state.windows.get_mut(&key) {
                 t.settled_cost = (t.settled_cost - c.cost).max(Decimal::ZERO);
                 t.settled_tokens = t.settled_tokens.saturating_sub(c.tokens);
             }
         }
         for d in hold_deltas {
             let Some(holds) = state.holds.get_mut(&d.allocation_id) else { continue };
-            let Some(hold) = holds.iter_mut().find(|h| h.policy_id == d.policy_id) else { continue };
-            hold.cost += d.cost;
-            hold.tokens += d.tokens;
-            if let Some(t) = state.windows.get_mut(&(hold.policy_id, hold.window_key.clone())) {
-                t.reserved_cost += d.cost;
-                t.reserved_tokens += d.tokens;
+            let Some(held) = holds.iter_mut().find(|h| h.hold.policy_id == d.policy_id) else { continue };
+            let (before_cost, before_tokens) = (held.cost(), held.tokens());
+            held.shrunk_cost = (held.shrunk_cost - d.cost).max(Decimal::ZERO);
+            held.shrunk_tokens = held.shrunk_tokens.saturating_sub(d.tokens);
+            if let Some(t) = state.windows.get_mut(&held.window()) {
+                t.reserved_cost += held.cost() - before_cost;
+                t.reserved_tokens += held.tokens() - before_tokens;
+            }
+        }
+    }
+
+    /// One settle of this window is no longer waiting on its write.
+    fn settle_finished(state: &mut BudgetState, key: &(Uuid, String)) {
+        if let Some(n) = state.in_flight.get_mut(key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                state.in_flight.remove(key);
             }
         }
     }
@@ -344,8 +390,9 @@ impl BudgetActor {
             return;
         }
         let held: std::collections::HashSet<(Uuid, String)> =
-            state.holds.values().flatten().map(|h| (h.policy_id, h.window_key.clone())).collect();
-        state.windows.retain(|key, _| held.contains(key));
+            state.holds.values().flatten().map(Held::window).collect();
+        let in_flight = &state.in_flight;
+        state.windows.retain(|key, _| held.contains(key) || in_flight.contains_key(key));
     }
 
     fn sweep(&self, state: &mut BudgetState) {
@@ -582,6 +629,11 @@ impl Actor for BudgetActor {
                 let _ = reply.send(state.windows.len());
             }
             ToBudgetActor::Unsettle { charges, hold_deltas } => Self::unsettle(state, charges, hold_deltas),
+            ToBudgetActor::SettleDone { windows } => {
+                for key in &windows {
+                    Self::settle_finished(state, key);
+                }
+            }
             ToBudgetActor::Status { at, context_id, call, reply } => {
                 let result = self.status(state, at, context_id.as_deref(), call.as_ref()).await;
                 let _ = reply.send(result);

@@ -884,7 +884,12 @@ impl Engine {
         let outcome =
             self.inner.repo.write(WriteOp::Record { record: Box::new(record.clone()), charges, hold_shrinks }).await;
         match outcome {
-            Ok(WriteOutcome::Done) => {}
+            Ok(WriteOutcome::Done) => {
+                for (budget_id, charges, _) in &undo {
+                    let windows = charges.iter().map(|c| (c.policy_id, c.window_key.clone())).collect();
+                    self.tell(*budget_id, ToBudgetActor::SettleDone { windows });
+                }
+            }
             Ok(WriteOutcome::DuplicateRequest) => {
                 // A concurrent record with the same request_id won: undo our in-memory charge.
                 self.unsettle(undo);
