@@ -21,6 +21,7 @@ fn dec(s: &str) -> Decimal {
 
 struct Fixture {
     actor: ActorRef<ToBudgetActor>,
+    budget: Arc<Budget>,
     call: CallScope,
     _repo: common::TestRepo,
 }
@@ -39,10 +40,10 @@ async fn fixture(window_cache_limit: usize) -> Fixture {
     let budget: Arc<Budget> = Arc::new(engine.create_budget(spec).await.expect("budget"));
     engine.shutdown();
     let handler = BudgetActor { repo: repo.repo.clone(), default_tz: chrono_tz::Tz::UTC, window_cache_limit };
-    let (actor, _) = Actor::spawn(None, handler, budget).await.expect("actor");
+    let (actor, _) = Actor::spawn(None, handler, budget.clone()).await.expect("actor");
     let call =
         CallScope::new("svc".into(), None, "anthropic".into(), "claude-sonnet-4-5".into(), None, None).expect("call");
-    Fixture { actor, call, _repo: repo }
+    Fixture { actor, budget, call, _repo: repo }
 }
 
 impl Fixture {
@@ -119,4 +120,20 @@ async fn a_window_with_a_write_in_flight_is_not_evicted() {
     f.actor.cast(ToBudgetActor::SettleDone { windows }).expect("done");
     // Now the window may go, and is read back from storage (which, in this test, has nothing).
     assert_eq!(f.standing().await.settled, Decimal::ZERO);
+}
+
+/// Updates carry a sequence number: a copy of an older version arriving after a newer one
+/// (the engine sends each both directly and through the supervisor) is ignored.
+#[tokio::test]
+async fn an_older_budget_version_arriving_late_is_ignored() {
+    let f = fixture(10_000).await;
+    let with_limit = |limit: &str| {
+        let mut b = (*f.budget).clone();
+        b.policies[0].cost_limit = Some(dec(limit));
+        Arc::new(b)
+    };
+    f.actor.cast(ToBudgetActor::Update { budget: with_limit("2.00"), seq: 1 }).expect("v1");
+    f.actor.cast(ToBudgetActor::Update { budget: with_limit("3.00"), seq: 2 }).expect("v2");
+    f.actor.cast(ToBudgetActor::Update { budget: with_limit("2.00"), seq: 1 }).expect("v1 again, late");
+    assert_eq!(f.standing().await.limit, Some(dec("3.00")));
 }

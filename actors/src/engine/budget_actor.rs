@@ -28,8 +28,10 @@ pub enum ToBudgetActor {
     Unreserve { allocation_id: Uuid },
     /// Charge a usage to its windows and shrink the allocation's holds by what it cost.
     Settle { request: SettleRequest, reply: RpcReplyPort<Result<SettleOutcome, EngineError>> },
-    /// The budget's policies changed.
-    Update(Arc<Budget>),
+    /// The budget's policies changed. `seq` orders updates: the engine sends each one to the
+    /// actor directly and through the supervisor (which survives restarts), so an older
+    /// version can arrive after a newer one and is then ignored.
+    Update { budget: Arc<Budget>, seq: u64 },
     /// Take back exactly what one settle added (its write failed or was a duplicate).
     Unsettle { charges: Vec<Charge>, hold_deltas: Vec<HoldDelta> },
     /// One settle's write committed: its windows no longer wait on it.
@@ -137,6 +139,8 @@ pub struct BudgetState {
     /// Settles per window whose write has not committed yet: such a window is never evicted,
     /// as storage does not have its charge yet.
     in_flight: HashMap<(Uuid, String), u32>,
+    /// The `seq` of the last update applied.
+    budget_seq: u64,
     holds: HashMap<Uuid, Vec<Held>>,
     /// Lease ends in order, so a sweep touches only what expired.
     expiries: std::collections::BTreeSet<(DateTime<Utc>, Uuid)>,
@@ -179,6 +183,7 @@ impl BudgetActor {
             budget,
             windows: HashMap::new(),
             in_flight: HashMap::new(),
+            budget_seq: 0,
             holds,
             expiries,
         })
@@ -617,9 +622,12 @@ impl Actor for BudgetActor {
                 let result = self.settle(state, request).await;
                 let _ = reply.send(result);
             }
-            ToBudgetActor::Update(budget) => {
-                state.clocks = clocks_for(&budget, self.default_tz);
-                state.budget = budget;
+            ToBudgetActor::Update { budget, seq } => {
+                if seq > state.budget_seq {
+                    state.clocks = clocks_for(&budget, self.default_tz);
+                    state.budget = budget;
+                    state.budget_seq = seq;
+                }
             }
             ToBudgetActor::Reload => {
                 *state = self.rebuild(state.budget.clone()).await?;

@@ -75,6 +75,8 @@ struct Inner {
     /// Active allocations of this daemon, so that settle and release need no database read.
     /// Embedded database only: with a shared one, another daemon may change them.
     active: std::sync::Mutex<HashMap<Uuid, Allocation>>,
+    /// Orders budget updates (see `announce_update`).
+    update_seq: std::sync::atomic::AtomicU64,
 }
 
 /// Cheap to clone; all clones share one engine.
@@ -118,6 +120,7 @@ impl Engine {
                 config,
                 catalog_version: std::sync::atomic::AtomicI64::new(catalog_version),
                 active: std::sync::Mutex::new(HashMap::new()),
+                update_seq: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         engine.spawn_sweeper();
@@ -204,13 +207,20 @@ impl Engine {
         if let Some(b) = budget {
             list.retain(|x| x.id != b.id);
             list.push(b.clone());
-            // Straight to the actor, so the change is ordered before this caller's next request;
-            // the supervisor keeps the new version for restarts.
-            self.tell(b.id, ToBudgetActor::Update(b.clone()));
-            let _ = self.inner.supervisor.cast(ToBudgetSupervisor::Update(b));
+            self.announce_update(b);
         }
         list.sort_by(|a, b| a.name.cmp(&b.name));
         *guard = Arc::new(list);
+    }
+
+    /// Sends a new version of a budget straight to its actor, so the change is ordered before
+    /// this caller's next request, and to the supervisor, which keeps it for restarts and
+    /// passes it on (an actor restarted in between would otherwise miss it). The sequence
+    /// number lets the actor ignore whichever copy of an older version arrives late.
+    fn announce_update(&self, budget: Arc<Budget>) {
+        let seq = self.inner.update_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        self.tell(budget.id, ToBudgetActor::Update { budget: budget.clone(), seq });
+        let _ = self.inner.supervisor.cast(ToBudgetSupervisor::Update { budget, seq });
     }
 
     /// When other daemons share the database, reloads budgets, policies and price versions if
@@ -229,10 +239,7 @@ impl Engine {
         let old = self.snapshot();
         for b in old.iter() {
             match fresh.iter().find(|f| f.id == b.id) {
-                Some(f) if f != b => {
-                    self.tell(f.id, ToBudgetActor::Update(f.clone()));
-                    let _ = self.inner.supervisor.cast(ToBudgetSupervisor::Update(f.clone()));
-                }
+                Some(f) if f != b => self.announce_update(f.clone()),
                 Some(_) => {}
                 None => {
                     let _ = self.inner.supervisor.cast(ToBudgetSupervisor::Remove(b.id));

@@ -26,7 +26,11 @@ pub enum ToBudgetSupervisor {
         budget: Arc<Budget>,
         reply: RpcReplyPort<Result<ActorRef<ToBudgetActor>, EngineError>>,
     },
-    Update(Arc<Budget>),
+    /// A new version of a budget (see `ToBudgetActor::Update` for `seq`).
+    Update {
+        budget: Arc<Budget>,
+        seq: u64,
+    },
     Remove(Uuid),
     SweepAll,
     /// How many times each budget's actor was restarted (for tests and metrics).
@@ -51,6 +55,9 @@ struct Child {
 
 pub struct SupervisorState {
     children: HashMap<Uuid, Child>,
+    /// The newest version of each budget updated since start, with its `seq`: an actor
+    /// spawned or restarted later starts from it.
+    latest: HashMap<Uuid, (Arc<Budget>, u64)>,
     intensity: RestartIntensity<Uuid>,
     restarts: HashMap<Uuid, usize>,
 }
@@ -97,6 +104,7 @@ impl Actor for BudgetSupervisor {
     async fn pre_start(&self, _myself: ActorRef<Self::Msg>, _: ()) -> Result<SupervisorState, ActorProcessingErr> {
         Ok(SupervisorState {
             children: HashMap::new(),
+            latest: HashMap::new(),
             intensity: RestartIntensity::new(MAX_RESTARTS, RESTART_WINDOW),
             restarts: HashMap::new(),
         })
@@ -117,29 +125,43 @@ impl Actor for BudgetSupervisor {
                         budget.name,
                         RESTART_WINDOW.as_secs()
                     ))),
-                    None => match self.spawn_child(&myself, budget.clone()).await {
-                        Ok(actor) => {
-                            self.publish(budget.id, Some(&actor));
-                            state.children.insert(budget.id, Child { budget, actor: actor.clone() });
-                            Ok(actor)
+                    None => {
+                        // An update processed before this request may be newer than the
+                        // caller's copy.
+                        let newest = state.latest.get(&budget.id);
+                        let budget = newest.map(|(b, _)| b.clone()).unwrap_or(budget);
+                        match self.spawn_child(&myself, budget.clone()).await {
+                            Ok(actor) => {
+                                if let Some((b, seq)) = newest {
+                                    let _ = actor.cast(ToBudgetActor::Update { budget: b.clone(), seq: *seq });
+                                }
+                                self.publish(budget.id, Some(&actor));
+                                state.children.insert(budget.id, Child { budget, actor: actor.clone() });
+                                Ok(actor)
+                            }
+                            Err(e) => Err(e),
                         }
-                        Err(e) => Err(e),
-                    },
+                    }
                 };
                 let _ = reply.send(result);
             }
-            ToBudgetSupervisor::Update(budget) => {
+            ToBudgetSupervisor::Update { budget, seq } => {
+                if state.latest.get(&budget.id).is_some_and(|(_, newest)| *newest >= seq) {
+                    return Ok(());
+                }
+                state.latest.insert(budget.id, (budget.clone(), seq));
                 if let Some(child) = state.children.get_mut(&budget.id) {
                     // Also forwarded: if the actor was restarted between the engine's direct
-                    // message and this one, the direct message went to the dead actor, and the
-                    // new one was built from the old version. Update is idempotent and the
-                    // engine sends both under one lock, so the last version always wins.
-                    let _ = child.actor.cast(ToBudgetActor::Update(budget.clone()));
+                    // message and this one, the direct message went to the dead actor and the
+                    // new one was built from the old version. The actor ignores the copy it
+                    // already has (by `seq`).
+                    let _ = child.actor.cast(ToBudgetActor::Update { budget: budget.clone(), seq });
                     child.budget = budget;
                 }
             }
             ToBudgetSupervisor::Remove(id) => {
                 self.publish(id, None);
+                state.latest.remove(&id);
                 if let Some(child) = state.children.remove(&id) {
                     child.actor.stop(Some("budget deleted".into()));
                 }
@@ -177,6 +199,9 @@ impl Actor for BudgetSupervisor {
                 match self.spawn_child(&myself, child.budget.clone()).await {
                     Ok(actor) => {
                         *state.restarts.entry(id).or_default() += 1;
+                        if let Some((b, seq)) = state.latest.get(&id) {
+                            let _ = actor.cast(ToBudgetActor::Update { budget: b.clone(), seq: *seq });
+                        }
                         self.publish(id, Some(&actor));
                         info!(target: "engine", budget = %child.budget.name, "budget actor restarted from storage");
                         state.children.insert(id, Child { budget: child.budget, actor });
