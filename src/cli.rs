@@ -198,6 +198,12 @@ pub enum PoliciesCmd {
         id: String,
         #[command(flatten)]
         policy: PolicyArgs,
+        /// Filters to set ("" removes one).
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Remove a field: cost_limit, token_limit, cron, timezone or a filter (repeatable).
+        #[arg(long)]
+        clear: Vec<String>,
     },
     Delete {
         id: String,
@@ -762,8 +768,15 @@ async fn policies(client: &BudgetClient, output: Output, cmd: PoliciesCmd) -> Re
             let p = client.get_policy(&id).await?;
             print(output, &p, policy_table)
         }
-        PoliciesCmd::Update { id, policy } => {
+        PoliciesCmd::Update { id, policy, scope, clear } => {
             let patch = UpdatePolicy {
+                provider: scope.provider,
+                model: scope.model,
+                component: scope.component,
+                task_type: scope.task_type,
+                tier: scope.tier,
+                context_id: scope.context,
+                clear,
                 period: policy.period,
                 cost_limit: amount("cost_limit", policy.cost_limit)?,
                 token_limit: policy.token_limit,

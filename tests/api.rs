@@ -522,6 +522,26 @@ async fn budgets_and_policies_crud() {
     assert_eq!(patched["cost_limit"], "150.50");
     let (_, shown) = d.get(&format!("/api/v1/policies/{pid}")).await;
     assert_eq!(shown["provider"], "anthropic");
+    // Filters can be changed and removed; a limit can be removed while another remains.
+    let patch = |body: serde_json::Value| {
+        let d = &d;
+        let path = format!("/api/v1/policies/{pid}");
+        async move { d.call(Method::PATCH, &path, Some(&d.admin_key.clone()), Some(body)).await }
+    };
+    let (status, patched) = patch(json!({"model": "claude-sonnet-4-5", "provider": ""})).await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["model"], "claude-sonnet-4-5");
+    assert!(patched.get("provider").is_none(), "{patched}");
+    let (status, patched) = patch(json!({"token_limit": 5000, "clear": ["cost_limit", "model"]})).await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!((patched["token_limit"].as_u64(), patched["cost_limit"].is_null()), (Some(5000), true), "{patched}");
+    assert!(patched.get("model").is_none(), "{patched}");
+    let (status, refused) = patch(json!({"clear": ["token_limit"]})).await;
+    assert_eq!(status, 400, "a policy keeps a limit: {refused}");
+    assert_eq!(refused["error"]["details"]["field"], "cost_limit");
+    let (status, refused) = patch(json!({"clear": ["colour"]})).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["details"]["field"], "clear");
     let (_, b) = d.get("/api/v1/budgets/rhetor").await;
     assert_eq!(b["policies"].as_array().map(Vec::len), Some(2));
     let (status, renamed) = d

@@ -56,6 +56,23 @@ async fn the_tour_from_the_readme() {
     assert_eq!(released["status"], "released");
     let (ok, out, _) = d.cli(&["budgets", "list"]);
     assert!(ok && out.contains("rhetor"), "{out}");
+
+    // A policy's filters and limits change in place; --clear removes one.
+    let pid = budget["policies"][0]["id"].as_str().expect("policy id");
+    let updated = d.cli_json(&[
+        "policies",
+        "update",
+        pid,
+        "--token-limit",
+        "5000000",
+        "--clear",
+        "cost_limit",
+        "--provider",
+        "anthropic",
+    ]);
+    assert_eq!(updated["token_limit"], 5_000_000, "{updated}");
+    assert!(updated["cost_limit"].is_null(), "{updated}");
+    assert_eq!(updated["provider"], "anthropic", "{updated}");
     d.stop();
 }
 

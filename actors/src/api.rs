@@ -68,6 +68,23 @@ pub struct UpdatePolicy {
     pub allow_unpriced: Option<bool>,
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Filters: a value sets the filter, `""` removes it.
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub component: Option<String>,
+    #[serde(default)]
+    pub task_type: Option<String>,
+    #[serde(default)]
+    pub tier: Option<String>,
+    #[serde(default)]
+    pub context_id: Option<String>,
+    /// Fields to remove: `cost_limit`, `token_limit` (a policy keeps at least one), or any
+    /// filter, `cron`, `timezone`.
+    #[serde(default)]
+    pub clear: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]

@@ -399,6 +399,42 @@ impl Engine {
         if let Some(e) = patch.enabled {
             policy.enabled = e;
         }
+        let filters = &mut policy.filters;
+        for (value, slot) in [
+            (patch.provider, &mut filters.provider),
+            (patch.model, &mut filters.model),
+            (patch.component, &mut filters.component),
+            (patch.task_type, &mut filters.task_type),
+            (patch.tier, &mut filters.tier),
+            (patch.context_id, &mut filters.context_id),
+        ] {
+            if let Some(value) = value {
+                *slot = Some(value.trim().to_string()).filter(|v| !v.is_empty());
+            }
+        }
+        for field in &patch.clear {
+            match field.trim() {
+                "cost_limit" => policy.cost_limit = None,
+                "token_limit" => policy.token_limit = None,
+                "cron" => policy.cron = None,
+                "timezone" => policy.timezone = None,
+                "provider" => policy.filters.provider = None,
+                "model" => policy.filters.model = None,
+                "component" => policy.filters.component = None,
+                "task_type" => policy.filters.task_type = None,
+                "tier" => policy.filters.tier = None,
+                "context_id" => policy.filters.context_id = None,
+                other => {
+                    return Err(EngineError::invalid(
+                        "clear",
+                        format!(
+                            "cannot clear '{other}' (expected cost_limit, token_limit, cron, timezone, provider, \
+                             model, component, task_type, tier or context_id)"
+                        ),
+                    ));
+                }
+            }
+        }
         policy.validate()?;
         self.inner.repo.upsert_policy(&policy).await?;
         let mut budget = (*self.find_budget(&policy.budget_id.to_string())?).clone();
