@@ -139,6 +139,28 @@ async fn unknown_models_are_recorded_unpriced_never_free() {
     assert_eq!(body["priced"], false);
     let (_, alerts) = d.get("/api/v1/alerts").await;
     assert!(alerts.as_array().expect("list").iter().any(|a| a["kind"] == "unpriced_model"));
+    // Under a hard cost limit an allocation for it is denied like any other denial: 402
+    // budget_exceeded with the policy, its limit and what remains, and the reason.
+    let (status, _) = d
+        .post(
+            "/api/v1/budgets",
+            json!({"name": "x", "component": "x", "policies": [{"period": "daily", "cost_limit": "5.00"}]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, denied) = d
+        .post(
+            "/api/v1/allocations",
+            json!({"component": "x", "provider": "acme", "model": "mystery-1", "input_tokens": 5, "max_output_tokens": 5}),
+        )
+        .await;
+    assert_eq!(status, 402, "{denied}");
+    assert_eq!(denied["error"]["code"], "budget_exceeded");
+    let details = &denied["error"]["details"];
+    assert_eq!(details["reason"], "unpriced_model", "{denied}");
+    assert_eq!((details["budget"].as_str(), details["limit"].as_str()), (Some("x"), Some("5.00")), "{denied}");
+    assert_eq!(details["remaining"], "5.00", "{denied}");
+    assert!(details["policy"].is_string(), "{denied}");
     d.stop();
 }
 

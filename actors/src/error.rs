@@ -21,14 +21,32 @@ pub enum EngineError {
     )]
     BudgetExceeded(Box<Exceeded>),
     /// The model has no known price and a matching hard policy does not allow unpriced calls.
-    #[error("no price is known for {provider}/{model}; budget '{budget}' does not allow unpriced calls")]
-    Unpriced { provider: String, model: String, budget: String, policy: Uuid },
+    /// On the wire it is a `budget_exceeded` denial (the contract for every denial) with
+    /// `reason: "unpriced_model"`.
+    #[error(
+        "no price is known for {}/{}; budget '{}' policy {} ({}) has a hard cost limit and does not allow unpriced calls",
+        .0.provider, .0.model, .0.budget, .0.policy, .0.period
+    )]
+    Unpriced(Box<UnpricedDenial>),
     #[error("storage failure: {0}")]
     Storage(String),
     #[error("the engine is unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A hard cost policy refusing a call it cannot price.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnpricedDenial {
+    pub provider: String,
+    pub model: String,
+    pub budget: String,
+    pub budget_id: Uuid,
+    pub policy: Uuid,
+    pub period: String,
+    pub limit: Decimal,
+    pub remaining: Decimal,
 }
 
 /// Which limit refused an allocation, and by how much.
@@ -68,7 +86,7 @@ impl EngineError {
             EngineError::NotFound { .. } => "not_found",
             EngineError::Conflict(_) => "conflict",
             EngineError::BudgetExceeded(_) => "budget_exceeded",
-            EngineError::Unpriced { .. } => "unpriced_model",
+            EngineError::Unpriced(_) => "budget_exceeded",
             EngineError::Storage(_) => "storage_error",
             EngineError::Unavailable(_) => "unavailable",
             EngineError::Internal(_) => "internal_error",
@@ -80,6 +98,7 @@ impl EngineError {
             EngineError::Invalid { field, .. } => json!({ "field": field }),
             EngineError::NotFound { what, id } => json!({ "resource": what, "id": id }),
             EngineError::BudgetExceeded(e) => json!({
+                "reason": "limit",
                 "budget": e.budget,
                 "budget_id": e.budget_id,
                 "policy": e.policy,
@@ -89,8 +108,18 @@ impl EngineError {
                 "remaining": e.remaining.to_string(),
                 "requested": e.requested.to_string(),
             }),
-            EngineError::Unpriced { provider, model, budget, policy } => json!({
-                "provider": provider, "model": model, "budget": budget, "policy": policy,
+            EngineError::Unpriced(e) => json!({
+                "reason": "unpriced_model",
+                "budget": e.budget,
+                "budget_id": e.budget_id,
+                "policy": e.policy,
+                "period": e.period,
+                "limit_kind": "cost",
+                "limit": e.limit.to_string(),
+                "remaining": e.remaining.to_string(),
+                "requested": Value::Null,
+                "provider": e.provider,
+                "model": e.model,
             }),
             _ => json!({}),
         }

@@ -46,7 +46,7 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid { .. } => StatusCode::BAD_REQUEST,
             EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
             EngineError::Conflict(_) => StatusCode::CONFLICT,
-            EngineError::BudgetExceeded(_) | EngineError::Unpriced { .. } => StatusCode::PAYMENT_REQUIRED,
+            EngineError::BudgetExceeded(_) | EngineError::Unpriced(_) => StatusCode::PAYMENT_REQUIRED,
             EngineError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::Storage(_) | EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

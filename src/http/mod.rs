@@ -279,7 +279,7 @@ async fn budget_status(
 // ---- allocations ---------------------------------------------------------------------
 
 #[utoipa::path(post, path = "/api/v1/allocations", tag = "allocations", request_body = AllocationRequest,
-    responses((status = 201, body = AllocationGrant), (status = 402, description = "budget_exceeded or unpriced_model"), (status = 400)))]
+    responses((status = 201, body = AllocationGrant), (status = 402, description = "budget_exceeded (details.reason: limit or unpriced_model)"), (status = 400)))]
 async fn allocate(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<AllocationRequest>,

@@ -451,12 +451,17 @@ fn check_hard_limit(
     if let Some(limit) = policy.cost_limit {
         match cost {
             None if !policy.allow_unpriced => {
-                return Err(EngineError::Unpriced {
+                let used = totals.settled_cost + totals.reserved_cost;
+                return Err(EngineError::Unpriced(Box::new(crate::error::UnpricedDenial {
                     provider: call.provider.clone(),
                     model: call.model.clone(),
                     budget: budget.name.clone(),
+                    budget_id: budget.id,
                     policy: policy.id,
-                });
+                    period: policy.period.as_str().to_string(),
+                    limit,
+                    remaining: (limit - used).max(Decimal::ZERO),
+                })));
             }
             None => {}
             Some(cost) => {
