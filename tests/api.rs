@@ -564,6 +564,9 @@ async fn budgets_and_policies_crud() {
     let (status, refused) = patch(json!({"clear": ["colour"]})).await;
     assert_eq!(status, 400, "{refused}");
     assert_eq!(refused["error"]["details"]["field"], "clear");
+    let (status, refused) = patch(json!({"tier": "gold", "clear": ["tier"]})).await;
+    assert_eq!(status, 400, "set and cleared at once: {refused}");
+    assert_eq!(refused["error"]["details"]["field"], "clear");
     let (_, b) = d.get("/api/v1/budgets/rhetor").await;
     assert_eq!(b["policies"].as_array().map(Vec::len), Some(2));
     let (status, renamed) = d

@@ -3,6 +3,7 @@
 mod common;
 
 use common::Daemon;
+use serde_json::json;
 
 #[tokio::test]
 async fn the_tour_from_the_readme() {
@@ -69,10 +70,15 @@ async fn the_tour_from_the_readme() {
         "cost_limit",
         "--provider",
         "anthropic",
+        "--context",
+        "ctx1",
     ]);
     assert_eq!(updated["token_limit"], 5_000_000, "{updated}");
     assert!(updated["cost_limit"].is_null(), "{updated}");
-    assert_eq!(updated["provider"], "anthropic", "{updated}");
+    assert_eq!((&updated["provider"], &updated["context_id"]), (&json!("anthropic"), &json!("ctx1")), "{updated}");
+    // The CLI's own flag names work in --clear.
+    let cleared = d.cli_json(&["policies", "update", pid, "--clear", "context"]);
+    assert!(cleared.get("context_id").is_none(), "{cleared}");
     d.stop();
 }
 

@@ -23,7 +23,7 @@ struct Fixture {
     actor: ActorRef<ToBudgetActor>,
     budget: Arc<Budget>,
     call: CallScope,
-    _repo: common::TestRepo,
+    repo: common::TestRepo,
 }
 
 /// A budget "b" for component "svc" with one daily $10 hard limit, served by a standalone
@@ -43,7 +43,7 @@ async fn fixture(window_cache_limit: usize) -> Fixture {
     let (actor, _) = Actor::spawn(None, handler, budget.clone()).await.expect("actor");
     let call =
         CallScope::new("svc".into(), None, "anthropic".into(), "claude-sonnet-4-5".into(), None, None).expect("call");
-    Fixture { actor, budget, call, _repo: repo }
+    Fixture { actor, budget, call, repo }
 }
 
 impl Fixture {
@@ -66,11 +66,21 @@ impl Fixture {
     }
 
     async fn settle(&self, allocation_id: Option<Uuid>, cost: &str, tokens: u64) -> SettleOutcome {
+        self.settle_at(allocation_id, cost, tokens, chrono::Utc::now()).await
+    }
+
+    async fn settle_at(
+        &self,
+        allocation_id: Option<Uuid>,
+        cost: &str,
+        tokens: u64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> SettleOutcome {
         let request = SettleRequest {
             record_id: Uuid::now_v7(),
             allocation_id,
             call: self.call.clone(),
-            at: chrono::Utc::now(),
+            at,
             cost: Some(dec(cost)),
             tokens,
         };
@@ -136,4 +146,57 @@ async fn an_older_budget_version_arriving_late_is_ignored() {
     f.actor.cast(ToBudgetActor::Update { budget: with_limit("3.00"), seq: 2 }).expect("v2");
     f.actor.cast(ToBudgetActor::Update { budget: with_limit("2.00"), seq: 1 }).expect("v1 again, late");
     assert_eq!(f.standing().await.limit, Some(dec("3.00")));
+}
+
+/// A window first read while a hold's shrink is not yet in storage counts the hold as this
+/// actor has it, not as storage does. Here a stored hold of 1.00 is loaded at a rebuild, a
+/// usage dated yesterday (so today's window is not touched) shrinks it by 0.30 in memory
+/// only, and then today's window is read for the first time: 0.70 is held, not 1.00.
+#[tokio::test]
+async fn a_window_read_after_a_shrink_counts_the_hold_as_the_actor_has_it() {
+    use budget_actors::domain::{Allocation, AllocationStatus};
+    use budget_actors::storage::{Hold, WriteOp};
+    let f = fixture(10_000).await;
+    let today = f.standing().await;
+    let now = budget_actors::domain::now();
+    let allocation = Allocation {
+        id: Uuid::now_v7(),
+        component: "svc".into(),
+        context_id: None,
+        provider: "anthropic".into(),
+        model: "claude-sonnet-4-5".into(),
+        task_type: None,
+        tier: "remote_heavyweight".into(),
+        priority: 5,
+        reserved_cost: dec("1.00"),
+        reserved_tokens: 1000,
+        priced: true,
+        used_cost: Decimal::ZERO,
+        used_tokens: 0,
+        status: AllocationStatus::Active,
+        budgets: vec![f.budget.id],
+        created_at: now,
+        expires_at: now + chrono::Duration::minutes(5),
+        released_at: None,
+    };
+    let hold = Hold {
+        allocation_id: allocation.id,
+        policy_id: today.policy_id,
+        budget_id: f.budget.id,
+        window_key: today.window_key.clone(),
+        cost: dec("1.00"),
+        tokens: 1000,
+        expires_at: allocation.expires_at,
+    };
+    f.repo
+        .repo
+        .write(WriteOp::Allocate { allocation: allocation.clone(), holds: vec![hold], checks: vec![] })
+        .await
+        .expect("stored");
+    // Rebuild from storage: the actor now has the hold, and no window cached.
+    f.actor.cast(ToBudgetActor::Reload).expect("reload");
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    f.settle_at(Some(allocation.id), "0.30", 300, yesterday).await;
+    let standing = f.standing().await;
+    assert_eq!((standing.reserved, standing.tokens_reserved), (dec("0.70"), 700));
 }

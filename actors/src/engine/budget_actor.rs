@@ -198,7 +198,14 @@ impl BudgetActor {
     ) -> Result<&'s mut Totals, EngineError> {
         let id = (policy_id, key.to_string());
         if !state.windows.contains_key(&id) {
-            let totals = self.repo.window_totals(policy_id, key, Utc::now()).await?;
+            let mut totals = self.repo.window_totals(policy_id, key, Utc::now()).await?;
+            if !self.repo.is_shared() {
+                // With the embedded database this actor's holds are all the holds, and exact:
+                // storage may still lack a shrink whose write is in flight.
+                let held = state.holds.values().flatten().filter(|h| h.window() == id);
+                totals.reserved_cost = held.clone().map(Held::cost).sum();
+                totals.reserved_tokens = held.map(Held::tokens).fold(0u64, u64::saturating_add);
+            }
             state.windows.insert(id.clone(), totals);
         }
         state.windows.get_mut(&id).ok_or_else(|| EngineError::Internal("window vanished".into()))
@@ -217,7 +224,7 @@ impl BudgetActor {
                 // With a shared database this daemon's view misses other daemons' holds and
                 // releases, so only the database's check (at commit) may refuse on amounts.
                 let view = if self.repo.is_shared() { Totals::default() } else { totals };
-                check_hard_limit(&budget, policy, &view, req.cost, req.tokens, &req.call)?;
+                check_hard_limit(&budget, policy, &view, &totals, req.cost, req.tokens, &req.call)?;
             }
             planned.push(Hold {
                 allocation_id: req.allocation_id,
@@ -261,10 +268,23 @@ impl BudgetActor {
         let budget = state.budget.clone();
         let cost = req.cost.unwrap_or(Decimal::ZERO);
         let mut outcome = SettleOutcome::default();
+        // Every read first: once the first window is charged nothing may fail, or the charge
+        // would stay in memory with nobody to take it back.
+        let mut charged = Vec::new();
         for policy in budget.matching_policies(&req.call) {
             let Some(clock) = state.clock(policy) else { continue };
             let window = clock.window(req.at, req.call.context_id.as_deref());
-            let totals = self.window(state, policy.id, &window.key).await?;
+            self.window(state, policy.id, &window.key).await?;
+            charged.push((policy, window));
+        }
+        let remote_holds = match req.allocation_id {
+            Some(allocation_id) if !state.holds.contains_key(&allocation_id) && self.repo.is_shared() => {
+                self.repo.allocation_holds(allocation_id, Utc::now()).await?
+            }
+            _ => Vec::new(),
+        };
+        for (policy, window) in charged {
+            let Some(totals) = state.windows.get_mut(&(policy.id, window.key.clone())) else { continue };
             let before = *totals;
             totals.settled_cost += cost;
             totals.settled_tokens = totals.settled_tokens.saturating_add(req.tokens);
@@ -280,23 +300,15 @@ impl BudgetActor {
                 tokens: req.tokens,
             });
         }
-        if let Some(allocation_id) = req.allocation_id
-            && !state.holds.contains_key(&allocation_id)
-            && self.repo.is_shared()
-        {
-            // Reserved by another daemon sharing the database: shrink its stored holds. This
-            // daemon's own view of the window is only a lower bound there, so it is left alone.
-            for hold in self.repo.allocation_holds(allocation_id, Utc::now()).await? {
-                if hold.budget_id != budget.id {
-                    continue;
-                }
-                outcome.hold_shrinks.push(HoldShrink {
-                    allocation_id,
-                    policy_id: hold.policy_id,
-                    cost,
-                    tokens: req.tokens,
-                });
-            }
+        // Reserved by another daemon sharing the database: shrink its stored holds. This
+        // daemon's own view of the window is only a lower bound there, so it is left alone.
+        for hold in remote_holds.iter().filter(|h| h.budget_id == budget.id) {
+            outcome.hold_shrinks.push(HoldShrink {
+                allocation_id: hold.allocation_id,
+                policy_id: hold.policy_id,
+                cost,
+                tokens: req.tokens,
+            });
         }
         if let Some(allocation_id) = req.allocation_id
             && let Some(holds) = state.holds.get_mut(&allocation_id)
@@ -373,7 +385,7 @@ impl BudgetActor {
             held.shrunk_tokens = held.shrunk_tokens.saturating_sub(d.tokens);
             if let Some(t) = state.windows.get_mut(&held.window()) {
                 t.reserved_cost += held.cost() - before_cost;
-                t.reserved_tokens += held.tokens() - before_tokens;
+                t.reserved_tokens = t.reserved_tokens.saturating_add(held.tokens() - before_tokens);
             }
         }
     }
@@ -440,10 +452,14 @@ pub fn policy_status(policy: &Policy, window: &Window, totals: &Totals) -> Polic
 }
 
 /// Denies when `settled + reserved + estimate > limit` for cost or tokens.
+/// `totals` is what the limit is checked against; `seen` is this actor's own view, which only
+/// reports what remains when an unpriced call is refused (the two differ with a shared
+/// database, where the database re-check is the authority on amounts).
 fn check_hard_limit(
     budget: &Budget,
     policy: &Policy,
     totals: &Totals,
+    seen: &Totals,
     cost: Option<Decimal>,
     tokens: u64,
     call: &CallScope,
@@ -451,7 +467,7 @@ fn check_hard_limit(
     if let Some(limit) = policy.cost_limit {
         match cost {
             None if !policy.allow_unpriced => {
-                let used = totals.settled_cost + totals.reserved_cost;
+                let used = seen.settled_cost + seen.reserved_cost;
                 return Err(EngineError::Unpriced(Box::new(crate::error::UnpricedDenial {
                     provider: call.provider.clone(),
                     model: call.model.clone(),
@@ -635,7 +651,9 @@ impl Actor for BudgetActor {
                 }
             }
             ToBudgetActor::Reload => {
+                let seq = state.budget_seq;
                 *state = self.rebuild(state.budget.clone()).await?;
+                state.budget_seq = seq;
             }
             ToBudgetActor::Sweep => self.sweep(state),
             ToBudgetActor::CachedWindows(reply) => {

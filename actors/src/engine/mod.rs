@@ -28,6 +28,15 @@ use crate::prices::{PriceBook, PriceSummary, PriceVersion, Priced};
 use crate::pricing::{ModelPrice, PriceTable, ServiceTier, Usage};
 use crate::storage::{AllocationFilter, HardCheck, PriceVersionRow, Repository, UsageFilter, WriteOp, WriteOutcome};
 
+/// What one budget's actor added in memory for a usage record, and which actor it was: taken
+/// back exactly if the write fails, confirmed if it commits.
+struct Settled {
+    budget_id: Uuid,
+    actor: ActorRef<ToBudgetActor>,
+    charges: Vec<crate::storage::Charge>,
+    hold_deltas: Vec<budget_actor::HoldDelta>,
+}
+
 /// `GET /api/v1/prices/{provider}/{model}/history`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PriceHistory {
@@ -369,6 +378,7 @@ impl Engine {
     pub async fn update_policy(&self, id: Uuid, patch: UpdatePolicy) -> Result<Policy, EngineError> {
         self.sync_catalog().await?;
         let mut policy = self.get_policy(id)?;
+        let clears = fields_to_clear(&patch)?;
         if let Some(period) = patch.period {
             policy.period = PeriodKind::parse(period.trim())?;
         }
@@ -412,8 +422,8 @@ impl Engine {
                 *slot = Some(value.trim().to_string()).filter(|v| !v.is_empty());
             }
         }
-        for field in &patch.clear {
-            match field.trim() {
+        for name in &clears {
+            match name.as_str() {
                 "cost_limit" => policy.cost_limit = None,
                 "token_limit" => policy.token_limit = None,
                 "cron" => policy.cron = None,
@@ -423,16 +433,7 @@ impl Engine {
                 "component" => policy.filters.component = None,
                 "task_type" => policy.filters.task_type = None,
                 "tier" => policy.filters.tier = None,
-                "context_id" => policy.filters.context_id = None,
-                other => {
-                    return Err(EngineError::invalid(
-                        "clear",
-                        format!(
-                            "cannot clear '{other}' (expected cost_limit, token_limit, cron, timezone, provider, \
-                             model, component, task_type, tier or context_id)"
-                        ),
-                    ));
-                }
+                _ => policy.filters.context_id = None,
             }
         }
         policy.validate()?;
@@ -531,13 +532,24 @@ impl Engine {
         budget: &Arc<Budget>,
         build: impl Fn(ractor::RpcReplyPort<Result<T, EngineError>>) -> ToBudgetActor,
     ) -> Result<T, EngineError> {
+        self.ask_actor(budget, build).await.map(|(result, _)| result)
+    }
+
+    /// As `ask`, with the actor that answered: a follow-up about the same change (its undo,
+    /// or that its write committed) must reach that actor, not a successor rebuilt from
+    /// storage since, which never had the change.
+    async fn ask_actor<T: Send + 'static>(
+        &self,
+        budget: &Arc<Budget>,
+        build: impl Fn(ractor::RpcReplyPort<Result<T, EngineError>>) -> ToBudgetActor,
+    ) -> Result<(T, ActorRef<ToBudgetActor>), EngineError> {
         let actor = self.actor_for(budget).await?;
         match actor.call(&build, None).await {
-            Ok(ractor::rpc::CallResult::Success(result)) => result,
+            Ok(ractor::rpc::CallResult::Success(result)) => result.map(|r| (r, actor)),
             _ => {
                 let actor = self.fresh_actor(budget).await?;
                 match actor.call(&build, None).await {
-                    Ok(ractor::rpc::CallResult::Success(result)) => result,
+                    Ok(ractor::rpc::CallResult::Success(result)) => result.map(|r| (r, actor)),
                     Ok(_) => Err(EngineError::Unavailable(format!("budget '{}' did not answer", budget.name))),
                     Err(e) => Err(EngineError::Unavailable(format!("budget '{}': {e}", budget.name))),
                 }
@@ -728,7 +740,8 @@ impl Engine {
         self.inner.repo.get_allocation(id).await?.ok_or_else(|| EngineError::not_found("allocation", id))
     }
 
-    pub async fn list_allocations(&self, filter: AllocationFilter) -> Result<Vec<Allocation>, EngineError> {
+    pub async fn list_allocations(&self, mut filter: AllocationFilter) -> Result<Vec<Allocation>, EngineError> {
+        filter.limit = filter.limit.clamp(1, 1000);
         self.inner.repo.list_allocations(&filter).await
     }
 
@@ -853,7 +866,7 @@ impl Engine {
         let mut hold_shrinks = Vec::new();
         let mut alerts = Vec::new();
         // What each budget's actor added in memory, to take back exactly if the write fails.
-        let mut undo: Vec<(Uuid, Vec<crate::storage::Charge>, Vec<budget_actor::HoldDelta>)> = Vec::new();
+        let mut undo: Vec<Settled> = Vec::new();
         let mut standings: Vec<BudgetEffect> = Vec::with_capacity(budgets.len());
         for budget in &budgets {
             let request = SettleRequest {
@@ -864,15 +877,20 @@ impl Engine {
                 cost,
                 tokens,
             };
-            let outcome: SettleOutcome =
-                match self.ask(budget, |reply| ToBudgetActor::Settle { request: request.clone(), reply }).await {
-                    Ok(o) => o,
+            let (outcome, actor): (SettleOutcome, _) =
+                match self.ask_actor(budget, |reply| ToBudgetActor::Settle { request: request.clone(), reply }).await {
+                    Ok(answer) => answer,
                     Err(e) => {
                         self.unsettle(undo);
                         return Err(e);
                     }
                 };
-            undo.push((budget.id, outcome.charges.clone(), outcome.hold_deltas.clone()));
+            undo.push(Settled {
+                budget_id: budget.id,
+                actor,
+                charges: outcome.charges.clone(),
+                hold_deltas: outcome.hold_deltas.clone(),
+            });
             standings.push(BudgetEffect {
                 budget_id: budget.id,
                 budget: budget.name.clone(),
@@ -922,15 +940,16 @@ impl Engine {
             timestamp,
             recorded_at: now,
             metadata: req.metadata.unwrap_or_else(|| json!({})),
-            budgets: undo.iter().map(|(id, _, _)| *id).collect(),
+            budgets: undo.iter().map(|u| u.budget_id).collect(),
         };
         let outcome =
             self.inner.repo.write(WriteOp::Record { record: Box::new(record.clone()), charges, hold_shrinks }).await;
         match outcome {
             Ok(WriteOutcome::Done) => {
-                for (budget_id, charges, _) in &undo {
-                    let windows = charges.iter().map(|c| (c.policy_id, c.window_key.clone())).collect();
-                    self.tell(*budget_id, ToBudgetActor::SettleDone { windows });
+                for settled in &undo {
+                    let windows = settled.charges.iter().map(|c| (c.policy_id, c.window_key.clone())).collect();
+                    // To a dead actor this is dropped, rightly: its successor read storage.
+                    let _ = settled.actor.cast(ToBudgetActor::SettleDone { windows });
                 }
             }
             Ok(WriteOutcome::DuplicateRequest) => {
@@ -985,9 +1004,10 @@ impl Engine {
 
     /// Takes back exactly what settles added in memory (a failed or duplicate write), without
     /// disturbing anything else the actors accepted meanwhile.
-    fn unsettle(&self, undo: Vec<(Uuid, Vec<crate::storage::Charge>, Vec<budget_actor::HoldDelta>)>) {
-        for (budget_id, charges, hold_deltas) in undo {
-            self.tell(budget_id, ToBudgetActor::Unsettle { charges, hold_deltas });
+    fn unsettle(&self, undo: Vec<Settled>) {
+        for Settled { actor, charges, hold_deltas, .. } in undo {
+            // To a dead actor this is dropped, rightly: its successor never had the change.
+            let _ = actor.cast(ToBudgetActor::Unsettle { charges, hold_deltas });
         }
     }
 
@@ -1260,6 +1280,44 @@ impl Engine {
     pub async fn list_alerts(&self, limit: u32) -> Result<Vec<Alert>, EngineError> {
         self.inner.repo.list_alerts(limit.clamp(1, 1000)).await
     }
+}
+
+/// The names in a policy patch's `clear`, checked: known, and not also given a value. The
+/// CLI's spellings (`context`, `cost-limit`) are accepted.
+fn fields_to_clear(patch: &UpdatePolicy) -> Result<Vec<String>, EngineError> {
+    let mut names = Vec::with_capacity(patch.clear.len());
+    for field in &patch.clear {
+        let name = match field.trim().replace('-', "_").as_str() {
+            "context" => "context_id".to_string(),
+            other => other.to_string(),
+        };
+        let given = match name.as_str() {
+            "cost_limit" => patch.cost_limit.is_some(),
+            "token_limit" => patch.token_limit.is_some(),
+            "cron" => patch.cron.is_some(),
+            "timezone" => patch.timezone.is_some(),
+            "provider" => patch.provider.is_some(),
+            "model" => patch.model.is_some(),
+            "component" => patch.component.is_some(),
+            "task_type" => patch.task_type.is_some(),
+            "tier" => patch.tier.is_some(),
+            "context_id" => patch.context_id.is_some(),
+            other => {
+                return Err(EngineError::invalid(
+                    "clear",
+                    format!(
+                        "cannot clear '{other}' (expected cost_limit, token_limit, cron, timezone, provider, model, \
+                         component, task_type, tier or context_id)"
+                    ),
+                ));
+            }
+        };
+        if given {
+            return Err(EngineError::invalid("clear", format!("'{name}' is both given a value and cleared")));
+        }
+        names.push(name);
+    }
+    Ok(names)
 }
 
 fn check_tokens(field: &str, value: u64) -> Result<(), EngineError> {

@@ -58,6 +58,8 @@ pub struct SupervisorState {
     /// The newest version of each budget updated since start, with its `seq`: an actor
     /// spawned or restarted later starts from it.
     latest: HashMap<Uuid, (Arc<Budget>, u64)>,
+    /// Budgets deleted since start: a late update of one must not bring it back.
+    removed: std::collections::HashSet<Uuid>,
     intensity: RestartIntensity<Uuid>,
     restarts: HashMap<Uuid, usize>,
 }
@@ -105,6 +107,7 @@ impl Actor for BudgetSupervisor {
         Ok(SupervisorState {
             children: HashMap::new(),
             latest: HashMap::new(),
+            removed: std::collections::HashSet::new(),
             intensity: RestartIntensity::new(MAX_RESTARTS, RESTART_WINDOW),
             restarts: HashMap::new(),
         })
@@ -146,7 +149,9 @@ impl Actor for BudgetSupervisor {
                 let _ = reply.send(result);
             }
             ToBudgetSupervisor::Update { budget, seq } => {
-                if state.latest.get(&budget.id).is_some_and(|(_, newest)| *newest >= seq) {
+                if state.removed.contains(&budget.id)
+                    || state.latest.get(&budget.id).is_some_and(|(_, newest)| *newest >= seq)
+                {
                     return Ok(());
                 }
                 state.latest.insert(budget.id, (budget.clone(), seq));
@@ -162,6 +167,7 @@ impl Actor for BudgetSupervisor {
             ToBudgetSupervisor::Remove(id) => {
                 self.publish(id, None);
                 state.latest.remove(&id);
+                state.removed.insert(id);
                 if let Some(child) = state.children.remove(&id) {
                     child.actor.stop(Some("budget deleted".into()));
                 }

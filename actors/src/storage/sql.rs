@@ -704,7 +704,7 @@ macro_rules! sql_repository {
                     if let Some(cost) = row.try_get::<Option<$money>, _>("cost")? {
                         out[i].used_cost += $money_out(cost)?;
                     }
-                    out[i].used_tokens += tokens_out(row.try_get("total_tokens")?);
+                    out[i].used_tokens = out[i].used_tokens.saturating_add(tokens_out(row.try_get("total_tokens")?));
                 }
                 Ok(out)
             }
