@@ -81,6 +81,9 @@ impl Priced {
 pub struct PriceBook {
     builtin: PriceTable,
     versions: RwLock<HashMap<VersionKey, Vec<Arc<PriceVersion>>>>,
+    /// Bumped (under the `versions` lock) by every version added here, so a reload from a
+    /// shared database that read before such an addition does not undo it.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 fn version_key(provider: &str, model: &str) -> VersionKey {
@@ -89,7 +92,11 @@ fn version_key(provider: &str, model: &str) -> VersionKey {
 
 impl PriceBook {
     pub fn new(builtin: PriceTable, stored: Vec<PriceVersion>) -> PriceBook {
-        let book = PriceBook { builtin, versions: RwLock::new(HashMap::new()) };
+        let book = PriceBook {
+            builtin,
+            versions: RwLock::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        };
         for v in stored {
             book.add_version(v);
         }
@@ -107,6 +114,19 @@ impl PriceBook {
 
     /// Replaces every stored version (another daemon sharing the database changed prices).
     pub fn replace_versions(&self, stored: Vec<PriceVersion>) {
+        let generation = self.generation();
+        self.replace_versions_unless_changed(stored, generation);
+    }
+
+    /// How many versions were added here so far (see `replace_versions_unless_changed`).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Replaces every stored version with `stored` (read from the database), unless a version
+    /// was added here since `seen_generation` was taken: then `stored` may predate it, and
+    /// nothing changes (false).
+    pub fn replace_versions_unless_changed(&self, stored: Vec<PriceVersion>, seen_generation: u64) -> bool {
         let mut fresh: HashMap<VersionKey, Vec<Arc<PriceVersion>>> = HashMap::new();
         for v in stored {
             fresh.entry(version_key(&v.provider, &v.model)).or_default().push(Arc::new(v));
@@ -114,13 +134,19 @@ impl PriceBook {
         for list in fresh.values_mut() {
             list.sort_by_key(|v| v.effective_from);
         }
-        *self.versions.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        let mut versions = self.versions.write().unwrap_or_else(|p| p.into_inner());
+        if self.generation() != seen_generation {
+            return false;
+        }
+        *versions = fresh;
+        true
     }
 
     /// Adds a version; the version it supersedes (open-ended, earlier start) ends where it starts.
     pub fn add_version(&self, version: PriceVersion) {
         let key = version_key(&version.provider, &version.model);
         let mut versions = self.versions.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let list = versions.entry(key).or_default();
         for existing in list.iter_mut() {
             if existing.effective_to.is_none() && existing.effective_from <= version.effective_from {
@@ -248,5 +274,40 @@ fn summarize(
         rates: price.to_summary(),
         effective_from,
         effective_to,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pricing::ModelPrice;
+    use rust_decimal::Decimal;
+
+    fn version(model: &str, input: i64) -> PriceVersion {
+        PriceVersion {
+            id: Uuid::now_v7(),
+            provider: "acme".into(),
+            model: model.into(),
+            source: "manual".into(),
+            price: ModelPrice::manual(Decimal::new(input, 6), Decimal::new(input * 4, 6), None, None, "acme"),
+            effective_from: crate::domain::now(),
+            effective_to: None,
+        }
+    }
+
+    /// A reload that read the database before a version was added here must not drop it;
+    /// one that read after it replaces everything.
+    #[test]
+    fn a_reload_older_than_a_local_version_gives_way() {
+        let book = PriceBook::new(PriceTable::from_litellm_json("{}").expect("empty map"), vec![]);
+        let seen = book.generation();
+        book.add_version(version("local", 2));
+        assert!(!book.replace_versions_unless_changed(vec![version("remote", 1)], seen), "read before the local one");
+        assert_eq!(book.history("acme", "local").len(), 1);
+        assert!(book.history("acme", "remote").is_empty());
+        let seen = book.generation();
+        assert!(book.replace_versions_unless_changed(vec![version("remote", 1)], seen));
+        assert!(book.history("acme", "local").is_empty());
+        assert_eq!(book.history("acme", "remote").len(), 1);
     }
 }

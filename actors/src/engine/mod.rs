@@ -86,6 +86,9 @@ struct Inner {
     active: std::sync::Mutex<HashMap<Uuid, Allocation>>,
     /// Orders budget updates (see `announce_update`).
     update_seq: std::sync::atomic::AtomicU64,
+    /// Bumped (under the `budgets` lock) by every change of the in-memory catalogue, so a
+    /// reload that read the database before a change does not undo it (`sync_catalog`).
+    catalog_generation: std::sync::atomic::AtomicU64,
 }
 
 /// Cheap to clone; all clones share one engine.
@@ -130,6 +133,7 @@ impl Engine {
                 catalog_version: std::sync::atomic::AtomicI64::new(catalog_version),
                 active: std::sync::Mutex::new(HashMap::new()),
                 update_seq: std::sync::atomic::AtomicU64::new(0),
+                catalog_generation: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         engine.spawn_sweeper();
@@ -220,6 +224,7 @@ impl Engine {
         }
         list.sort_by(|a, b| a.name.cmp(&b.name));
         *guard = Arc::new(list);
+        self.inner.catalog_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Sends a new version of a budget straight to its actor, so the change is ordered before
@@ -244,20 +249,12 @@ impl Engine {
         if version == self.inner.catalog_version.load(Ordering::Acquire) {
             return Ok(());
         }
+        // A change made here (or another reload) landing while this one reads is newer than
+        // what it read: then this reload gives way, leaves the stored version alone, and the
+        // next request reloads again.
+        let budgets_seen = self.inner.catalog_generation.load(Ordering::Acquire);
+        let prices_seen = self.inner.prices.generation();
         let fresh: Vec<Arc<Budget>> = self.inner.repo.list_budgets().await?.into_iter().map(Arc::new).collect();
-        let old = self.snapshot();
-        for b in old.iter() {
-            match fresh.iter().find(|f| f.id == b.id) {
-                Some(f) if f != b => self.announce_update(f.clone()),
-                Some(_) => {}
-                None => {
-                    let _ = self.inner.supervisor.cast(ToBudgetSupervisor::Remove(b.id));
-                }
-            }
-        }
-        let mut sorted = fresh;
-        sorted.sort_by(|a, b| a.name.cmp(&b.name));
-        *self.inner.budgets.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(sorted);
         // Prices share the counter: a manual price or an approval on another daemon.
         let versions = self
             .inner
@@ -267,9 +264,29 @@ impl Engine {
             .iter()
             .map(PriceVersion::from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        self.inner.prices.replace_versions(versions);
-        self.inner.catalog_version.store(version, Ordering::Release);
-        debug!(target: "engine", version, "budget catalogue reloaded");
+        {
+            let mut guard = self.inner.budgets.write().unwrap_or_else(|p| p.into_inner());
+            if self.inner.catalog_generation.load(Ordering::Acquire) != budgets_seen {
+                return Ok(());
+            }
+            for b in guard.iter() {
+                match fresh.iter().find(|f| f.id == b.id) {
+                    Some(f) if f != b => self.announce_update(f.clone()),
+                    Some(_) => {}
+                    None => {
+                        let _ = self.inner.supervisor.cast(ToBudgetSupervisor::Remove(b.id));
+                    }
+                }
+            }
+            let mut sorted = fresh;
+            sorted.sort_by(|a, b| a.name.cmp(&b.name));
+            *guard = Arc::new(sorted);
+            self.inner.catalog_generation.fetch_add(1, Ordering::AcqRel);
+        }
+        if self.inner.prices.replace_versions_unless_changed(versions, prices_seen) {
+            self.inner.catalog_version.store(version, Ordering::Release);
+            debug!(target: "engine", version, "budget catalogue reloaded");
+        }
         Ok(())
     }
 
