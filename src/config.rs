@@ -169,7 +169,7 @@ impl Settings {
             for source in &sources {
                 source.validate().map_err(|e| anyhow::anyhow!("price_sources '{}': {e}", source.name))?;
             }
-            Some(budget_actors::monitor::MonitorSettings {
+            let settings = budget_actors::monitor::MonitorSettings {
                 sources,
                 tolerance: section.tolerance.unwrap_or(defaults.tolerance),
                 approval_threshold_percent: section
@@ -180,18 +180,29 @@ impl Settings {
                 schedules: true,
                 restart_backoff: defaults.restart_backoff,
                 model_map: budget_actors::sources::identity::ModelMap::new(section.model_map),
-            })
+            };
+            settings.validate().map_err(|e| anyhow::anyhow!("price_monitor: {e}"))?;
+            Some(settings)
         } else {
             None
+        };
+        let max_body_bytes = file.server.max_body_bytes.unwrap_or(1024 * 1024);
+        if max_body_bytes == 0 {
+            bail!("server.max_body_bytes must be at least 1");
+        }
+        let log_json = match file.log.format.as_deref().map(str::trim) {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => bail!("log.format must be \"text\" or \"json\", not \"{other}\""),
         };
         Ok(Settings {
             monitor,
             bind,
             data_dir,
             database_url,
-            max_body_bytes: file.server.max_body_bytes.unwrap_or(1024 * 1024),
+            max_body_bytes,
             log_level: file.log.level.unwrap_or_else(|| "info".into()),
-            log_json: file.log.format.as_deref() == Some("json"),
+            log_json,
             engine: EngineConfig { default_timezone, default_ttl, max_ttl, ..defaults },
         })
     }
@@ -206,6 +217,28 @@ mod tests {
         let text = include_str!("../config/budget.toml");
         let parsed: FileConfig = toml::from_str(text).expect("config/budget.toml parses");
         assert_eq!(parsed.server.bind.as_deref(), Some("127.0.0.1:8013"));
+    }
+
+    /// Settings out of range stop the daemon at start with the key named, not later.
+    #[test]
+    fn out_of_range_settings_are_refused_at_load() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let load = |text: &str| {
+            let path = dir.path().join("budget.toml");
+            std::fs::write(&path, text).expect("write config");
+            let overrides = ServeOverrides {
+                config: Some(path),
+                data_dir: Some(dir.path().join("data")),
+                ..ServeOverrides::default()
+            };
+            Settings::load(overrides).err().map(|e| format!("{e:#}")).unwrap_or_default()
+        };
+        assert!(load("[price_monitor]\ntolerance = \"-0.1\"\n").contains("tolerance must be between 0 and 1"));
+        assert!(load("[price_monitor]\nauto_apply_min_trust = \"2\"\n").contains("auto_apply_min_trust"));
+        assert!(load("[price_monitor]\napproval_threshold_percent = \"-5\"\n").contains("approval_threshold_percent"));
+        assert!(load("[log]\nformat = \"yaml\"\n").contains("log.format must be"));
+        assert!(load("[server]\nmax_body_bytes = 0\n").contains("max_body_bytes must be at least 1"));
+        assert_eq!(load("[log]\nformat = \"json\"\n"), "", "a valid config loads");
     }
 
     #[test]

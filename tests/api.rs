@@ -350,6 +350,18 @@ async fn an_oversized_body_is_413() {
     assert_eq!(response.status().as_u16(), 413);
     let answer: Value = response.json().await.expect("JSON error body");
     assert_eq!(answer["error"]["code"], "payload_too_large", "{answer}");
+    // The same JSON answer where a body is read as raw bytes (an optional reject note).
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/prices/pending/00000000-0000-7000-8000-000000000000/reject", d.url))
+        .bearer_auth(&d.admin_key)
+        .header("content-type", "application/json")
+        .body(format!("{{\"note\": \"{}\"}}", "x".repeat(4096)))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 413);
+    let answer: Value = response.json().await.expect("JSON error body");
+    assert_eq!(answer["error"]["code"], "payload_too_large", "{answer}");
     // Just under the limit is an ordinary request.
     let padding = "p".repeat(800);
     let (status, answer) =
@@ -363,6 +375,15 @@ async fn keys_and_roles() {
     let d = Daemon::start();
     let (status, _) = d.call(Method::GET, "/api/v1/budgets", None, None).await;
     assert_eq!(status, 401);
+    // The scheme name is case-insensitive.
+    let response = d
+        .http
+        .get(format!("{}/api/v1/budgets", d.url))
+        .header("authorization", format!("BEARER {}", d.admin_key))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 200);
     let (status, _) = d.call(Method::GET, "/api/v1/budgets", Some("bgt_wrong"), None).await;
     assert_eq!(status, 401);
     for open in ["/health", "/ready", "/metrics"] {
@@ -461,6 +482,16 @@ async fn prices_list_show_set_and_history() {
         .await;
     assert_eq!(status, 400, "{both}");
     assert_eq!(both["error"]["details"]["field"], "cache_read_input_token_cost", "{both}");
+    let (status, history) = d
+        .call(
+            Method::PUT,
+            "/api/v1/prices/acme/house-model/history",
+            Some(&d.admin_key.clone()),
+            Some(json!({"input_cost_per_million": "1", "output_cost_per_million": "2"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{history}");
+    assert_eq!(history["error"]["details"]["field"], "model", "{history}");
     let (_, est) = d
         .post(
             "/api/v1/prices/estimate",

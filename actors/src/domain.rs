@@ -611,7 +611,7 @@ impl Role {
         }
     }
     pub fn parse(text: &str) -> Result<Role, EngineError> {
-        match text {
+        match text.trim() {
             "read" => Ok(Role::Read),
             "write" => Ok(Role::Write),
             "admin" => Ok(Role::Admin),

@@ -113,11 +113,6 @@ impl PriceBook {
     }
 
     /// Replaces every stored version (another daemon sharing the database changed prices).
-    pub fn replace_versions(&self, stored: Vec<PriceVersion>) {
-        let generation = self.generation();
-        self.replace_versions_unless_changed(stored, generation);
-    }
-
     /// How many versions were added here so far (see `replace_versions_unless_changed`).
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
@@ -161,24 +156,37 @@ impl PriceBook {
 
     /// The price in force for (provider, model) at `at`, with a reference naming it.
     pub fn price_at(&self, provider: &str, model: &str, at: DateTime<Utc>) -> Option<(String, ModelPrice)> {
+        self.with_price_at(provider, model, at, |price_ref, price| (price_ref, price.clone()))
+    }
+
+    /// Runs `f` on the price in force and its reference, borrowed: pricing a call (on every
+    /// allocate and record) needs no copy of the whole entry.
+    fn with_price_at<R>(
+        &self,
+        provider: &str,
+        model: &str,
+        at: DateTime<Utc>,
+        f: impl FnOnce(String, &ModelPrice) -> R,
+    ) -> Option<R> {
         {
             let versions = self.versions.read().unwrap_or_else(|p| p.into_inner());
             if let Some(list) = versions.get(&version_key(provider, model))
                 && let Some(v) = list.iter().rev().find(|v| v.in_force_at(at))
             {
-                return Some((format!("{}:{}", v.source, v.id), v.price.clone()));
+                let v = Arc::clone(v);
+                drop(versions);
+                return Some(f(format!("{}:{}", v.source, v.id), &v.price));
             }
         }
-        self.builtin.lookup(provider, model).map(|(key, price)| (format!("litellm:{key}"), price.clone()))
+        self.builtin.lookup(provider, model).map(|(key, price)| f(format!("litellm:{key}"), price))
     }
 
     pub fn cost(&self, provider: &str, model: &str, usage: &Usage, at: DateTime<Utc>, tier: ServiceTier) -> Priced {
-        match self.price_at(provider, model, at) {
-            Some((price_ref, price)) => {
-                Priced { breakdown: Some(price.cost(provider, usage, at, tier)), price_ref: Some(price_ref) }
-            }
-            None => Priced { breakdown: None, price_ref: None },
-        }
+        self.with_price_at(provider, model, at, |price_ref, price| Priced {
+            breakdown: Some(price.cost(provider, usage, at, tier)),
+            price_ref: Some(price_ref),
+        })
+        .unwrap_or(Priced { breakdown: None, price_ref: None })
     }
 
     pub fn summary(&self, provider: &str, model: &str, at: DateTime<Utc>) -> Option<PriceSummary> {

@@ -29,12 +29,16 @@ struct Fixture {
 /// A budget "b" for component "svc" with one daily $10 hard limit, served by a standalone
 /// actor that keeps at most `window_cache_limit` windows after a sweep.
 async fn fixture(window_cache_limit: usize) -> Fixture {
+    fixture_with("daily:10.00:hard_limit", window_cache_limit).await
+}
+
+async fn fixture_with(policy: &str, window_cache_limit: usize) -> Fixture {
     let repo = common::sqlite().await;
     let engine = common::engine(&repo).await;
     let spec = CreateBudget {
         name: "b".into(),
         component: Some("svc".into()),
-        policies: vec![PolicySpec::parse_shorthand("daily:10.00:hard_limit").expect("shorthand")],
+        policies: vec![PolicySpec::parse_shorthand(policy).expect("shorthand")],
         ..Default::default()
     };
     let budget: Arc<Budget> = Arc::new(engine.create_budget(spec).await.expect("budget"));
@@ -110,7 +114,9 @@ async fn undoing_a_usage_after_a_clamped_one_leaves_what_storage_has() {
     let first = f.settle(Some(allocation), "0.015", 2440).await;
     let _second = f.settle(Some(allocation), "0.015", 2440).await;
     assert_eq!(f.standing().await.reserved, Decimal::ZERO, "both usages together exceed the hold");
-    f.actor.cast(ToBudgetActor::Unsettle { charges: first.charges, hold_deltas: first.hold_deltas }).expect("unsettle");
+    f.actor
+        .cast(ToBudgetActor::Unsettle { charges: first.charges, hold_shrinks: first.hold_shrinks })
+        .expect("unsettle");
     let standing = f.standing().await;
     assert_eq!(standing.reserved, dec("0.006"));
     assert_eq!(standing.settled, dec("0.015"));
@@ -199,4 +205,15 @@ async fn a_window_read_after_a_shrink_counts_the_hold_as_the_actor_has_it() {
     f.settle_at(Some(allocation.id), "0.30", 300, yesterday).await;
     let standing = f.standing().await;
     assert_eq!((standing.reserved, standing.tokens_reserved), (dec("0.70"), 700));
+}
+
+/// A cost limit of a tiny fraction of a cent makes settled ÷ limit overflow a decimal: the
+/// policy is simply exceeded, and the actor keeps answering (it used to panic, restart from
+/// the same totals and panic again).
+#[tokio::test]
+async fn a_tiny_limit_is_exceeded_not_a_panic() {
+    let f = fixture_with("daily:0.0000000000000000000000000001:warn", 10_000).await;
+    let outcome = f.settle(None, "8.00", 1000).await;
+    assert_eq!(outcome.statuses[0].state, "exceeded");
+    assert_eq!(f.standing().await.state, "exceeded");
 }

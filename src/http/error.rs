@@ -57,13 +57,27 @@ impl From<EngineError> for ApiError {
     }
 }
 
+/// A body that could not be read: too large (413, as for JSON bodies), or cut off (400).
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+        let (status, code) = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        } else {
+            (StatusCode::BAD_REQUEST, "invalid_request")
+        };
+        ApiError { status, code, message: rejection.body_text(), details: json!({ "field": "" }) }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> ApiError {
         let (status, code) = match &rejection {
             JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
             JsonRejection::JsonDataError(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-            JsonRejection::BytesRejection(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
             _ => (StatusCode::BAD_REQUEST, "invalid_request"),
         };
         // serde's message names the field path, e.g. "input_tokens: invalid value: integer `-5`".

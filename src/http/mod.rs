@@ -138,8 +138,9 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
-    Some(token.trim()).filter(|t| !t.is_empty())
+    // The scheme name is case-insensitive (RFC 9110).
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 async fn record_metrics(request: Request, next: Next) -> Response {
@@ -301,7 +302,7 @@ async fn list_allocations(
     ApiQuery(q): ApiQuery<AllocationsQuery>,
 ) -> ApiResult<Json<Vec<Allocation>>> {
     let status = q.status.as_deref().map(|s| AllocationStatus::parse_input("status", s)).transpose()?;
-    let filter = AllocationFilter { context_id: q.context_id, status, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
+    let filter = AllocationFilter { context_id: q.context_id, status, limit: q.limit.unwrap_or(100) };
     Ok(Json(s.engine.list_allocations(filter).await?))
 }
 
@@ -500,12 +501,7 @@ async fn pending_prices(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<PendingQuery>,
 ) -> ApiResult<Json<Vec<PendingChange>>> {
-    let status = match q.status.as_deref() {
-        None => Some("pending"),
-        Some("all") => None,
-        Some(other) => Some(other),
-    };
-    Ok(Json(monitor(&s)?.pending(status, q.limit.unwrap_or(100)).await?))
+    Ok(Json(monitor(&s)?.pending(q.status.as_deref(), q.limit.unwrap_or(100)).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/prices/pending/{id}/approve", tag = "price monitoring",
@@ -525,8 +521,9 @@ struct RejectBody {
 async fn reject_price(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Json<PendingChange>> {
+    let body = body?;
     // The body is optional: nothing, or {"note": "..."}.
     let note = if body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -555,7 +552,7 @@ async fn create_key(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
-    let role = Role::parse(req.role.trim())?;
+    let role = Role::parse(&req.role)?;
     Ok((StatusCode::CREATED, Json(s.keys.create(&req.name, role).await?)))
 }
 

@@ -33,7 +33,7 @@ pub enum ToBudgetActor {
     /// version can arrive after a newer one and is then ignored.
     Update { budget: Arc<Budget>, seq: u64 },
     /// Take back exactly what one settle added (its write failed or was a duplicate).
-    Unsettle { charges: Vec<Charge>, hold_deltas: Vec<HoldDelta> },
+    Unsettle { charges: Vec<Charge>, hold_shrinks: Vec<HoldShrink> },
     /// One settle's write committed: its windows no longer wait on it.
     SettleDone { windows: Vec<(Uuid, String)> },
     /// Forget the cache and rebuild from storage.
@@ -78,21 +78,13 @@ pub struct SettleRequest {
     pub tokens: u64,
 }
 
-/// What a settle shrank one hold by (the usage's cost and tokens, before clamping).
-#[derive(Debug, Clone, PartialEq)]
-pub struct HoldDelta {
-    pub allocation_id: Uuid,
-    pub policy_id: Uuid,
-    pub cost: Decimal,
-    pub tokens: u64,
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct SettleOutcome {
     pub charges: Vec<Charge>,
+    /// The holds this usage shrinks: written to storage, and taken back from this actor's
+    /// memory by `Unsettle` if the write fails (a shrink of a hold it does not have, one
+    /// reserved through another daemon, is skipped there).
     pub hold_shrinks: Vec<HoldShrink>,
-    /// What the settle took from this actor's in-memory holds.
-    pub hold_deltas: Vec<HoldDelta>,
     /// Thresholds this usage crossed.
     pub alerts: Vec<Alert>,
     /// The matching policies' standing after this settle (this actor's view).
@@ -321,12 +313,6 @@ impl BudgetActor {
                     t.reserved_cost = (t.reserved_cost - (before_cost - held.cost())).max(Decimal::ZERO);
                     t.reserved_tokens = t.reserved_tokens.saturating_sub(before_tokens - held.tokens());
                 }
-                outcome.hold_deltas.push(HoldDelta {
-                    allocation_id,
-                    policy_id: held.hold.policy_id,
-                    cost,
-                    tokens: req.tokens,
-                });
                 outcome.hold_shrinks.push(HoldShrink {
                     allocation_id,
                     policy_id: held.hold.policy_id,
@@ -368,7 +354,7 @@ impl BudgetActor {
         Ok(out)
     }
 
-    fn unsettle(state: &mut BudgetState, charges: Vec<Charge>, hold_deltas: Vec<HoldDelta>) {
+    fn unsettle(state: &mut BudgetState, charges: Vec<Charge>, hold_shrinks: Vec<HoldShrink>) {
         for c in charges {
             let key = (c.policy_id, c.window_key);
             Self::settle_finished(state, &key);
@@ -377,7 +363,7 @@ impl BudgetActor {
                 t.settled_tokens = t.settled_tokens.saturating_sub(c.tokens);
             }
         }
-        for d in hold_deltas {
+        for d in hold_shrinks {
             let Some(holds) = state.holds.get_mut(&d.allocation_id) else { continue };
             let Some(held) = holds.iter_mut().find(|h| h.hold.policy_id == d.policy_id) else { continue };
             let (before_cost, before_tokens) = (held.cost(), held.tokens());
@@ -522,7 +508,9 @@ pub fn usage_ratio(policy: &Policy, settled_cost: Decimal, settled_tokens: u64) 
         ratio = ratio.max(if limit.is_zero() {
             if settled_cost.is_zero() { Decimal::ZERO } else { Decimal::ONE }
         } else {
-            settled_cost / limit
+            // A limit of a tiny fraction of a cent makes the ratio overflow: it is then as
+            // exceeded as it gets, not a panic in the actor.
+            settled_cost.checked_div(limit).unwrap_or(Decimal::MAX)
         });
     }
     if let Some(limit) = policy.token_limit {
@@ -659,7 +647,7 @@ impl Actor for BudgetActor {
             ToBudgetActor::CachedWindows(reply) => {
                 let _ = reply.send(state.windows.len());
             }
-            ToBudgetActor::Unsettle { charges, hold_deltas } => Self::unsettle(state, charges, hold_deltas),
+            ToBudgetActor::Unsettle { charges, hold_shrinks } => Self::unsettle(state, charges, hold_shrinks),
             ToBudgetActor::SettleDone { windows } => {
                 for key in &windows {
                     Self::settle_finished(state, key);

@@ -26,7 +26,9 @@ use crate::domain::*;
 use crate::error::EngineError;
 use crate::prices::{PriceBook, PriceSummary, PriceVersion, Priced};
 use crate::pricing::{ModelPrice, PriceTable, ServiceTier, Usage};
-use crate::storage::{AllocationFilter, HardCheck, PriceVersionRow, Repository, UsageFilter, WriteOp, WriteOutcome};
+use crate::storage::{
+    AllocationFilter, HardCheck, HoldShrink, PriceVersionRow, Repository, UsageFilter, WriteOp, WriteOutcome,
+};
 
 /// What one budget's actor added in memory for a usage record, and which actor it was: taken
 /// back exactly if the write fails, confirmed if it commits.
@@ -34,7 +36,7 @@ struct Settled {
     budget_id: Uuid,
     actor: ActorRef<ToBudgetActor>,
     charges: Vec<crate::storage::Charge>,
-    hold_deltas: Vec<budget_actor::HoldDelta>,
+    hold_shrinks: Vec<HoldShrink>,
 }
 
 /// `GET /api/v1/prices/{provider}/{model}/history`.
@@ -906,7 +908,7 @@ impl Engine {
                 budget_id: budget.id,
                 actor,
                 charges: outcome.charges.clone(),
-                hold_deltas: outcome.hold_deltas.clone(),
+                hold_shrinks: outcome.hold_shrinks.clone(),
             });
             standings.push(BudgetEffect {
                 budget_id: budget.id,
@@ -1022,9 +1024,9 @@ impl Engine {
     /// Takes back exactly what settles added in memory (a failed or duplicate write), without
     /// disturbing anything else the actors accepted meanwhile.
     fn unsettle(&self, undo: Vec<Settled>) {
-        for Settled { actor, charges, hold_deltas, .. } in undo {
+        for Settled { actor, charges, hold_shrinks, .. } in undo {
             // To a dead actor this is dropped, rightly: its successor never had the change.
-            let _ = actor.cast(ToBudgetActor::Unsettle { charges, hold_deltas });
+            let _ = actor.cast(ToBudgetActor::Unsettle { charges, hold_shrinks });
         }
     }
 
@@ -1206,6 +1208,11 @@ impl Engine {
         if provider.is_empty() || model.is_empty() {
             return Err(EngineError::invalid("provider", "provider and model must not be empty"));
         }
+        if model.ends_with("/history") {
+            // `…/{model}/history` is the route of a price's history: such a model could be set
+            // but never read back.
+            return Err(EngineError::invalid("model", "a model name cannot end in /history"));
+        }
         let per_token =
             |field: &str, direct: Option<Decimal>, million: Option<Decimal>| -> Result<Option<Decimal>, EngineError> {
                 match (direct, million) {
@@ -1355,8 +1362,7 @@ fn usage_from_fields(
         check_tokens(name, value.unwrap_or(0))?;
     }
     let usage = match openai {
-        Some(o) if given => {
-            let _ = o;
+        Some(_) if given => {
             return Err(EngineError::invalid("usage", "give either the token fields or a usage object, not both"));
         }
         Some(o) => {

@@ -50,6 +50,30 @@ pub struct MonitorSettings {
     pub model_map: crate::sources::identity::ModelMap,
 }
 
+impl MonitorSettings {
+    /// Names the first setting out of range: a negative tolerance would make no two sources
+    /// ever agree, a trust above 1 could never be reached. (Each source has its own
+    /// `SourceConfig::validate`.)
+    pub fn validate(&self) -> Result<(), EngineError> {
+        let fraction = |field: &str, v: Decimal| {
+            if v < Decimal::ZERO || v > Decimal::ONE {
+                Err(EngineError::invalid(field, format!("{field} must be between 0 and 1, not {v}")))
+            } else {
+                Ok(())
+            }
+        };
+        fraction("tolerance", self.tolerance)?;
+        fraction("auto_apply_min_trust", self.auto_apply_min_trust)?;
+        if self.approval_threshold_percent < Decimal::ZERO {
+            return Err(EngineError::invalid(
+                "approval_threshold_percent",
+                format!("approval_threshold_percent must not be negative, not {}", self.approval_threshold_percent),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for MonitorSettings {
     fn default() -> Self {
         MonitorSettings {
@@ -295,15 +319,20 @@ impl PriceMonitor {
         rows.iter().map(PriceUpdate::try_from).collect()
     }
 
+    /// Held changes with `status` (`pending`, `approved`, `rejected`, `superseded`), or all
+    /// of them for `all`; only the pending ones when no status is given.
     pub async fn pending(&self, status: Option<&str>, limit: u32) -> Result<Vec<PendingChange>, EngineError> {
-        if let Some(s) = status
-            && !["pending", "approved", "rejected", "superseded"].contains(&s)
-        {
-            return Err(EngineError::invalid(
-                "status",
-                format!("unknown status '{s}' (pending, approved, rejected, superseded)"),
-            ));
-        }
+        let status = match status.map(str::trim) {
+            None => Some("pending"),
+            Some("all") => None,
+            Some(s) if ["pending", "approved", "rejected", "superseded"].contains(&s) => Some(s),
+            Some(s) => {
+                return Err(EngineError::invalid(
+                    "status",
+                    format!("unknown status '{s}' (pending, approved, rejected, superseded or all)"),
+                ));
+            }
+        };
         let rows = self.engine.repo().list_pending(status, limit.clamp(1, 1000)).await?;
         rows.iter().map(PendingChange::try_from).collect()
     }

@@ -109,8 +109,9 @@ impl SourceActor {
                     Ok(()) => {
                         let count = snapshot.prices.len();
                         let validators = snapshot.validators.clone();
+                        let snapshot = Arc::new(snapshot);
                         let verified = ractor::call!(self.verifier, |reply| ToVerifier::Verify {
-                            snapshot: Arc::new(snapshot.clone()),
+                            snapshot: snapshot.clone(),
                             reply
                         });
                         match verified {

@@ -131,9 +131,18 @@ impl VerifierActor {
         let mut tally: HashMap<String, (u64, u64)> = HashMap::new();
         // History first: it is decided on the versions as they were before this run.
         report.backfilled = self.backfill(&snapshot, now).await?;
-        let pending_now = self.engine.repo().list_pending(Some("pending"), 10_000).await?;
+        // Indexed by model: each changed model looks only at its own entries (thousands of
+        // models may be held on a first fetch).
+        let by_model = |rows: Vec<PendingRow>| {
+            let mut index: HashMap<Key, Vec<PendingRow>> = HashMap::new();
+            for row in rows {
+                index.entry((row.provider.clone(), row.model.clone())).or_default().push(row);
+            }
+            index
+        };
+        let pending_now = by_model(self.engine.repo().list_pending(Some("pending"), 10_000).await?);
         // A change a person rejected is not proposed again (until the source says something else).
-        let rejected = self.engine.repo().list_pending(Some("rejected"), 10_000).await?;
+        let rejected = by_model(self.engine.repo().list_pending(Some("rejected"), 10_000).await?);
         for key in updated.keys() {
             let candidates: Vec<Candidate> = indexes
                 .iter()
@@ -191,18 +200,14 @@ impl VerifierActor {
                 Some(reason) => {
                     // The same change for the same reason is queued once; a new verdict on it
                     // (say, a conflict now confirmed by a second source) supersedes the old entry.
-                    let already = pending_now.iter().any(|p| {
-                        p.provider == key.0
-                            && p.model == key.1
-                            && p.reason == reason
-                            && p.verification == verdict.status.as_str()
-                            && serde_json::from_str::<Vec<FieldChange>>(&p.changes).ok().as_ref() == Some(&changes)
+                    let same_changes = |p: &PendingRow| {
+                        serde_json::from_str::<Vec<FieldChange>>(&p.changes).ok().as_ref() == Some(&changes)
+                    };
+                    let already = pending_now.get(key).is_some_and(|rows| {
+                        rows.iter()
+                            .any(|p| p.reason == reason && p.verification == verdict.status.as_str() && same_changes(p))
                     });
-                    let refused = rejected.iter().any(|p| {
-                        p.provider == key.0
-                            && p.model == key.1
-                            && serde_json::from_str::<Vec<FieldChange>>(&p.changes).ok().as_ref() == Some(&changes)
-                    });
+                    let refused = rejected.get(key).is_some_and(|rows| rows.iter().any(same_changes));
                     if already || refused {
                         continue;
                     }

@@ -89,7 +89,12 @@ fn rates_agree(a: Decimal, b: Decimal, tolerance: Decimal) -> bool {
     if larger.is_zero() {
         return true;
     }
-    (a - b).abs() <= tolerance * larger
+    // Checked: a source's absurd rate must not overflow (and panic) the verifier; a rate
+    // that large agrees with nothing.
+    match tolerance.checked_mul(larger) {
+        Some(bound) => (a - b).abs() <= bound,
+        None => false,
+    }
 }
 
 /// Whether two prices agree within `tolerance` on every rate both give.
@@ -147,6 +152,9 @@ pub fn consensus<'a>(candidates: &[Candidate<'a>], tolerance: Decimal) -> Consen
 /// disappears has no percent: for the approval threshold that is as large as a change gets.
 pub fn diff(current: Option<&ModelPrice>, proposed: &SourcePrice) -> Vec<FieldChange> {
     if let Some(full) = &proposed.full {
+        if current == Some(full) {
+            return Vec::new();
+        }
         let old = current.map(ModelPrice::rate_fields).unwrap_or_default();
         let new = full.rate_fields();
         let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
@@ -176,11 +184,13 @@ pub fn diff(current: Option<&ModelPrice>, proposed: &SourcePrice) -> Vec<FieldCh
     out
 }
 
-/// `(new − old) / old × 100`, rounded to 4 places; `None` when either side is missing or the
-/// old value is zero.
+/// `(new − old) / old × 100`, rounded to 4 places; `None` when either side is missing, the
+/// old value is zero, or the ratio is beyond `Decimal` (an absurd rate: unbounded, so it
+/// waits for approval).
 fn percent(old: Option<Decimal>, new: Option<Decimal>) -> Option<Decimal> {
     let (old, new) = (old.filter(|o| !o.is_zero())?, new?);
-    Some(((new - old) / old * Decimal::from(100)).round_dp(4).normalize())
+    let ratio = new.checked_sub(old)?.checked_div(old)?.checked_mul(Decimal::from(100))?;
+    Some(ratio.round_dp(4).normalize())
 }
 
 /// The largest absolute percent change; `None` (unbounded) when a rate had no old value or
@@ -240,6 +250,19 @@ mod tests {
 
     fn cand<'a>(source: &'a str, trust: &str, price: &'a SourcePrice) -> Candidate<'a> {
         Candidate { source, publisher: source, trust: trust.parse().expect("decimal"), price }
+    }
+
+    /// A source's absurd rate (here the largest decimal against the smallest) is a change
+    /// without a percent and agrees with nothing; nothing overflows.
+    #[test]
+    fn absurd_rates_do_not_overflow() {
+        let tiny = Decimal::new(1, 28);
+        assert_eq!(percent(Some(tiny), Some(Decimal::MAX)), None);
+        assert!(!rates_agree(Decimal::MAX, tiny, Decimal::MAX));
+        let changes = diff(None, &price("0.0000000000000000000000000001", "79228162514264337593543950335"));
+        assert_eq!(changes.len(), 2);
+        assert_eq!(largest_change(&changes), None, "unbounded: waits for approval");
+        assert_eq!(percent(Some(Decimal::new(3, 6)), Some(Decimal::new(33, 7))), Some(Decimal::from(10)));
     }
 
     #[test]
