@@ -450,55 +450,33 @@ fn check_hard_limit(
     tokens: u64,
     call: &CallScope,
 ) -> Result<(), EngineError> {
-    if let Some(limit) = policy.cost_limit {
-        match cost {
-            None if !policy.allow_unpriced => {
-                let used = seen.settled_cost + seen.reserved_cost;
-                return Err(EngineError::Unpriced(Box::new(crate::error::UnpricedDenial {
-                    provider: call.provider.clone(),
-                    model: call.model.clone(),
-                    budget: budget.name.clone(),
-                    budget_id: budget.id,
-                    policy: policy.id,
-                    period: policy.period.as_str().to_string(),
-                    limit,
-                    remaining: (limit - used).max(Decimal::ZERO),
-                })));
-            }
-            None => {}
-            Some(cost) => {
-                let used = totals.settled_cost + totals.reserved_cost;
-                if used + cost > limit {
-                    return Err(EngineError::BudgetExceeded(Box::new(crate::error::Exceeded {
-                        budget: budget.name.clone(),
-                        budget_id: budget.id,
-                        policy: policy.id,
-                        period: policy.period.as_str().to_string(),
-                        limit_kind: "cost",
-                        limit,
-                        remaining: (limit - used).max(Decimal::ZERO),
-                        requested: cost,
-                    })));
-                }
-            }
-        }
+    if let (Some(limit), None) = (policy.cost_limit, cost)
+        && !policy.allow_unpriced
+    {
+        let used = seen.settled_cost + seen.reserved_cost;
+        return Err(EngineError::Unpriced(Box::new(crate::error::UnpricedDenial {
+            provider: call.provider.clone(),
+            model: call.model.clone(),
+            budget: budget.name.clone(),
+            budget_id: budget.id,
+            policy: policy.id,
+            period: policy.period.as_str().to_string(),
+            limit,
+            remaining: (limit - used).max(Decimal::ZERO),
+        })));
     }
-    if let Some(limit) = policy.token_limit {
-        let used = totals.settled_tokens + totals.reserved_tokens;
-        if used.saturating_add(tokens) > limit {
-            return Err(EngineError::BudgetExceeded(Box::new(crate::error::Exceeded {
-                budget: budget.name.clone(),
-                budget_id: budget.id,
-                policy: policy.id,
-                period: policy.period.as_str().to_string(),
-                limit_kind: "tokens",
-                limit: Decimal::from(limit),
-                remaining: Decimal::from(limit.saturating_sub(used)),
-                requested: Decimal::from(tokens),
-            })));
-        }
+    let check = crate::error::LimitCheck {
+        budget: &budget.name,
+        budget_id: budget.id,
+        policy: policy.id,
+        period: policy.period.as_str(),
+        cost_limit: policy.cost_limit,
+        token_limit: policy.token_limit,
+    };
+    match check.exceeded(totals, cost, tokens) {
+        Some(denial) => Err(EngineError::BudgetExceeded(Box::new(denial))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Usage ratio of settled spend (the larger of the cost and token ratios).

@@ -186,13 +186,14 @@ impl Engine {
                 active.remove(id);
             }
         }
-        for id in &expired {
-            self.inner
-                .repo
-                .write(WriteOp::Close { allocation_id: *id, status: AllocationStatus::Expired, at: now })
-                .await?;
-            debug!(target: "allocation", allocation = %id, "lease expired");
+        // Together, so that on SQLite they share group commits instead of one fsync each.
+        let closes = expired.iter().map(|id| {
+            self.inner.repo.write(WriteOp::Close { allocation_id: *id, status: AllocationStatus::Expired, at: now })
+        });
+        for result in futures::future::join_all(closes).await {
+            result?;
         }
+        debug!(target: "allocation", expired = expired.len(), "leases expired");
         if !expired.is_empty() {
             metrics::counter!("budget_allocations_expired_total").increment(expired.len() as u64);
         }

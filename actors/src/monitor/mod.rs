@@ -44,7 +44,8 @@ pub struct MonitorSettings {
     /// Run sources on their schedules (tests turn this off and refresh on demand).
     pub schedules: bool,
     /// First wait before a failed source actor is restarted; it doubles with each failure in
-    /// the restart window, up to 60 times this (default 1 s, so 1 s … 60 s).
+    /// the restart window (default 1 s, so 1, 2, 4, 8 and 16 s before the source is left
+    /// stopped), and never waits more than 60 times this.
     pub restart_backoff: std::time::Duration,
     /// Extra identity mappings, `"provider/model"` as a source names it → canonical.
     pub model_map: crate::sources::identity::ModelMap,

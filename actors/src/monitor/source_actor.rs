@@ -4,7 +4,7 @@
 //! keeps answering status questions while a slow server times out), checks the result's
 //! sanity, hands a good snapshot to the VerifierActor, and records its health. A failed fetch
 //! changes nothing: the prices in force stay. A source actor that fails is restarted by the
-//! supervisor after a backoff that doubles (1 s … 60 s); more than `MAX_RESTARTS` failures in
+//! supervisor after a backoff that doubles (1, 2, 4, 8, 16 s); more than `MAX_RESTARTS` failures in
 //! `RESTART_WINDOW` leave it stopped and reported as such.
 
 use chrono::{DateTime, Utc};
@@ -410,13 +410,19 @@ impl Actor for PriceSupervisor {
                 });
             }
             ToPriceSupervisor::Restart(name) => {
-                if !state.children.contains_key(&name)
-                    && let Some(actor) = self.spawn_child(&myself, &name, false).await
-                {
-                    *state.restarts.entry(name.clone()).or_default() += 1;
-                    state.stopped.remove(&name);
-                    info!(target: "price_monitor", source = %name, "source actor restarted");
-                    state.children.insert(name, actor);
+                if !state.children.contains_key(&name) {
+                    match self.spawn_child(&myself, &name, false).await {
+                        Some(actor) => {
+                            *state.restarts.entry(name.clone()).or_default() += 1;
+                            state.stopped.remove(&name);
+                            info!(target: "price_monitor", source = %name, "source actor restarted");
+                            state.children.insert(name, actor);
+                        }
+                        // Not "restarting in …" forever: say it did not start.
+                        None => {
+                            state.stopped.insert(name, "could not be restarted (see the log)".into());
+                        }
+                    }
                 }
             }
             ToPriceSupervisor::Panic(name) => {
@@ -451,8 +457,8 @@ impl Actor for PriceSupervisor {
             state.stopped.insert(name, format!("stopped after {failures} failures: {reason}"));
             return Ok(());
         }
-        // Backoff doubles with each failure in the window: 1 s, 2 s, 4 s … at most 60 s (for
-        // the default base of 1 s).
+        // Backoff doubles with each failure in the window: 1, 2, 4, 8, 16 s for the default
+        // base of 1 s (the cap of 60 × base only matters if MAX_RESTARTS grows).
         let factor = (1u32 << (failures - 1).min(6)).min(60);
         let delay = self.restart_backoff.saturating_mul(factor);
         let wait = match delay.subsec_nanos() {

@@ -1268,33 +1268,16 @@ impl PostgresRepository {
             for check in checks {
                 let totals =
                     Self::sum_window(&mut tx, check.policy_id, &check.window_key, allocation.created_at).await?;
-                if let Some(limit) = check.cost_limit
-                    && totals.settled_cost + totals.reserved_cost + check.cost > limit
-                {
-                    return Err(EngineError::BudgetExceeded(Box::new(crate::error::Exceeded {
-                        budget: check.budget_name.clone(),
-                        budget_id: check.budget_id,
-                        policy: check.policy_id,
-                        period: check.period.clone(),
-                        limit_kind: "cost",
-                        limit,
-                        remaining: (limit - totals.settled_cost - totals.reserved_cost).max(Decimal::ZERO),
-                        requested: check.cost,
-                    })));
-                }
-                if let Some(limit) = check.token_limit
-                    && totals.settled_tokens + totals.reserved_tokens + check.tokens > limit
-                {
-                    return Err(EngineError::BudgetExceeded(Box::new(crate::error::Exceeded {
-                        budget: check.budget_name.clone(),
-                        budget_id: check.budget_id,
-                        policy: check.policy_id,
-                        period: check.period.clone(),
-                        limit_kind: "tokens",
-                        limit: Decimal::from(limit),
-                        remaining: Decimal::from(limit.saturating_sub(totals.settled_tokens + totals.reserved_tokens)),
-                        requested: Decimal::from(check.tokens),
-                    })));
+                let limits = crate::error::LimitCheck {
+                    budget: &check.budget_name,
+                    budget_id: check.budget_id,
+                    policy: check.policy_id,
+                    period: &check.period,
+                    cost_limit: check.cost_limit,
+                    token_limit: check.token_limit,
+                };
+                if let Some(denial) = limits.exceeded(&totals, Some(check.cost), check.tokens) {
+                    return Err(EngineError::BudgetExceeded(Box::new(denial)));
                 }
             }
         }
