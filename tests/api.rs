@@ -449,45 +449,37 @@ async fn prices_list_show_set_and_history() {
     let (_, listed) = d.get("/api/v1/prices?provider=anthropic&search=sonnet").await;
     assert!(listed.as_array().expect("list").len() >= 3);
     let (status, set) = d
-        .call(
-            Method::PUT,
+        .put(
             "/api/v1/prices/acme/house-model",
-            Some(&d.admin_key.clone()),
-            Some(json!({"input_cost_per_million": "1.5", "output_cost_per_million": "6"})),
+            json!({"input_cost_per_million": "1.5", "output_cost_per_million": "6"}),
         )
         .await;
     assert_eq!(status, 200, "{set}");
     assert_eq!(set["input_cost_per_token"], "0.0000015");
     // Cache rates per million too; one rate in both forms is refused, naming it.
     let (status, cached) = d
-        .call(
-            Method::PUT,
+        .put(
             "/api/v1/prices/acme/cached-model",
-            Some(&d.admin_key.clone()),
-            Some(json!({"input_cost_per_million": "1.5", "output_cost_per_million": "6",
-                        "cache_read_input_cost_per_million": "0.15", "cache_creation_input_cost_per_million": "1.875"})),
+            json!({"input_cost_per_million": "1.5", "output_cost_per_million": "6",
+                        "cache_read_input_cost_per_million": "0.15", "cache_creation_input_cost_per_million": "1.875"}),
         )
         .await;
     assert_eq!(status, 200, "{cached}");
     assert_eq!(cached["cache_read_input_token_cost"], "0.00000015");
     assert_eq!(cached["cache_creation_input_token_cost"], "0.000001875");
     let (status, both) = d
-        .call(
-            Method::PUT,
+        .put(
             "/api/v1/prices/acme/cached-model",
-            Some(&d.admin_key.clone()),
-            Some(json!({"input_cost_per_million": "1.5", "output_cost_per_million": "6",
-                        "cache_read_input_token_cost": "0.00000015", "cache_read_input_cost_per_million": "0.15"})),
+            json!({"input_cost_per_million": "1.5", "output_cost_per_million": "6",
+                        "cache_read_input_token_cost": "0.00000015", "cache_read_input_cost_per_million": "0.15"}),
         )
         .await;
     assert_eq!(status, 400, "{both}");
     assert_eq!(both["error"]["details"]["field"], "cache_read_input_token_cost", "{both}");
     let (status, history) = d
-        .call(
-            Method::PUT,
+        .put(
             "/api/v1/prices/acme/house-model/history",
-            Some(&d.admin_key.clone()),
-            Some(json!({"input_cost_per_million": "1", "output_cost_per_million": "2"})),
+            json!({"input_cost_per_million": "1", "output_cost_per_million": "2"}),
         )
         .await;
     assert_eq!(status, 400, "{history}");

@@ -129,6 +129,10 @@ impl Daemon {
         self.call(reqwest::Method::GET, path, Some(&self.admin_key.clone()), None).await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, path, Some(&self.admin_key.clone()), Some(body)).await
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(&self.admin_key.clone()), Some(body)).await
     }
