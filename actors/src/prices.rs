@@ -15,12 +15,14 @@ use crate::pricing::{CostBreakdown, ModelPrice, ModelPriceSummary, PriceTable, S
 use crate::storage::PriceVersionRow;
 
 /// One stored price version.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PriceVersion {
     pub id: Uuid,
     pub provider: String,
     pub model: String,
     pub source: String,
+    /// The full price entry (LiteLLM field names, per-token decimal strings).
+    #[schema(value_type = Object)]
     pub price: ModelPrice,
     pub effective_from: DateTime<Utc>,
     pub effective_to: Option<DateTime<Utc>>,

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use budget_actors::api::*;
 use budget_actors::domain::{AllocationStatus, PolicySpec, now};
-use budget_actors::storage::{AllocationFilter, UsageFilter};
 use budget_actors::{Engine, EngineError};
 use common::TestRepo;
 
@@ -59,7 +58,7 @@ fn usage_for(allocation: uuid::Uuid, input: u64, output: u64) -> UsageRequest {
 }
 
 async fn status(engine: &Engine, name: &str) -> PolicyStatus {
-    engine.budget_status(name, None, None).await.expect("status").policies.remove(0)
+    engine.budget_status(name, &StatusQuery::default()).await.expect("status").policies.remove(0)
 }
 
 /// The tour: reserve, settle to the exact cost, release the rest.
@@ -101,7 +100,8 @@ async fn listed_allocations_carry_their_usage(t: TestRepo) {
     engine.record_usage(usage_for(second.id, 100, 10)).await.expect("three");
     engine.release(second.id).await.expect("released");
 
-    let listed = engine.list_allocations(AllocationFilter { limit: 10, ..Default::default() }).await.expect("list");
+    let listed =
+        engine.list_allocations(&AllocationsQuery { limit: Some(10), ..Default::default() }).await.expect("list");
     let used = |list: &[budget_actors::domain::Allocation], id| {
         list.iter().find(|a| a.id == id).map(|a| (a.used_cost, a.used_tokens))
     };
@@ -112,13 +112,13 @@ async fn listed_allocations_carry_their_usage(t: TestRepo) {
     assert_eq!(used(&listed, unused.id), Some((Decimal::ZERO, 0)));
 
     let active = engine
-        .list_allocations(AllocationFilter { status: Some(AllocationStatus::Active), limit: 10, ..Default::default() })
+        .list_allocations(&AllocationsQuery { status: Some("active".into()), limit: Some(10), ..Default::default() })
         .await
         .expect("active");
     assert_eq!(active.iter().map(|a| a.id).collect::<Vec<_>>(), vec![unused.id, first.id], "newest first");
     assert_eq!(used(&active, first.id), Some((dec("0.030"), 4880)));
     // A page of one is the newest, with its own usage only.
-    let page = engine.list_allocations(AllocationFilter { limit: 1, ..Default::default() }).await.expect("page");
+    let page = engine.list_allocations(&AllocationsQuery { limit: Some(1), ..Default::default() }).await.expect("page");
     assert_eq!(page.len(), 1);
     assert_eq!(used(&page, unused.id), Some((Decimal::ZERO, 0)));
     engine.shutdown();
@@ -153,7 +153,10 @@ async fn the_window_cache_is_bounded_and_reread(t: TestRepo) {
         assert!(tokio::time::Instant::now() < deadline, "the sweep did not drop the unheld windows");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let standing = engine.budget_status("sessions", Some("s0"), None).await.expect("status");
+    let standing = engine
+        .budget_status("sessions", &StatusQuery { context_id: Some("s0".into()), at: None })
+        .await
+        .expect("status");
     assert_eq!(standing.policies[0].settled, dec("0.015"));
     // The window is read back when used: 0.015 + 0.021 fits under 0.05, another 0.021 not.
     let s0 = || AllocationRequest { context_id: Some("s0".into()), ..by_tokens("svc", 2000, 1000) };
@@ -202,16 +205,16 @@ async fn abandoned_calls_leave_memory_and_storage_agreeing(t: TestRepo) {
     let mut last = None;
     while agreeing_in_a_row < 5 {
         let active = engine
-            .list_allocations(AllocationFilter {
-                status: Some(AllocationStatus::Active),
-                limit: 1000,
+            .list_allocations(&AllocationsQuery {
+                status: Some("active".into()),
+                limit: Some(1000),
                 ..Default::default()
             })
             .await
             .expect("allocations");
         // An allocation holds what it reserved less what its usage cost, never below zero.
         let stored_held: Decimal = active.iter().map(|a| (a.reserved_cost - a.used_cost).max(Decimal::ZERO)).sum();
-        let usage = engine.list_usage(UsageFilter { limit: 1000, ..Default::default() }).await.expect("usage");
+        let usage = engine.list_usage(&UsageQuery { limit: Some(1000), ..Default::default() }).await.expect("usage");
         let stored_settled: Decimal = usage.records.iter().filter_map(|r| r.cost).sum();
         let standing = status(&engine, "b").await;
         let now = (stored_held, stored_settled, standing.reserved, standing.settled);
@@ -290,7 +293,7 @@ async fn overspend_is_recorded_and_alerted(t: TestRepo) {
     let r = engine.record_usage(usage_for(grant.id, 10_000, 1_000)).await.expect("recorded");
     assert_eq!(r.cost, Some(dec("0.045")));
     assert_eq!(r.budgets[0].policies[0].state, "exceeded");
-    let alerts = engine.list_alerts(10).await.expect("alerts");
+    let alerts = engine.list_alerts(&AlertsQuery { limit: Some(10) }).await.expect("alerts");
     assert!(alerts.iter().any(|a| a.kind == "budget_exceeded"), "{alerts:?}");
     // A soft limit still grants.
     engine.allocate(by_tokens("svc", 100, 100)).await.expect("soft still allows");
@@ -397,7 +400,14 @@ async fn unpriced_models_are_never_free(t: TestRepo) {
         .await
         .expect("recorded");
     assert_eq!((r.cost, r.priced), (None, false));
-    assert!(engine.list_alerts(10).await.expect("alerts").iter().any(|a| a.kind == "unpriced_model"));
+    assert!(
+        engine
+            .list_alerts(&AlertsQuery { limit: Some(10) })
+            .await
+            .expect("alerts")
+            .iter()
+            .any(|a| a.kind == "unpriced_model")
+    );
     let policy = engine.find_budget("b").expect("budget").policies[0].id;
     engine
         .update_policy(policy, UpdatePolicy { allow_unpriced: Some(true), ..Default::default() })
@@ -521,7 +531,13 @@ async fn thresholds_raise_one_alert_each(t: TestRepo) {
     engine.record_usage(spend("0.03")).await.expect("to 84%, nothing new");
     engine.record_usage(spend("0.12")).await.expect("to 96%");
     engine.record_usage(spend("0.06")).await.expect("to 102%");
-    let mut kinds: Vec<String> = engine.list_alerts(10).await.expect("alerts").into_iter().map(|a| a.kind).collect();
+    let mut kinds: Vec<String> = engine
+        .list_alerts(&AlertsQuery { limit: Some(10) })
+        .await
+        .expect("alerts")
+        .into_iter()
+        .map(|a| a.kind)
+        .collect();
     kinds.reverse();
     assert_eq!(kinds, ["budget_warning", "budget_action_threshold", "budget_exceeded"]);
     engine.shutdown();

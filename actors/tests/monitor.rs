@@ -309,7 +309,7 @@ async fn failed_fetches_keep_the_previous_prices() {
         assert!(!litellm.healthy && litellm.last_error.is_some());
         assert!(litellm.model_count > 4000, "the last good count is kept");
     }
-    let alerts = s.engine.list_alerts(50).await.expect("alerts");
+    let alerts = s.engine.list_alerts(&budget_actors::api::AlertsQuery { limit: Some(50) }).await.expect("alerts");
     assert!(alerts.iter().any(|a| a.kind == "price_source_failed"));
     s.monitor.shutdown();
 }
@@ -475,7 +475,14 @@ async fn rate_limits_and_disabled_sources_are_not_failures() {
     assert!(llm.healthy, "a rate-limited refresh is not a failure: {llm:?}");
     let off = sources.iter().find(|x| x.name == "off").expect("off");
     assert_eq!(off.last_attempt, None, "a disabled source is never fetched");
-    assert!(!engine.list_alerts(50).await.expect("alerts").iter().any(|a| a.kind == "price_source_failed"));
+    assert!(
+        !engine
+            .list_alerts(&budget_actors::api::AlertsQuery { limit: Some(50) })
+            .await
+            .expect("alerts")
+            .iter()
+            .any(|a| a.kind == "price_source_failed")
+    );
     monitor.shutdown();
 }
 

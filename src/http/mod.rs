@@ -9,7 +9,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -19,11 +18,10 @@ use uuid::Uuid;
 
 use budget_actors::Engine;
 use budget_actors::api::*;
-use budget_actors::domain::{Allocation, AllocationStatus, ApiKeyInfo, Budget, Policy, PolicySpec, Role, UsageRecord};
+use budget_actors::domain::{Allocation, ApiKeyInfo, Budget, Policy, PolicySpec, Role, UsageRecord};
 use budget_actors::keys::KeyStore;
 use budget_actors::monitor::{Conflict, PendingChange, PriceMonitor, PriceUpdate, RefreshReport, SourceStatus};
 use budget_actors::prices::PriceSummary;
-use budget_actors::storage::{AllocationFilter, UsageFilter};
 
 use error::ApiError;
 
@@ -259,14 +257,6 @@ async fn delete_policy(State(s): State<AppState>, ApiPath(id): ApiPath<String>) 
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-struct StatusQuery {
-    /// For per-session policies: whose session.
-    context_id: Option<String>,
-    /// Status at another moment (RFC 3339); default now.
-    at: Option<DateTime<Utc>>,
-}
-
 #[utoipa::path(get, path = "/api/v1/budgets/{id}/status", tag = "budgets", params(StatusQuery, ("id" = String, Path, description = "id or name")),
     responses((status = 200, body = BudgetStatus), (status = 404)))]
 async fn budget_status(
@@ -274,7 +264,7 @@ async fn budget_status(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<StatusQuery>,
 ) -> ApiResult<Json<BudgetStatus>> {
-    Ok(Json(s.engine.budget_status(&id, q.context_id.as_deref(), q.at).await?))
+    Ok(Json(s.engine.budget_status(&id, &q).await?))
 }
 
 // ---- allocations ---------------------------------------------------------------------
@@ -288,22 +278,12 @@ async fn allocate(
     Ok((StatusCode::CREATED, Json(s.engine.allocate(req).await?)))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-struct AllocationsQuery {
-    context_id: Option<String>,
-    /// active, released or expired
-    status: Option<String>,
-    limit: Option<u32>,
-}
-
 #[utoipa::path(get, path = "/api/v1/allocations", tag = "allocations", params(AllocationsQuery), responses((status = 200, body = [Allocation])))]
 async fn list_allocations(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<AllocationsQuery>,
 ) -> ApiResult<Json<Vec<Allocation>>> {
-    let status = q.status.as_deref().map(|s| AllocationStatus::parse_input("status", s)).transpose()?;
-    let filter = AllocationFilter { context_id: q.context_id, status, limit: q.limit.unwrap_or(100) };
-    Ok(Json(s.engine.list_allocations(filter).await?))
+    Ok(Json(s.engine.list_allocations(&q).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/allocations/{id}", tag = "allocations", responses((status = 200, body = Allocation), (status = 404)))]
@@ -329,38 +309,9 @@ async fn record_usage(
     Ok((status, Json(response)))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-struct UsageQuery {
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-    provider: Option<String>,
-    model: Option<String>,
-    component: Option<String>,
-    context_id: Option<String>,
-    task_type: Option<String>,
-    allocation_id: Option<Uuid>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// 1–1000, default 100.
-    limit: Option<u32>,
-}
-
 #[utoipa::path(get, path = "/api/v1/usage/records", tag = "usage", params(UsageQuery), responses((status = 200, body = UsagePage)))]
 async fn list_usage(State(s): State<AppState>, ApiQuery(q): ApiQuery<UsageQuery>) -> ApiResult<Json<UsagePage>> {
-    let after = q.cursor.as_deref().map(|c| parse_uuid("cursor", c)).transpose()?;
-    let filter = UsageFilter {
-        from: q.from,
-        to: q.to,
-        provider: q.provider,
-        model: q.model,
-        component: q.component,
-        context_id: q.context_id,
-        task_type: q.task_type,
-        allocation_id: q.allocation_id,
-        after,
-        limit: q.limit.unwrap_or(100),
-    };
-    Ok(Json(s.engine.list_usage(filter).await?))
+    Ok(Json(s.engine.list_usage(&q).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/usage/records/{id}", tag = "usage", responses((status = 200, body = UsageRecord), (status = 404)))]
@@ -368,37 +319,19 @@ async fn get_usage(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> A
     Ok(Json(s.engine.get_usage(parse_uuid("id", &id)?).await?))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-struct SummaryQuery {
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-    /// Comma-separated: provider, model, component, task_type, context_id, budget, day.
-    group_by: Option<String>,
-}
-
 #[utoipa::path(get, path = "/api/v1/usage/summary", tag = "usage", params(SummaryQuery), responses((status = 200, body = UsageSummary), (status = 400)))]
 async fn usage_summary(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<SummaryQuery>,
 ) -> ApiResult<Json<UsageSummary>> {
-    let group_by: Vec<String> =
-        q.group_by.unwrap_or_default().split(',').map(|g| g.trim().to_string()).filter(|g| !g.is_empty()).collect();
-    Ok(Json(s.engine.usage_summary(q.from, q.to, group_by).await?))
+    Ok(Json(s.engine.usage_summary(&q).await?))
 }
 
 // ---- prices --------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-struct PricesQuery {
-    provider: Option<String>,
-    /// Substring of the model name.
-    search: Option<String>,
-    limit: Option<usize>,
-}
-
 #[utoipa::path(get, path = "/api/v1/prices", tag = "prices", params(PricesQuery), responses((status = 200, body = [PriceSummary])))]
 async fn list_prices(State(s): State<AppState>, ApiQuery(q): ApiQuery<PricesQuery>) -> Json<Vec<PriceSummary>> {
-    Json(s.engine.list_prices(q.provider.as_deref(), q.search.as_deref(), q.limit))
+    Json(s.engine.list_prices(&q))
 }
 
 #[utoipa::path(get, path = "/api/v1/prices/{provider}/{model}", tag = "prices",
@@ -416,7 +349,7 @@ async fn show_price(
 /// Reached through `show_price`: a model name may itself hold slashes, so one wildcard route
 /// serves both, and this entry documents the history path in OpenAPI.
 #[utoipa::path(get, path = "/api/v1/prices/{provider}/{model}/history", tag = "prices",
-    responses((status = 200, description = "`{provider, model, versions, updates}`: the stored price versions and the applied updates")))]
+    responses((status = 200, body = PriceHistory, description = "the stored price versions and the applied updates")))]
 async fn price_history(s: &AppState, provider: &str, model: &str) -> ApiResult<Response> {
     Ok(Json(s.engine.price_history_view(provider, model).await?).into_response())
 }
@@ -457,12 +390,6 @@ async fn price_sources(State(s): State<AppState>) -> ApiResult<Json<Vec<SourceSt
     Ok(Json(monitor(&s)?.sources().await?))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-struct RefreshQuery {
-    /// One source by name; all when absent.
-    source: Option<String>,
-}
-
 #[utoipa::path(post, path = "/api/v1/prices/refresh", tag = "price monitoring", params(RefreshQuery),
     responses((status = 200, body = [RefreshReport]), (status = 404)))]
 async fn refresh_prices(
@@ -472,13 +399,6 @@ async fn refresh_prices(
     Ok(Json(monitor(&s)?.refresh(q.source.as_deref()).await?))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-struct UpdatesQuery {
-    provider: Option<String>,
-    model: Option<String>,
-    limit: Option<u32>,
-}
-
 #[utoipa::path(get, path = "/api/v1/prices/updates", tag = "price monitoring", params(UpdatesQuery),
     responses((status = 200, body = [PriceUpdate])))]
 async fn price_updates(
@@ -486,13 +406,6 @@ async fn price_updates(
     ApiQuery(q): ApiQuery<UpdatesQuery>,
 ) -> ApiResult<Json<Vec<PriceUpdate>>> {
     Ok(Json(monitor(&s)?.updates(q.provider.as_deref(), q.model.as_deref(), q.limit.unwrap_or(100)).await?))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-struct PendingQuery {
-    /// pending (default), approved, rejected, superseded, or `all`.
-    status: Option<String>,
-    limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/prices/pending", tag = "price monitoring", params(PendingQuery),
@@ -562,18 +475,13 @@ async fn revoke_key(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> 
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-struct AlertsQuery {
-    limit: Option<u32>,
-}
-
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertsQuery),
     responses((status = 200, body = [budget_actors::domain::Alert])))]
 async fn list_alerts(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<AlertsQuery>,
 ) -> ApiResult<Json<Vec<budget_actors::domain::Alert>>> {
-    Ok(Json(s.engine.list_alerts(q.limit.unwrap_or(100)).await?))
+    Ok(Json(s.engine.list_alerts(&q).await?))
 }
 
 #[derive(OpenApi)]

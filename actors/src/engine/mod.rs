@@ -39,15 +39,6 @@ struct Settled {
     hold_shrinks: Vec<HoldShrink>,
 }
 
-/// `GET /api/v1/prices/{provider}/{model}/history`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PriceHistory {
-    pub provider: String,
-    pub model: String,
-    pub versions: Vec<PriceVersion>,
-    pub updates: Vec<crate::monitor::PriceUpdate>,
-}
-
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Zone that period windows align to unless a policy names its own.
@@ -477,16 +468,11 @@ impl Engine {
     }
 
     /// Where each policy of a budget stands now (or at `at`).
-    pub async fn budget_status(
-        &self,
-        id_or_name: &str,
-        context_id: Option<&str>,
-        at: Option<DateTime<Utc>>,
-    ) -> Result<BudgetStatus, EngineError> {
+    pub async fn budget_status(&self, id_or_name: &str, query: &StatusQuery) -> Result<BudgetStatus, EngineError> {
         self.sync_catalog().await?;
         let budget = self.find_budget(id_or_name)?;
-        let at = at.unwrap_or_else(Utc::now);
-        let policies = self.policy_statuses(&budget, None, context_id, at).await?;
+        let at = query.at.unwrap_or_else(Utc::now);
+        let policies = self.policy_statuses(&budget, None, query.context_id.as_deref(), at).await?;
         let state = worst_state(&policies);
         Ok(BudgetStatus { budget_id: budget.id, budget: budget.name.clone(), state, policies, at })
     }
@@ -760,8 +746,13 @@ impl Engine {
         self.inner.repo.get_allocation(id).await?.ok_or_else(|| EngineError::not_found("allocation", id))
     }
 
-    pub async fn list_allocations(&self, mut filter: AllocationFilter) -> Result<Vec<Allocation>, EngineError> {
-        filter.limit = filter.limit.clamp(1, 1000);
+    pub async fn list_allocations(&self, query: &AllocationsQuery) -> Result<Vec<Allocation>, EngineError> {
+        let status = query.status.as_deref().map(|s| AllocationStatus::parse_input("status", s)).transpose()?;
+        let filter = AllocationFilter {
+            context_id: query.context_id.clone(),
+            status,
+            limit: query.limit.unwrap_or(100).clamp(1, 1000),
+        };
         self.inner.repo.list_allocations(&filter).await
     }
 
@@ -1072,9 +1063,25 @@ impl Engine {
         self.inner.repo.get_usage(id).await?.ok_or_else(|| EngineError::not_found("usage record", id))
     }
 
-    pub async fn list_usage(&self, mut filter: UsageFilter) -> Result<UsagePage, EngineError> {
-        let limit = filter.limit.clamp(1, 1000);
-        filter.limit = limit + 1;
+    pub async fn list_usage(&self, query: &UsageQuery) -> Result<UsagePage, EngineError> {
+        let after = query
+            .cursor
+            .as_deref()
+            .map(|c| Uuid::parse_str(c).map_err(|_| EngineError::invalid("cursor", format!("'{c}' is not a valid id"))))
+            .transpose()?;
+        let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+        let filter = UsageFilter {
+            from: query.from,
+            to: query.to,
+            provider: query.provider.clone(),
+            model: query.model.clone(),
+            component: query.component.clone(),
+            context_id: query.context_id.clone(),
+            task_type: query.task_type.clone(),
+            allocation_id: query.allocation_id,
+            after,
+            limit: limit + 1,
+        };
         let mut records = self.inner.repo.list_usage(&filter).await?;
         let next_cursor = if records.len() > limit as usize {
             records.truncate(limit as usize);
@@ -1087,12 +1094,8 @@ impl Engine {
 
     /// Totals of usage in `[from, to)` grouped by any of provider, model, component,
     /// task_type, context_id, budget, day. Sums are exact decimals.
-    pub async fn usage_summary(
-        &self,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-        group_by: Vec<String>,
-    ) -> Result<UsageSummary, EngineError> {
+    pub async fn usage_summary(&self, query: &SummaryQuery) -> Result<UsageSummary, EngineError> {
+        let (from, to, group_by) = (query.from, query.to, query.group_by_list());
         const KEYS: [&str; 7] = ["provider", "model", "component", "task_type", "context_id", "budget", "day"];
         for g in &group_by {
             if !KEYS.contains(&g.as_str()) {
@@ -1172,11 +1175,12 @@ impl Engine {
 
     /// Prices in force now: one provider's or all, model names containing `search`
     /// (case-insensitive), at most `limit`.
-    pub fn list_prices(&self, provider: Option<&str>, search: Option<&str>, limit: Option<usize>) -> Vec<PriceSummary> {
-        let search = search.map(str::to_ascii_lowercase);
+    pub fn list_prices(&self, query: &PricesQuery) -> Vec<PriceSummary> {
+        let search = query.search.as_deref().map(str::to_ascii_lowercase);
+        let limit = query.limit;
         self.inner
             .prices
-            .list(provider, crate::domain::now())
+            .list(query.provider.as_deref(), crate::domain::now())
             .into_iter()
             .filter(|p| search.as_ref().is_none_or(|t| p.model.to_ascii_lowercase().contains(t)))
             .take(limit.unwrap_or(usize::MAX))
@@ -1302,8 +1306,8 @@ impl Engine {
         })
     }
 
-    pub async fn list_alerts(&self, limit: u32) -> Result<Vec<Alert>, EngineError> {
-        self.inner.repo.list_alerts(limit.clamp(1, 1000)).await
+    pub async fn list_alerts(&self, query: &AlertsQuery) -> Result<Vec<Alert>, EngineError> {
+        self.inner.repo.list_alerts(query.limit.unwrap_or(100).clamp(1, 1000)).await
     }
 }
 

@@ -8,7 +8,21 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{Allocation, Budget, PolicySpec, ScopeFilter, UsageRecord};
+use crate::prices::PriceVersion;
 use crate::pricing::{CostBreakdown, ServiceTier};
+
+mod query;
+pub use query::*;
+
+/// `GET /api/v1/prices/{provider}/{model}/history`: every stored version of a model's price
+/// and the update records that made them.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PriceHistory {
+    pub provider: String,
+    pub model: String,
+    pub versions: Vec<PriceVersion>,
+    pub updates: Vec<crate::monitor::PriceUpdate>,
+}
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
