@@ -160,8 +160,9 @@ async fn an_older_budget_version_arriving_late_is_ignored() {
 /// only, and then today's window is read for the first time: 0.70 is held, not 1.00.
 #[tokio::test]
 async fn a_window_read_after_a_shrink_counts_the_hold_as_the_actor_has_it() {
+    use budget_actors::domain::Hold;
     use budget_actors::domain::{Allocation, AllocationStatus};
-    use budget_actors::storage::{Hold, WriteOp};
+    use budget_actors::storage::WriteOp;
     let f = fixture(10_000).await;
     let today = f.standing().await;
     let now = budget_actors::domain::now();

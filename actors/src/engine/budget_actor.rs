@@ -16,9 +16,10 @@ use uuid::Uuid;
 
 use crate::api::PolicyStatus;
 use crate::domain::{Alert, Budget, CallScope, Enforcement, Policy, Severity};
+use crate::domain::{Charge, Hold, HoldShrink, Totals};
 use crate::error::EngineError;
 use crate::period::{PolicyClock, Window};
-use crate::storage::{Charge, Hold, HoldShrink, Repository, Totals};
+use crate::storage::Repository;
 
 /// Messages of a BudgetActor.
 pub enum ToBudgetActor {
@@ -283,7 +284,7 @@ impl BudgetActor {
             let after = *totals;
             outcome.alerts.extend(crossing_alerts(&budget, policy, &window.key, &before, &after));
             *state.in_flight.entry((policy.id, window.key.clone())).or_default() += 1;
-            outcome.charges.push(crate::storage::Charge {
+            outcome.charges.push(crate::domain::Charge {
                 record_id: req.record_id,
                 policy_id: policy.id,
                 budget_id: budget.id,
@@ -465,7 +466,7 @@ fn check_hard_limit(
             remaining: (limit - used).max(Decimal::ZERO),
         })));
     }
-    let check = crate::error::LimitCheck {
+    let check = crate::domain::LimitCheck {
         budget: &budget.name,
         budget_id: budget.id,
         policy: policy.id,

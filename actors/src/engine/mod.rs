@@ -26,16 +26,14 @@ use crate::domain::*;
 use crate::error::EngineError;
 use crate::prices::{PriceBook, PriceSummary, PriceVersion, Priced};
 use crate::pricing::{ModelPrice, PriceTable, ServiceTier, Usage};
-use crate::storage::{
-    AllocationFilter, HardCheck, HoldShrink, PriceVersionRow, Repository, UsageFilter, WriteOp, WriteOutcome,
-};
+use crate::storage::{AllocationFilter, PriceVersionRow, Repository, UsageFilter, WriteOp, WriteOutcome};
 
 /// What one budget's actor added in memory for a usage record, and which actor it was: taken
 /// back exactly if the write fails, confirmed if it commits.
 struct Settled {
     budget_id: Uuid,
     actor: ActorRef<ToBudgetActor>,
-    charges: Vec<crate::storage::Charge>,
+    charges: Vec<crate::domain::Charge>,
     hold_shrinks: Vec<HoldShrink>,
 }
 
@@ -715,7 +713,7 @@ impl Engine {
         })
     }
 
-    fn hard_checks(&self, budgets: &[Arc<Budget>], holds: &[crate::storage::Hold], priority: u8) -> Vec<HardCheck> {
+    fn hard_checks(&self, budgets: &[Arc<Budget>], holds: &[crate::domain::Hold], priority: u8) -> Vec<HardCheck> {
         if priority >= budget_actor::BYPASS_PRIORITY {
             return Vec::new();
         }
@@ -1432,12 +1430,12 @@ fn shared_crossings(budgets: &[Arc<Budget>], effects: &[BudgetEffect], cost: Dec
     for (budget, effect) in budgets.iter().zip(effects) {
         for status in &effect.policies {
             let Some(policy) = budget.policies.iter().find(|p| p.id == status.policy_id) else { continue };
-            let after = crate::storage::Totals {
+            let after = crate::domain::Totals {
                 settled_cost: status.settled,
                 settled_tokens: status.tokens_settled,
                 ..Default::default()
             };
-            let before = crate::storage::Totals {
+            let before = crate::domain::Totals {
                 settled_cost: status.settled - cost,
                 settled_tokens: status.tokens_settled.saturating_sub(tokens),
                 ..Default::default()

@@ -1268,7 +1268,7 @@ impl PostgresRepository {
             for check in checks {
                 let totals =
                     Self::sum_window(&mut tx, check.policy_id, &check.window_key, allocation.created_at).await?;
-                let limits = crate::error::LimitCheck {
+                let limits = crate::domain::LimitCheck {
                     budget: &check.budget_name,
                     budget_id: check.budget_id,
                     policy: check.policy_id,
