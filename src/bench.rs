@@ -213,30 +213,27 @@ async fn run_in_process(args: BenchArgs) -> Result<()> {
         elapsed,
         1,
     );
-    engine.shutdown();
+    engine.shutdown().await;
     Ok(())
 }
 
 /// Reserve + settle straight into one BudgetActor: the serialization point every allocation
 /// of a budget goes through, without HTTP and without storage writes.
 async fn run_engine_only(args: BenchArgs) -> Result<()> {
+    use budget_actors::budgets::{BudgetActors, ReserveRequest, SettleRequest};
     use budget_actors::domain::CallScope;
-    use budget_actors::engine::budget_actor::{BudgetActor, ReserveRequest, SettleRequest, ToBudgetActor};
-    use ractor::Actor;
 
     let dir = tempfile::tempdir().context("temp dir")?;
     let repo = storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
     let engine = Engine::start(repo.clone(), EngineConfig::default()).await?;
     let budget = Arc::new(engine.create_budget(bench_budget("bench")?).await?);
-    let (actor, _) =
-        Actor::spawn(None, BudgetActor { repo, default_tz: chrono_tz::Tz::UTC, window_cache_limit: 10_000 }, budget)
-            .await
-            .map_err(|e| anyhow!("spawn: {e}"))?;
+    // A subtree of its own: the engine's actor for this budget stays idle.
+    let actors = BudgetActors::start(repo, chrono_tz::Tz::UTC, 10_000, None).await?;
     let call = CallScope::new("bench".into(), None, args.provider.clone(), args.model.clone(), None, None)
         .map_err(|e| anyhow!(e))?;
-    let runner = actor.clone();
+    let runner = actors.clone();
     let (stats, elapsed) = drive(args.clients, args.seconds, move |_| {
-        let (actor, call) = (runner.clone(), call.clone());
+        let (actors, call, budget) = (runner.clone(), call.clone(), budget.clone());
         async move {
             let t = Instant::now();
             let now = chrono::Utc::now();
@@ -250,7 +247,7 @@ async fn run_engine_only(args: BenchArgs) -> Result<()> {
                 expires_at: now + chrono::Duration::seconds(300),
                 priority: 5,
             };
-            let reserved = ractor::call!(actor, |reply| ToBudgetActor::Reserve { request, reply });
+            let reserved = actors.reserve(&budget, request).await;
             let settle = SettleRequest {
                 record_id: uuid::Uuid::now_v7(),
                 allocation_id: Some(allocation_id),
@@ -259,10 +256,10 @@ async fn run_engine_only(args: BenchArgs) -> Result<()> {
                 cost: Some(rust_decimal::Decimal::new(15, 3)),
                 tokens: 2440,
             };
-            let settled = ractor::call!(actor, |reply| ToBudgetActor::Settle { request: settle, reply });
-            let _ = actor.cast(ToBudgetActor::Unreserve { allocation_id });
+            let settled = actors.settle(&budget, settle).await;
+            actors.unreserve(budget.id, allocation_id);
             match (reserved, settled) {
-                (Ok(Ok(_)), Ok(Ok(_))) => vec![Some(micros(t))],
+                (Ok(_), Ok(_)) => vec![Some(micros(t))],
                 _ => vec![None],
             }
         }
@@ -274,8 +271,8 @@ async fn run_engine_only(args: BenchArgs) -> Result<()> {
         elapsed,
         1,
     );
-    actor.stop(None);
-    engine.shutdown();
+    actors.stop().await;
+    engine.shutdown().await;
     Ok(())
 }
 
@@ -335,6 +332,6 @@ async fn run_prices(args: BenchArgs) -> Result<()> {
     }
     println!("  total                    {:>8.1} ms", (load + verify).as_secs_f64() * 1000.0);
     monitor.shutdown();
-    engine.shutdown();
+    engine.shutdown().await;
     Ok(())
 }

@@ -3,12 +3,11 @@
 
 use anyhow::{Context, Result};
 use std::path::Path;
-use std::sync::Arc;
 use tracing::info;
 
 use budget_actors::domain::Role;
 use budget_actors::keys::KeyStore;
-use budget_actors::{Engine, storage};
+use budget_actors::{Tree, TreeConfig};
 
 use crate::config::Settings;
 use crate::http::{AppState, router};
@@ -18,31 +17,34 @@ pub const ADMIN_KEY_FILE: &str = "admin.key";
 pub async fn run(settings: Settings, metrics: Option<metrics_exporter_prometheus::PrometheusHandle>) -> Result<()> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
-    let repo = storage::open(&settings.database_url).await.context("opening storage")?;
-    let engine = Engine::start(repo.clone(), settings.engine.clone()).await.context("starting the engine")?;
-    let keys = Arc::new(KeyStore::new(repo));
-    let monitor = match settings.monitor.clone() {
-        Some(monitor_settings) => Some(
-            budget_actors::monitor::PriceMonitor::start(engine.clone(), monitor_settings)
-                .await
-                .context("starting the price monitor")?,
-        ),
-        None => None,
-    };
-    ensure_admin_key(&keys, &settings.data_dir).await?;
-    let app =
-        router(AppState { engine: engine.clone(), keys, metrics, monitor: monitor.clone() }, settings.max_body_bytes);
+    let tree = Tree::start(TreeConfig {
+        database_url: settings.database_url.clone(),
+        engine: settings.engine.clone(),
+        monitor: settings.monitor.clone(),
+    })
+    .await
+    .context("starting the actor tree")?;
+    ensure_admin_key(tree.keys(), &settings.data_dir).await?;
+    let app = router(
+        AppState {
+            engine: tree.engine().clone(),
+            keys: tree.keys().clone(),
+            metrics,
+            monitor: tree.monitor().cloned(),
+            tree: tree.clone(),
+        },
+        settings.max_body_bytes,
+    );
     let listener =
         tokio::net::TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
     let local = listener.local_addr().context("reading the bound address")?;
-    info!(target: "api", address = %local, storage = engine.repo().backend(), data_dir = %settings.data_dir.display(), "listening");
+    info!(target: "api", address = %local, storage = tree.backend(), data_dir = %settings.data_dir.display(), "listening");
     // Tests and supervisors read this line to learn the port when binding port 0.
     println!("budget listening on http://{local}");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
-    if let Some(monitor) = monitor {
-        monitor.shutdown();
-    }
-    engine.shutdown();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    // Whatever ended serving, the tree stops in order and storage is closed.
+    tree.shutdown().await;
+    served.context("serving HTTP")?;
     info!(target: "api", "stopped");
     Ok(())
 }

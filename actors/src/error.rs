@@ -125,15 +125,3 @@ impl EngineError {
         }
     }
 }
-
-impl From<sqlx::Error> for EngineError {
-    fn from(err: sqlx::Error) -> Self {
-        EngineError::Storage(err.to_string())
-    }
-}
-
-impl From<ractor::RactorErr<crate::engine::ToBudgetActor>> for EngineError {
-    fn from(err: ractor::RactorErr<crate::engine::ToBudgetActor>) -> Self {
-        EngineError::Unavailable(format!("budget actor: {err}"))
-    }
-}

@@ -3,6 +3,7 @@
 //! typed [`engine::Engine`] handle; no logic lives in them.
 
 pub mod api;
+pub mod budgets;
 pub mod domain;
 pub mod engine;
 pub mod error;
@@ -17,6 +18,8 @@ pub mod sources;
 pub mod storage;
 #[doc(hidden)]
 pub mod testing;
+pub mod tree;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
+pub use tree::{Tree, TreeConfig};

@@ -85,7 +85,7 @@ async fn reserve_settle_release(t: TestRepo) {
     assert_eq!((s.settled, s.reserved), (dec("0.015"), Decimal::ZERO));
     // Releasing twice is harmless.
     engine.release(grant.id).await.expect("release again");
-    engine.shutdown();
+    engine.shutdown().await;
 }
 
 /// A listed allocation carries what its usage records add up to, filtered or not.
@@ -121,7 +121,7 @@ async fn listed_allocations_carry_their_usage(t: TestRepo) {
     let page = engine.list_allocations(&AllocationsQuery { limit: Some(1), ..Default::default() }).await.expect("page");
     assert_eq!(page.len(), 1);
     assert_eq!(used(&page, unused.id), Some((Decimal::ZERO, 0)));
-    engine.shutdown();
+    engine.shutdown().await;
 }
 
 /// Past session windows do not pile up in memory: above the cache limit a sweep drops the
@@ -162,7 +162,7 @@ async fn the_window_cache_is_bounded_and_reread(t: TestRepo) {
     let s0 = || AllocationRequest { context_id: Some("s0".into()), ..by_tokens("svc", 2000, 1000) };
     engine.allocate(s0()).await.expect("fits");
     assert!(matches!(engine.allocate(s0()).await, Err(EngineError::BudgetExceeded(_))));
-    engine.shutdown();
+    engine.shutdown().await;
 }
 
 /// Callers that give up mid-call (a client disconnect drops the request's future) leave the
@@ -232,7 +232,7 @@ async fn abandoned_calls_leave_memory_and_storage_agreeing(t: TestRepo) {
         last = Some(now);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    engine.shutdown();
+    engine.shutdown().await;
 }
 
 /// 200 concurrent allocations of $0.05 against a $5.00 hard limit: exactly 100 fit.
@@ -260,7 +260,7 @@ async fn concurrent_allocations_never_exceed_the_limit(t: TestRepo) {
     let s = status(&engine, "tight").await;
     assert_eq!(s.reserved, dec("5.00"));
     assert_eq!(s.remaining, Some(Decimal::ZERO));
-    engine.shutdown();
+    engine.shutdown().await;
 }
 
 /// Denial names the policy and what remains; an allocation over several budgets is all or
@@ -281,7 +281,7 @@ async fn multi_budget_is_all_or_nothing(t: TestRepo) {
     assert_eq!(status(&engine, "roomy").await.reserved, Decimal::ZERO, "roomy's reservation was undone");
     let ok = engine.allocate(by_amount("svc", "0.10")).await.expect("fits both");
     assert_eq!(ok.budgets.len(), 2);
-    engine.shutdown();
+    engine.shutdown().await;
 }
 
 /// Usage above the estimate is still recorded and may push a budget over, raising an alert;
@@ -297,7 +297,7 @@ async fn overspend_is_recorded_and_alerted(t: TestRepo) {
     assert!(alerts.iter().any(|a| a.kind == "budget_exceeded"), "{alerts:?}");
     // A soft limit still grants.
     engine.allocate(by_tokens("svc", 100, 100)).await.expect("soft still allows");
-    engine.shutdown();
+    engine.shutdown().await;
 }
 
 /// A repeated request_id returns the first record and is counted once, even concurrently.
@@ -337,7 +337,7 @@ async fn request_id_is_idempotent(t: TestRepo) {
     // The actor's in-memory view agrees with storage: $10 − 0.018 still fits, a cent more not.
     engine.allocate(by_amount("svc", "9.982")).await.expect("exactly the rest fits");
     assert!(engine.allocate(by_amount("svc", "0.000001")).await.is_err());
-    engine.shutdown();
+    engine.shutdown().await;
 }
 
 /// Waits (up to 30 s) until the supervisor has restarted the budget's actor once.
@@ -359,7 +359,7 @@ async fn crashed_actor_restarts_from_storage(t: TestRepo) {
     // The rebuilt actor still knows the 0.60 hold: 0.50 more does not fit, 0.40 does.
     assert!(matches!(engine.allocate(by_amount("svc", "0.50")).await, Err(EngineError::BudgetExceeded(_))));
     engine.allocate(by_amount("svc", "0.40")).await.expect("fits");
-    engine.shutdown();
+    engine.shutdown().await;
 }
 
 /// An expired lease is released by the engine on its own; no reservation leaks.
@@ -378,7 +378,7 @@ async fn expired_leases_are_released(t: TestRepo) {
     assert_eq!(a.status, AllocationStatus::Expired);
     assert_eq!(status(&engine, "b").await.reserved, Decimal::ZERO);
     engine.allocate(by_amount("svc", "1.00")).await.expect("the whole budget is free again");
-    engine.shutdown();
+    engine.shutdown().await;
 }
 
 /// A model with no price is never $0: hard cost limits refuse it unless allowed; usage is
@@ -415,7 +415,7 @@ async fn unpriced_models_are_never_free(t: TestRepo) {
         .expect("allow");
     let grant = engine.allocate(unknown).await.expect("allowed now");
     assert!(!grant.priced);
-    engine.shutdown();
+    engine.shutdown().await;
 }
 
 /// A manual price applies from its effective time; earlier usage keeps the old price.
@@ -448,7 +448,7 @@ async fn usage_is_priced_with_the_version_in_force(t: TestRepo) {
     let after = engine.record_usage(record(30)).await.expect("after");
     assert_eq!(before.cost, Some(dec("18")), "built-in $3 + $15 per million");
     assert_eq!(after.cost, Some(dec("3")), "manual $1 + $2 per million");
-    engine.shutdown();
+    engine.shutdown().await;
 }
 
 both_backends!(
@@ -488,8 +488,8 @@ async fn two_instances_share_one_limit_on_postgres() {
     assert_eq!(granted, 100, "the database serializes the two daemons");
     let s = status(&a, "shared").await;
     assert_eq!(s.reserved, dec("5.00"));
-    a.shutdown();
-    b.shutdown();
+    a.shutdown().await;
+    b.shutdown().await;
 }
 
 /// Usage recorded on another daemon than the one that reserved still shrinks the hold.
@@ -509,8 +509,8 @@ async fn settling_on_another_daemon_shrinks_the_hold() {
         let s = status(engine, "shared").await;
         assert_eq!((s.settled, s.reserved), (dec("0.0045"), dec("0.4955")));
     }
-    a.shutdown();
-    b.shutdown();
+    a.shutdown().await;
+    b.shutdown().await;
 }
 
 /// Crossing the warning threshold, then the action threshold, then the limit raises one
@@ -540,7 +540,7 @@ async fn thresholds_raise_one_alert_each(t: TestRepo) {
         .collect();
     kinds.reverse();
     assert_eq!(kinds, ["budget_warning", "budget_action_threshold", "budget_exceeded"]);
-    engine.shutdown();
+    engine.shutdown().await;
 }
 
 both_backends!(thresholds_raise_one_alert_each);
@@ -559,8 +559,8 @@ async fn a_release_on_another_daemon_frees_the_budget_everywhere() {
     b.release(grant.id).await.expect("released on b");
     a.allocate(by_amount("svc", "0.90")).await.expect("a sees the release: the database decides");
     assert!(matches!(b.allocate(by_amount("svc", "0.20")).await, Err(EngineError::BudgetExceeded(_))));
-    a.shutdown();
-    b.shutdown();
+    a.shutdown().await;
+    b.shutdown().await;
 }
 
 /// A policy changed after a budget's actor was restarted reaches the new actor.
@@ -579,7 +579,7 @@ async fn policy_changes_reach_a_restarted_actor(t: TestRepo) {
         "the lowered limit is enforced by the restarted actor"
     );
     engine.allocate(by_amount("svc", "0.50")).await.expect("what is left still fits");
-    engine.shutdown();
+    engine.shutdown().await;
 }
 
 both_backends!(policy_changes_reach_a_restarted_actor);
@@ -616,6 +616,6 @@ async fn a_price_set_on_one_daemon_prices_usage_on_another() {
         .await
         .expect("recorded on b");
     assert_eq!(r.cost, Some(dec("6")), "b reloaded the price a stored");
-    a.shutdown();
-    b.shutdown();
+    a.shutdown().await;
+    b.shutdown().await;
 }

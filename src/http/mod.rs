@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Absent when `[price_monitor] enabled = false`.
     pub monitor: Option<PriceMonitor>,
+    /// The actor tree, for readiness.
+    pub tree: budget_actors::Tree,
 }
 
 /// JSON body extractor whose rejections use our error shape.
@@ -162,10 +164,8 @@ async fn health() -> Json<serde_json::Value> {
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
-    match state.engine.repo().ping().await {
-        Ok(()) => {
-            Json(serde_json::json!({"status": "ready", "storage": state.engine.repo().backend()})).into_response()
-        }
+    match state.tree.ready().await {
+        Ok(()) => Json(serde_json::json!({"status": "ready", "storage": state.tree.backend()})).into_response(),
         Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()).into_response(),
     }
 }

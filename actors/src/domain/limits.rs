@@ -1,10 +1,14 @@
 //! The limit rules: when a hard limit refuses, and how a policy's standing is judged.
 
+use chrono::Utc;
 use rust_decimal::Decimal;
+use serde_json::json;
 use uuid::Uuid;
 
-use super::Totals;
-use crate::error::Exceeded;
+use super::{Alert, Budget, CallScope, Enforcement, Policy, Severity, Totals};
+use crate::api::PolicyStatus;
+use crate::error::{EngineError, Exceeded};
+use crate::period::Window;
 
 /// What a hard limit is checked with: the budget and policy it belongs to, and its limits.
 pub struct LimitCheck<'a> {
@@ -50,4 +54,171 @@ impl LimitCheck<'_> {
         }
         None
     }
+}
+
+/// Priority at which Apollo lets a call through hard limits.
+pub const BYPASS_PRIORITY: u8 = 10;
+
+/// How one policy stands given its window's totals.
+pub fn policy_status(policy: &Policy, window: &Window, totals: &Totals) -> PolicyStatus {
+    let ratio = usage_ratio(policy, totals.settled_cost, totals.settled_tokens);
+    PolicyStatus {
+        policy_id: policy.id,
+        period: policy.period.as_str().into(),
+        enforcement: policy.enforcement.as_str().into(),
+        window_key: window.key.clone(),
+        window_start: window.start,
+        window_end: window.end,
+        limit: policy.cost_limit,
+        // Normalized so that equal amounts read the same whatever their history of scales.
+        settled: totals.settled_cost.normalize(),
+        reserved: totals.reserved_cost.normalize(),
+        remaining: policy
+            .cost_limit
+            .map(|l| (l - totals.settled_cost - totals.reserved_cost).max(Decimal::ZERO).normalize()),
+        token_limit: policy.token_limit,
+        tokens_settled: totals.settled_tokens,
+        tokens_reserved: totals.reserved_tokens,
+        tokens_remaining: policy.token_limit.map(|l| l.saturating_sub(totals.settled_tokens + totals.reserved_tokens)),
+        state: state_of(policy, ratio).to_string(),
+    }
+}
+
+/// Denies when `settled + reserved + estimate > limit` for cost or tokens.
+/// `totals` is what the limit is checked against; `seen` is this actor's own view, which only
+/// reports what remains when an unpriced call is refused (the two differ with a shared
+/// database, where the database re-check is the authority on amounts).
+pub fn check_hard_limit(
+    budget: &Budget,
+    policy: &Policy,
+    totals: &Totals,
+    seen: &Totals,
+    cost: Option<Decimal>,
+    tokens: u64,
+    call: &CallScope,
+) -> Result<(), EngineError> {
+    if let (Some(limit), None) = (policy.cost_limit, cost)
+        && !policy.allow_unpriced
+    {
+        let used = seen.settled_cost + seen.reserved_cost;
+        return Err(EngineError::Unpriced(Box::new(crate::error::UnpricedDenial {
+            provider: call.provider.clone(),
+            model: call.model.clone(),
+            budget: budget.name.clone(),
+            budget_id: budget.id,
+            policy: policy.id,
+            period: policy.period.as_str().to_string(),
+            limit,
+            remaining: (limit - used).max(Decimal::ZERO),
+        })));
+    }
+    let check = crate::domain::LimitCheck {
+        budget: &budget.name,
+        budget_id: budget.id,
+        policy: policy.id,
+        period: policy.period.as_str(),
+        cost_limit: policy.cost_limit,
+        token_limit: policy.token_limit,
+    };
+    match check.exceeded(totals, cost, tokens) {
+        Some(denial) => Err(EngineError::BudgetExceeded(Box::new(denial))),
+        None => Ok(()),
+    }
+}
+
+/// Usage ratio of settled spend (the larger of the cost and token ratios).
+pub fn usage_ratio(policy: &Policy, settled_cost: Decimal, settled_tokens: u64) -> Decimal {
+    let mut ratio = Decimal::ZERO;
+    if let Some(limit) = policy.cost_limit {
+        ratio = ratio.max(if limit.is_zero() {
+            if settled_cost.is_zero() { Decimal::ZERO } else { Decimal::ONE }
+        } else {
+            // A limit of a tiny fraction of a cent makes the ratio overflow: it is then as
+            // exceeded as it gets, not a panic in the actor.
+            settled_cost.checked_div(limit).unwrap_or(Decimal::MAX)
+        });
+    }
+    if let Some(limit) = policy.token_limit {
+        ratio = ratio.max(if limit == 0 {
+            if settled_tokens == 0 { Decimal::ZERO } else { Decimal::ONE }
+        } else {
+            Decimal::from(settled_tokens) / Decimal::from(limit)
+        });
+    }
+    ratio
+}
+
+/// `ok`, `warning` or `exceeded` for a settled ratio.
+pub fn state_of(policy: &Policy, ratio: Decimal) -> &'static str {
+    if ratio >= Decimal::ONE {
+        "exceeded"
+    } else if ratio >= policy.warning_threshold {
+        "warning"
+    } else {
+        "ok"
+    }
+}
+
+pub fn crossing_alerts(
+    budget: &Budget,
+    policy: &Policy,
+    window_key: &str,
+    before: &Totals,
+    after: &Totals,
+) -> Vec<Alert> {
+    if policy.enforcement == Enforcement::Ignore {
+        return Vec::new();
+    }
+    // Alert levels: 0 ok, 1 warning threshold, 2 action threshold, 3 limit reached.
+    let level = |t: &Totals| {
+        let ratio = usage_ratio(policy, t.settled_cost, t.settled_tokens);
+        if ratio >= Decimal::ONE {
+            3
+        } else if ratio >= policy.action_threshold {
+            2
+        } else if ratio >= policy.warning_threshold {
+            1
+        } else {
+            0
+        }
+    };
+    let (was, is) = (level(before), level(after));
+    if is <= was {
+        return Vec::new();
+    }
+    let (kind, severity, now) = match (is, policy.enforcement) {
+        (3, Enforcement::Warn) => ("budget_exceeded", Severity::Warning, "exceeded"),
+        (3, _) => ("budget_exceeded", Severity::Error, "exceeded"),
+        (2, Enforcement::Warn) => ("budget_action_threshold", Severity::Warning, "past its action threshold"),
+        (2, _) => ("budget_action_threshold", Severity::Error, "past its action threshold"),
+        _ => ("budget_warning", Severity::Warning, "past its warning threshold"),
+    };
+    vec![Alert {
+        id: Uuid::now_v7(),
+        severity,
+        kind: kind.to_string(),
+        budget_id: Some(budget.id),
+        policy_id: Some(policy.id),
+        message: format!(
+            "budget '{}' {} policy is {}: settled {} of {}",
+            budget.name,
+            policy.period.as_str(),
+            now,
+            after.settled_cost,
+            policy
+                .cost_limit
+                .map(|l| l.to_string())
+                .unwrap_or_else(|| format!("{} tokens", policy.token_limit.unwrap_or(0))),
+        ),
+        details: json!({
+            "window": window_key,
+            "settled": after.settled_cost.to_string(),
+            "settled_tokens": after.settled_tokens,
+            "limit": policy.cost_limit.map(|l| l.to_string()),
+            "token_limit": policy.token_limit,
+            "enforcement": policy.enforcement.as_str(),
+        }),
+        created_at: Utc::now(),
+        acknowledged: false,
+    }]
 }

@@ -12,7 +12,7 @@ mod verifier;
 pub mod verify;
 
 use chrono::{DateTime, Utc};
-use ractor::{Actor, ActorRef};
+use ractor::{Actor, ActorCell, ActorRef};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -26,7 +26,7 @@ use crate::pricing::ModelPrice;
 use crate::sources::{PriceSource, SourceConfig, build_source, http_client};
 use crate::storage::{PendingRow, PriceUpdateRow};
 use source_actor::{PriceSupervisor, ToPriceSupervisor};
-use verifier::{ToVerifier, VerifierActor, apply_price};
+use verifier::{ToVerifier, VerifierActor, VerifierSlot, apply_price, current};
 pub use verify::{FieldChange, Verification};
 
 /// `[price_monitor]` settings plus the `[[price_sources]]`.
@@ -249,11 +249,23 @@ impl TryFrom<&PendingRow> for PendingChange {
 pub struct PriceMonitor {
     engine: Engine,
     supervisor: ActorRef<ToPriceSupervisor>,
-    verifier: ActorRef<ToVerifier>,
+    verifier: VerifierSlot,
 }
 
 impl PriceMonitor {
+    /// Starts the price subtree on its own (tests, benchmarks); the daemon starts it under
+    /// the root supervisor.
     pub async fn start(engine: Engine, settings: MonitorSettings) -> Result<PriceMonitor, EngineError> {
+        PriceMonitor::start_under(engine, settings, None).await
+    }
+
+    /// Starts the PriceSupervisor (linked under `parent` when given), which starts the
+    /// VerifierActor and one SourceActor per source, and restarts any of them that fails.
+    pub async fn start_under(
+        engine: Engine,
+        settings: MonitorSettings,
+        parent: Option<ActorCell>,
+    ) -> Result<PriceMonitor, EngineError> {
         let mut names = std::collections::HashSet::new();
         let http = http_client();
         let mut sources: Vec<(SourceConfig, Arc<dyn PriceSource>)> = Vec::new();
@@ -268,32 +280,42 @@ impl PriceMonitor {
                 .map_err(|e| EngineError::invalid("price_sources", format!("price source '{}': {e}", config.name)))?;
             sources.push((config.clone(), Arc::from(source)));
         }
-        let (verifier, _) =
-            Actor::spawn(None, VerifierActor { engine: engine.clone(), settings: settings.clone() }, ())
-                .await
-                .map_err(|e| EngineError::Internal(format!("cannot start the price verifier: {e}")))?;
+        let verifier: VerifierSlot = Arc::new(std::sync::RwLock::new(None));
         let supervisor_actor = PriceSupervisor {
             engine: engine.clone(),
+            verifier_actor: VerifierActor { engine: engine.clone(), settings: settings.clone() },
             verifier: verifier.clone(),
             sources,
             schedule_enabled: settings.schedules,
             fetch_on_start: settings.fetch_on_start,
             restart_backoff: settings.restart_backoff,
         };
-        let (supervisor, _) = Actor::spawn(None, supervisor_actor, ())
-            .await
-            .map_err(|e| EngineError::Internal(format!("cannot start the price supervisor: {e}")))?;
+        let spawned = match parent {
+            Some(parent) => Actor::spawn_linked(Some("prices".into()), supervisor_actor, (), parent).await,
+            None => Actor::spawn(None, supervisor_actor, ()).await,
+        };
+        let (supervisor, _) =
+            spawned.map_err(|e| EngineError::Internal(format!("cannot start the price supervisor: {e}")))?;
         Ok(PriceMonitor { engine, supervisor, verifier })
     }
 
+    /// Stops the price subtree (sources and verifier with it).
     pub fn shutdown(&self) {
         self.supervisor.stop(None);
-        self.verifier.stop(None);
+    }
+
+    /// The PriceSupervisor's cell, for the root's supervision.
+    pub(crate) fn cell(&self) -> ActorCell {
+        self.supervisor.get_cell()
+    }
+
+    fn verifier(&self) -> Result<ActorRef<ToVerifier>, EngineError> {
+        current(&self.verifier).ok_or_else(|| unavailable("the price verifier is restarting"))
     }
 
     pub async fn sources(&self) -> Result<Vec<SourceStatus>, EngineError> {
         let mut statuses = ractor::call!(self.supervisor, ToPriceSupervisor::Statuses).map_err(unavailable)?;
-        let trust = ractor::call!(self.verifier, ToVerifier::Trust).map_err(unavailable)?;
+        let trust = ractor::call!(self.verifier()?, ToVerifier::Trust).map_err(unavailable)?;
         for status in &mut statuses {
             if let Some(score) = trust.get(&status.name) {
                 status.effective_trust = Some(score.effective());
@@ -396,16 +418,22 @@ impl PriceMonitor {
     }
 
     pub async fn conflicts(&self) -> Result<Vec<Conflict>, EngineError> {
-        ractor::call!(self.verifier, ToVerifier::Conflicts).map_err(unavailable)
+        ractor::call!(self.verifier()?, ToVerifier::Conflicts).map_err(unavailable)
     }
 
     /// Fault injection for tests: makes one source actor panic.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "testing"))]
     pub fn crash_source(&self, name: &str) {
         let _ = self.supervisor.cast(ToPriceSupervisor::Panic(name.to_string()));
     }
 
-    #[doc(hidden)]
+    /// Fault injection for tests: makes the verifier fail.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn crash_verifier(&self) {
+        let _ = self.supervisor.cast(ToPriceSupervisor::CrashVerifier);
+    }
+
+    /// Restarts per source, and of the verifier under `"(verifier)"`.
     pub async fn source_restarts(&self) -> Result<HashMap<String, usize>, EngineError> {
         ractor::call!(self.supervisor, ToPriceSupervisor::Restarts).map_err(unavailable)
     }

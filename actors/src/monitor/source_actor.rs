@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, error, info, warn};
 
-use super::verifier::{ToVerifier, raise};
+use super::verifier::{ToVerifier, VerifierActor, VerifierSlot, current, raise};
 use super::{RefreshReport, SourceStatus};
 use crate::Engine;
 use crate::domain::Severity;
@@ -34,15 +34,18 @@ pub enum ToSourceActor {
     Refresh(Option<RpcReplyPort<RefreshReport>>),
     FetchDone(Result<FetchOutcome, SourceError>),
     Status(RpcReplyPort<SourceStatus>),
+    /// The verifier was restarted and lost the snapshots it had: the next fetch must be
+    /// unconditional, or a 304 would leave it without this source.
+    VerifierRestarted,
     /// Fault injection for tests: the handler panics.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "testing"))]
     Panic,
 }
 
 pub struct SourceActor {
     pub config: SourceConfig,
     pub source: Arc<dyn PriceSource>,
-    pub verifier: ActorRef<ToVerifier>,
+    pub verifier: VerifierSlot,
     pub engine: Engine,
     pub schedule_enabled: bool,
 }
@@ -110,10 +113,14 @@ impl SourceActor {
                         let count = snapshot.prices.len();
                         let validators = snapshot.validators.clone();
                         let snapshot = Arc::new(snapshot);
-                        let verified = ractor::call!(self.verifier, |reply| ToVerifier::Verify {
-                            snapshot: snapshot.clone(),
-                            reply
-                        });
+                        let verified = match current(&self.verifier) {
+                            Some(verifier) => ractor::call!(verifier, |reply| ToVerifier::Verify {
+                                snapshot: snapshot.clone(),
+                                reply
+                            })
+                            .map_err(|e| e.to_string()),
+                            None => Err("it is being restarted".to_string()),
+                        };
                         match verified {
                             Ok(Ok(r)) => {
                                 report = r;
@@ -260,6 +267,8 @@ impl Actor for SourceActor {
             ToSourceActor::Status(reply) => {
                 let _ = reply.send(self.status(state));
             }
+            ToSourceActor::VerifierRestarted => state.verified_here = false,
+            #[cfg(any(test, feature = "testing"))]
             ToSourceActor::Panic => panic!("fault injected: source actor panic"),
         }
         Ok(())
@@ -273,14 +282,22 @@ pub enum ToPriceSupervisor {
     },
     Statuses(RpcReplyPort<Vec<SourceStatus>>),
     Restart(String),
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "testing"))]
     Panic(String),
+    #[cfg(any(test, feature = "testing"))]
+    CrashVerifier,
     Restarts(RpcReplyPort<HashMap<String, usize>>),
 }
 
+/// Restart-count key of the verifier (no source name has parentheses... or if one does, it
+/// is still a different string).
+pub const VERIFIER_KEY: &str = "(verifier)";
+
 pub struct PriceSupervisor {
     pub engine: Engine,
-    pub verifier: ActorRef<ToVerifier>,
+    /// What the verifier is started with, again on each restart.
+    pub verifier_actor: VerifierActor,
+    pub verifier: VerifierSlot,
     pub sources: Vec<(SourceConfig, Arc<dyn PriceSource>)>,
     pub schedule_enabled: bool,
     pub fetch_on_start: bool,
@@ -289,6 +306,7 @@ pub struct PriceSupervisor {
 
 pub struct PriceSupervisorState {
     children: HashMap<String, ActorRef<ToSourceActor>>,
+    verifier_cell: Option<ActorCell>,
     intensity: RestartIntensity<String>,
     restarts: HashMap<String, usize>,
     stopped: HashMap<String, String>,
@@ -318,6 +336,13 @@ impl PriceSupervisor {
         }
     }
 
+    /// Starts the verifier linked to this supervisor and publishes it in the slot.
+    async fn spawn_verifier(&self, myself: &ActorRef<ToPriceSupervisor>) -> Result<ActorCell, ActorProcessingErr> {
+        let (verifier, _) = Actor::spawn_linked(None, self.verifier_actor.clone(), (), myself.get_cell()).await?;
+        *self.verifier.write().unwrap_or_else(|p| p.into_inner()) = Some(verifier.clone());
+        Ok(verifier.get_cell())
+    }
+
     fn name_of(state: &PriceSupervisorState, cell: &ActorCell) -> Option<String> {
         state.children.iter().find(|(_, a)| a.get_id() == cell.get_id()).map(|(n, _)| n.clone())
     }
@@ -329,6 +354,7 @@ impl Actor for PriceSupervisor {
     type Arguments = ();
 
     async fn pre_start(&self, myself: ActorRef<Self::Msg>, _: ()) -> Result<PriceSupervisorState, ActorProcessingErr> {
+        let verifier_cell = Some(self.spawn_verifier(&myself).await?);
         let mut children = HashMap::new();
         for (config, _) in &self.sources {
             if let Some(actor) = self.spawn_child(&myself, &config.name, self.fetch_on_start).await {
@@ -337,6 +363,7 @@ impl Actor for PriceSupervisor {
         }
         Ok(PriceSupervisorState {
             children,
+            verifier_cell,
             intensity: RestartIntensity::new(MAX_RESTARTS, RESTART_WINDOW),
             restarts: HashMap::new(),
             stopped: HashMap::new(),
@@ -425,9 +452,16 @@ impl Actor for PriceSupervisor {
                     }
                 }
             }
+            #[cfg(any(test, feature = "testing"))]
             ToPriceSupervisor::Panic(name) => {
                 if let Some(actor) = state.children.get(&name) {
                     let _ = actor.cast(ToSourceActor::Panic);
+                }
+            }
+            #[cfg(any(test, feature = "testing"))]
+            ToPriceSupervisor::CrashVerifier => {
+                if let Some(verifier) = current(&self.verifier) {
+                    let _ = verifier.cast(ToVerifier::Crash);
                 }
             }
             ToPriceSupervisor::Restarts(reply) => {
@@ -443,11 +477,20 @@ impl Actor for PriceSupervisor {
         event: SupervisionEvent,
         state: &mut PriceSupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, reason) = match event {
-            SupervisionEvent::ActorFailed(cell, reason) => (cell, reason.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "stopped".into())),
+        let (cell, reason, failed) = match event {
+            SupervisionEvent::ActorFailed(cell, reason) => (cell, reason.to_string(), true),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".into()), false)
+            }
             _ => return Ok(()),
         };
+        if state.verifier_cell.as_ref().is_some_and(|v| v.get_id() == cell.get_id()) {
+            // Stopped on purpose (shutdown) is not a failure.
+            if failed {
+                return self.verifier_stopped(&myself, state, reason).await;
+            }
+            return Ok(());
+        }
         let Some(name) = Self::name_of(state, &cell) else { return Ok(()) };
         state.children.remove(&name);
         warn!(target: "price_monitor", source = %name, %reason, "source actor stopped");
@@ -467,6 +510,38 @@ impl Actor for PriceSupervisor {
         };
         state.stopped.insert(name.clone(), format!("restarting in {wait}: {reason}"));
         myself.send_after(delay, move || ToPriceSupervisor::Restart(name));
+        Ok(())
+    }
+}
+
+impl PriceSupervisor {
+    /// The verifier failed: start a successor at once (sources wait on it), unless it keeps
+    /// failing, and tell each source that its next fetch must be a full one.
+    async fn verifier_stopped(
+        &self,
+        myself: &ActorRef<ToPriceSupervisor>,
+        state: &mut PriceSupervisorState,
+        reason: String,
+    ) -> Result<(), ActorProcessingErr> {
+        *self.verifier.write().unwrap_or_else(|p| p.into_inner()) = None;
+        state.verifier_cell = None;
+        warn!(target: "price_monitor", %reason, "price verifier stopped");
+        let failures = state.intensity.record(VERIFIER_KEY.to_string());
+        if state.intensity.exceeded(failures) {
+            error!(target: "price_monitor", "price verifier keeps failing; left stopped");
+            return Ok(());
+        }
+        match self.spawn_verifier(myself).await {
+            Ok(cell) => {
+                state.verifier_cell = Some(cell);
+                *state.restarts.entry(VERIFIER_KEY.to_string()).or_default() += 1;
+                for source in state.children.values() {
+                    let _ = source.cast(ToSourceActor::VerifierRestarted);
+                }
+                info!(target: "price_monitor", "price verifier restarted");
+            }
+            Err(e) => error!(target: "price_monitor", error = %e, "price verifier did not restart"),
+        }
         Ok(())
     }
 }

@@ -22,6 +22,15 @@ use crate::pricing::ModelPrice;
 use crate::sources::{Snapshot, SourcePrice};
 use crate::storage::{PendingEffect, PendingRow, PriceUpdateRow, PriceVersionRow, SourceStateRow, WriteOp};
 
+/// Where the live VerifierActor is: the PriceSupervisor restarts it on failure and puts the
+/// successor here, so source actors and the handle always reach the current one.
+pub type VerifierSlot = Arc<std::sync::RwLock<Option<ActorRef<ToVerifier>>>>;
+
+/// The live verifier, if any (none while it is being restarted).
+pub fn current(slot: &VerifierSlot) -> Option<ActorRef<ToVerifier>> {
+    slot.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
 pub enum ToVerifier {
     /// A source produced a new good snapshot: verify and apply.
     Verify {
@@ -31,6 +40,9 @@ pub enum ToVerifier {
     Conflicts(RpcReplyPort<Vec<Conflict>>),
     /// Effective trust and agreement counts per source.
     Trust(RpcReplyPort<HashMap<String, TrustScore>>),
+    /// Fault injection for tests: the handler fails, so the supervisor restarts the verifier.
+    #[cfg(any(test, feature = "testing"))]
+    Crash,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -49,6 +61,7 @@ impl TrustScore {
     }
 }
 
+#[derive(Clone)]
 pub struct VerifierActor {
     pub engine: Engine,
     pub settings: MonitorSettings,
@@ -529,6 +542,8 @@ impl Actor for VerifierActor {
             ToVerifier::Trust(reply) => {
                 let _ = reply.send(state.trust.clone());
             }
+            #[cfg(any(test, feature = "testing"))]
+            ToVerifier::Crash => return Err("fault injected: verifier crash requested".into()),
         }
         Ok(())
     }

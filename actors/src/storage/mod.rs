@@ -25,6 +25,13 @@ pub use sql::{PostgresRepository, SqliteRepository};
 
 pub type StorageResult<T> = Result<T, EngineError>;
 
+// Here, not in `error.rs`: errors name no storage type.
+impl From<sqlx::Error> for EngineError {
+    fn from(err: sqlx::Error) -> Self {
+        EngineError::Storage(err.to_string())
+    }
+}
+
 /// One durable change; each is applied atomically.
 #[derive(Debug, Clone)]
 pub enum WriteOp {
@@ -143,6 +150,8 @@ pub trait Repository: Send + Sync + 'static {
     /// Applies one change durably; returns once it is committed.
     async fn write(&self, op: WriteOp) -> StorageResult<WriteOutcome>;
     async fn ping(&self) -> StorageResult<()>;
+    /// Commits what is queued and closes the connections (at shutdown).
+    async fn close(&self) {}
     /// Whether other daemons may change this database (PostgreSQL).
     fn is_shared(&self) -> bool;
     /// A counter bumped by every budget or policy change.

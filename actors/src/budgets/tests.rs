@@ -2,8 +2,6 @@
 //! load (a write failing after a later usage settled, a sweep while a write is in flight)
 //! happen every time.
 
-mod common;
-
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -11,9 +9,26 @@ use ractor::{Actor, ActorRef};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use budget_actors::api::{CreateBudget, PolicyStatus};
-use budget_actors::domain::{Budget, CallScope, PolicySpec};
-use budget_actors::engine::budget_actor::{BudgetActor, ReserveRequest, SettleOutcome, SettleRequest, ToBudgetActor};
+use super::BudgetActor;
+use super::messages::{ReserveRequest, SettleOutcome, SettleRequest, ToBudgetActor};
+use crate::api::{CreateBudget, PolicyStatus};
+use crate::domain::{Budget, CallScope, PolicySpec};
+use crate::storage::Repository;
+use crate::{Engine, EngineConfig};
+
+/// A fresh SQLite database in a temporary directory (kept alive with it).
+struct TestRepo {
+    repo: Arc<dyn Repository>,
+    _dir: tempfile::TempDir,
+}
+
+async fn sqlite() -> TestRepo {
+    crate::testing::clear_of_utc_midnight();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("budget.db").display());
+    let repo = crate::storage::open(&url).await.expect("open sqlite");
+    TestRepo { repo, _dir: dir }
+}
 
 fn dec(s: &str) -> Decimal {
     Decimal::from_str(s).expect("decimal")
@@ -23,7 +38,7 @@ struct Fixture {
     actor: ActorRef<ToBudgetActor>,
     budget: Arc<Budget>,
     call: CallScope,
-    repo: common::TestRepo,
+    repo: TestRepo,
 }
 
 /// A budget "b" for component "svc" with one daily $10 hard limit, served by a standalone
@@ -33,8 +48,8 @@ async fn fixture(window_cache_limit: usize) -> Fixture {
 }
 
 async fn fixture_with(policy: &str, window_cache_limit: usize) -> Fixture {
-    let repo = common::sqlite().await;
-    let engine = common::engine(&repo).await;
+    let repo = sqlite().await;
+    let engine = Engine::start(repo.repo.clone(), EngineConfig::default()).await.expect("engine starts");
     let spec = CreateBudget {
         name: "b".into(),
         component: Some("svc".into()),
@@ -42,7 +57,7 @@ async fn fixture_with(policy: &str, window_cache_limit: usize) -> Fixture {
         ..Default::default()
     };
     let budget: Arc<Budget> = Arc::new(engine.create_budget(spec).await.expect("budget"));
-    engine.shutdown();
+    engine.shutdown().await;
     let handler = BudgetActor { repo: repo.repo.clone(), default_tz: chrono_tz::Tz::UTC, window_cache_limit };
     let (actor, _) = Actor::spawn(None, handler, budget.clone()).await.expect("actor");
     let call =
@@ -160,12 +175,12 @@ async fn an_older_budget_version_arriving_late_is_ignored() {
 /// only, and then today's window is read for the first time: 0.70 is held, not 1.00.
 #[tokio::test]
 async fn a_window_read_after_a_shrink_counts_the_hold_as_the_actor_has_it() {
-    use budget_actors::domain::Hold;
-    use budget_actors::domain::{Allocation, AllocationStatus};
-    use budget_actors::storage::WriteOp;
+    use crate::domain::Hold;
+    use crate::domain::{Allocation, AllocationStatus};
+    use crate::storage::WriteOp;
     let f = fixture(10_000).await;
     let today = f.standing().await;
-    let now = budget_actors::domain::now();
+    let now = crate::domain::now();
     let allocation = Allocation {
         id: Uuid::now_v7(),
         component: "svc".into(),

@@ -5,14 +5,15 @@
 //! window, instead of looping forever.
 
 use chrono_tz::Tz;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use super::budget_actor::{BudgetActor, ToBudgetActor};
+use super::actor::BudgetActor;
+use super::messages::{ActorRegistry, ToBudgetActor, ToBudgetSupervisor};
 use crate::domain::Budget;
 use crate::error::EngineError;
 use crate::restart::RestartIntensity;
@@ -20,26 +21,6 @@ use crate::storage::Repository;
 
 pub const MAX_RESTARTS: usize = 5;
 pub const RESTART_WINDOW: Duration = Duration::from_secs(60);
-
-pub enum ToBudgetSupervisor {
-    ActorFor {
-        budget: Arc<Budget>,
-        reply: RpcReplyPort<Result<ActorRef<ToBudgetActor>, EngineError>>,
-    },
-    /// A new version of a budget (see `ToBudgetActor::Update` for `seq`).
-    Update {
-        budget: Arc<Budget>,
-        seq: u64,
-    },
-    Remove(Uuid),
-    SweepAll,
-    /// How many times each budget's actor was restarted (for tests and metrics).
-    Restarts(RpcReplyPort<HashMap<Uuid, usize>>),
-}
-
-/// The live actor of each budget, shared with the engine: the supervisor writes it whenever
-/// it spawns, restarts or stops one, so a message never goes to an actor that has died.
-pub type ActorRegistry = Arc<std::sync::RwLock<HashMap<Uuid, ActorRef<ToBudgetActor>>>>;
 
 pub struct BudgetSupervisor {
     pub repo: Arc<dyn Repository>,
