@@ -333,6 +333,27 @@ async fn a_panicking_source_actor_is_restarted_and_the_others_keep_running() {
     s.monitor.shutdown();
 }
 
+/// The VerifierActor is supervised like the sources: when it fails, the PriceSupervisor
+/// starts a successor at once, and the next refresh of each source is a full fetch that the
+/// new verifier verifies (no 304 leaving it without that source's prices).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_verifier_is_restarted_and_verification_goes_on() {
+    let s = setup().await;
+    s.monitor.refresh(None).await.expect("baseline");
+    s.monitor.crash_verifier();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while s.monitor.source_restarts().await.expect("restarts").get("(verifier)") != Some(&1) {
+        assert!(tokio::time::Instant::now() < deadline, "the verifier was not restarted within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let reports = s.monitor.refresh(None).await.expect("refresh after the restart");
+    assert!(reports.iter().all(|r| r.error.is_none() && !r.not_modified), "{reports:?}");
+    let sources = s.monitor.sources().await.expect("sources answer through the new verifier");
+    assert!(sources.iter().all(|x| x.healthy), "{sources:?}");
+    assert!(s.monitor.conflicts().await.is_ok());
+    s.monitor.shutdown();
+}
+
 /// Sets a price by hand (per million input and output tokens), as `PUT /prices/…` does.
 async fn set_manual_price(engine: &Engine, provider: &str, model: &str, input: &str, output: &str) {
     let price = budget_actors::api::SetPrice {

@@ -372,7 +372,11 @@ impl Actor for BudgetActor {
             ToBudgetActor::Unreserve { allocation_id } => Self::unreserve(state, allocation_id),
             ToBudgetActor::Settle { request, reply } => {
                 let result = self.settle(state, request).await;
-                let _ = reply.send(result);
+                if let Err(ractor::MessagingErr::SendErr(Ok(outcome))) = reply.send(result) {
+                    // The caller gave up: nobody will write this settle or confirm it, so take
+                    // it back (as a reserve is), which also ends its windows' in-flight state.
+                    Self::unsettle(state, outcome.charges, outcome.hold_shrinks);
+                }
             }
             ToBudgetActor::Update { budget, seq } => {
                 if seq > state.budget_seq {

@@ -153,6 +153,30 @@ async fn a_window_with_a_write_in_flight_is_not_evicted() {
     assert_eq!(f.standing().await.settled, Decimal::ZERO);
 }
 
+/// A settle whose caller went away before the answer (its future was dropped) is taken back
+/// at once, as a reserve is: nobody will write it or confirm it, so its window must neither
+/// count the charge nor stay "in flight" (and so unevictable) for ever.
+#[tokio::test]
+async fn a_settle_whose_reply_cannot_be_delivered_is_undone() {
+    let f = fixture(0).await;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    drop(answer);
+    let request = SettleRequest {
+        record_id: Uuid::now_v7(),
+        allocation_id: None,
+        call: f.call.clone(),
+        at: chrono::Utc::now(),
+        cost: Some(dec("0.50")),
+        tokens: 1000,
+    };
+    f.actor.cast(ToBudgetActor::Settle { request, reply: reply.into() }).expect("sent");
+    // The status's sweep evicts what it may (limit 0): a window left in flight would stay.
+    assert_eq!(f.standing().await.settled, Decimal::ZERO, "the undelivered settle is not counted");
+    f.actor.cast(ToBudgetActor::Sweep).expect("sweep");
+    let cached = ractor::call!(f.actor, ToBudgetActor::CachedWindows).expect("count");
+    assert_eq!(cached, 0, "the window is no longer in flight, so a sweep evicts it");
+}
+
 /// Updates carry a sequence number: a copy of an older version arriving after a newer one
 /// (the engine sends each both directly and through the supervisor) is ignored.
 #[tokio::test]
