@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 
 use budget_actors::api::{AllocationRequest, CreateBudget, UsageRequest};
 use budget_actors::domain::PolicySpec;
-use budget_actors::{Engine, EngineConfig, storage};
+use budget_actors::{EngineConfig, Tree, TreeConfig};
 
 use crate::client::BudgetClient;
 
@@ -194,8 +194,8 @@ async fn run_in_process(args: BenchArgs) -> Result<()> {
         return run_engine_only(args).await;
     }
     let dir = tempfile::tempdir().context("temp dir")?;
-    let repo = storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
-    let engine = Engine::start(repo, EngineConfig::default()).await?;
+    let tree = start_tree(&dir, None).await?;
+    let engine = tree.engine();
     engine.create_budget(bench_budget("bench")?).await?;
     let (runner, settings) = (engine.clone(), args.clone());
     let (stats, elapsed) = drive(args.clients, args.seconds, move |i| {
@@ -213,7 +213,7 @@ async fn run_in_process(args: BenchArgs) -> Result<()> {
         elapsed,
         1,
     );
-    engine.shutdown().await;
+    tree.shutdown().await;
     Ok(())
 }
 
@@ -224,8 +224,9 @@ async fn run_engine_only(args: BenchArgs) -> Result<()> {
     use budget_actors::domain::CallScope;
 
     let dir = tempfile::tempdir().context("temp dir")?;
-    let repo = storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
-    let engine = Engine::start(repo.clone(), EngineConfig::default()).await?;
+    let tree = start_tree(&dir, None).await?;
+    let engine = tree.engine();
+    let repo = engine.repo().clone();
     let budget = Arc::new(engine.create_budget(bench_budget("bench")?).await?);
     // A subtree of its own: the engine's actor for this budget stays idle.
     let actors = BudgetActors::start(repo, chrono_tz::Tz::UTC, 10_000, None).await?;
@@ -272,14 +273,14 @@ async fn run_engine_only(args: BenchArgs) -> Result<()> {
         1,
     );
     actors.stop().await;
-    engine.shutdown().await;
+    tree.shutdown().await;
     Ok(())
 }
 
 /// Loads and verifies the full LiteLLM map (4,876 entries) with a second source, through the
 /// real monitor (file sources, verifier, SQLite), and prints how long each step took.
 async fn run_prices(args: BenchArgs) -> Result<()> {
-    use budget_actors::monitor::{MonitorSettings, PriceMonitor};
+    use budget_actors::monitor::MonitorSettings;
     use budget_actors::sources::{SourceConfig, SourceKind};
 
     let dir = tempfile::tempdir().context("temp dir")?;
@@ -299,8 +300,6 @@ async fn run_prices(args: BenchArgs) -> Result<()> {
         min_interval_seconds: 0,
         ..SourceConfig::new(name, SourceKind::File, path.display().to_string())
     };
-    let repo = storage::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
-    let engine = Engine::start(repo, EngineConfig::default()).await?;
     let settings = MonitorSettings {
         sources: vec![
             file("litellm", &map_path, SourceKind::Litellm, 9),
@@ -309,7 +308,8 @@ async fn run_prices(args: BenchArgs) -> Result<()> {
         schedules: false,
         ..MonitorSettings::default()
     };
-    let monitor = PriceMonitor::start(engine.clone(), settings).await?;
+    let tree = start_tree(&dir, Some(settings)).await?;
+    let monitor = tree.monitor().ok_or_else(|| anyhow!("the price monitor did not start"))?;
     let t = Instant::now();
     let first = monitor.refresh(Some("litellm")).await?;
     let load = t.elapsed();
@@ -331,7 +331,12 @@ async fn run_prices(args: BenchArgs) -> Result<()> {
         );
     }
     println!("  total                    {:>8.1} ms", (load + verify).as_secs_f64() * 1000.0);
-    monitor.shutdown();
-    engine.shutdown().await;
+    tree.shutdown().await;
     Ok(())
+}
+
+/// The daemon's tree over a fresh SQLite file in `dir`.
+async fn start_tree(dir: &tempfile::TempDir, monitor: Option<budget_actors::monitor::MonitorSettings>) -> Result<Tree> {
+    let database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    Ok(Tree::start(TreeConfig { database_url, engine: EngineConfig::default(), monitor }).await?)
 }

@@ -10,6 +10,7 @@
 mod allocate;
 mod catalogue;
 mod lifecycle;
+mod price_store;
 mod prices;
 mod record;
 mod release;
@@ -20,6 +21,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use uuid::Uuid;
+
+pub use price_store::{HeldChange, HeldEffect, PriceChange, UpdateRecord};
 
 use crate::budgets::BudgetActors;
 use crate::domain::{Allocation, Budget};

@@ -4,7 +4,6 @@ use chrono::Utc;
 use rust_decimal::Decimal;
 use std::sync::Arc;
 use tracing::info;
-use uuid::Uuid;
 
 use super::*;
 use crate::api::*;
@@ -12,7 +11,6 @@ use crate::domain::*;
 use crate::error::EngineError;
 use crate::prices::{PriceSummary, PriceVersion};
 use crate::pricing::ModelPrice;
-use crate::storage::PriceVersionRow;
 
 impl Engine {
     // ---- prices -----------------------------------------------------------------------
@@ -34,8 +32,7 @@ impl Engine {
     /// Every stored version of a model's price and the update records that made them.
     pub async fn price_history_view(&self, provider: &str, model: &str) -> Result<PriceHistory, EngineError> {
         let versions = self.price_history(provider, model).iter().map(|v| (**v).clone()).collect();
-        let rows = self.inner.repo.list_price_updates(Some(&provider.to_ascii_lowercase()), Some(model), 1000).await?;
-        let updates = rows.iter().map(crate::monitor::PriceUpdate::try_from).collect::<Result<Vec<_>, _>>()?;
+        let updates = self.price_updates(Some(&provider.to_ascii_lowercase()), Some(model), 1000).await?;
         Ok(PriceHistory { provider: provider.to_string(), model: model.to_string(), versions, updates })
     }
 
@@ -100,18 +97,16 @@ impl Engine {
         let price = ModelPrice::manual(input, output, cache_read, cache_write, &provider);
         let now = crate::domain::now();
         let effective_from = req.effective_from.unwrap_or(now);
-        let row = PriceVersionRow {
-            id: Uuid::now_v7(),
-            provider: provider.clone(),
-            model: model.clone(),
+        self.put_price_in_force(super::PriceChange {
+            provider: &provider,
+            model: &model,
+            price: &price,
             source: "manual".into(),
-            body: serde_json::to_string(&price).map_err(|e| EngineError::Internal(e.to_string()))?,
             effective_from,
             effective_to: None,
-            created_at: now,
-        };
-        self.inner.repo.insert_price_version(&row).await?;
-        self.inner.prices.add_version(PriceVersion::from_row(&row)?);
+            update: None,
+        })
+        .await?;
         info!(target: "engine", %provider, %model, %input, %output, "manual price set");
         self.inner
             .prices

@@ -24,7 +24,6 @@ use crate::Engine;
 use crate::error::EngineError;
 use crate::pricing::ModelPrice;
 use crate::sources::{PriceSource, SourceConfig, build_source, http_client};
-use crate::storage::{PendingRow, PriceUpdateRow};
 use source_actor::{PriceSupervisor, ToPriceSupervisor};
 use verifier::{ToVerifier, VerifierActor, VerifierSlot, apply_price, current};
 pub use verify::{FieldChange, Verification};
@@ -203,45 +202,19 @@ pub struct PendingChange {
     pub note: Option<String>,
 }
 
-fn bad_row(e: serde_json::Error) -> EngineError {
-    EngineError::Internal(format!("bad stored price change: {e}"))
-}
-
-impl TryFrom<&PriceUpdateRow> for PriceUpdate {
-    type Error = EngineError;
-    fn try_from(r: &PriceUpdateRow) -> Result<Self, EngineError> {
-        Ok(PriceUpdate {
-            id: r.id,
-            provider: r.provider.clone(),
-            model: r.model.clone(),
-            version_id: r.version_id,
-            source: r.source.clone(),
-            kind: r.kind.clone(),
-            status: r.status.clone(),
-            changes: serde_json::from_str(&r.changes).map_err(bad_row)?,
-            created_at: r.created_at,
-        })
-    }
-}
-
-impl TryFrom<&PendingRow> for PendingChange {
-    type Error = EngineError;
-    fn try_from(r: &PendingRow) -> Result<Self, EngineError> {
-        Ok(PendingChange {
-            id: r.id,
-            provider: r.provider.clone(),
-            model: r.model.clone(),
-            reason: r.reason.clone(),
-            status: r.status.clone(),
-            verification: r.verification.clone(),
-            changes: serde_json::from_str(&r.changes).map_err(bad_row)?,
-            candidates: serde_json::from_str(&r.candidates).map_err(bad_row)?,
-            source: r.source.clone(),
-            created_at: r.created_at,
-            decided_at: r.decided_at,
-            note: r.note.clone(),
-        })
-    }
+/// A source's health as stored, so that a restart keeps it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceHealth {
+    pub name: String,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub model_count: u64,
+    pub agreements: u64,
+    pub disagreements: u64,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
 }
 
 /// The typed handle the front doors call.
@@ -338,8 +311,7 @@ impl PriceMonitor {
         model: Option<&str>,
         limit: u32,
     ) -> Result<Vec<PriceUpdate>, EngineError> {
-        let rows = self.engine.repo().list_price_updates(provider, model, limit.clamp(1, 1000)).await?;
-        rows.iter().map(PriceUpdate::try_from).collect()
+        self.engine.price_updates(provider, model, limit.clamp(1, 1000)).await
     }
 
     /// Held changes with `status` (`pending`, `approved`, `rejected`, `superseded`), or all
@@ -356,27 +328,24 @@ impl PriceMonitor {
                 ));
             }
         };
-        let rows = self.engine.repo().list_pending(status, limit.clamp(1, 1000)).await?;
-        rows.iter().map(PendingChange::try_from).collect()
+        self.engine.held_changes(status, limit.clamp(1, 1000)).await
     }
 
     /// Puts a held change in force from now.
     pub async fn approve(&self, id: Uuid) -> Result<PendingChange, EngineError> {
-        let row = self.pending_row(id).await?;
-        let price: ModelPrice = serde_json::from_str(&row.proposed).map_err(bad_row)?;
-        let changes: Vec<FieldChange> = serde_json::from_str(&row.changes).map_err(bad_row)?;
-        let verification = match row.verification.as_str() {
+        let (held, price) = self.still_pending(id).await?;
+        let verification = match held.verification.as_str() {
             "verified" => Verification::Verified,
             "conflict" => Verification::Conflict,
             _ => Verification::Unverified,
         };
-        let key = (row.provider.clone(), row.model.clone());
+        let key = (held.provider.clone(), held.model.clone());
         apply_price(
             &self.engine,
             &key,
             &price,
-            &changes,
-            &row.source,
+            &held.changes,
+            &held.source,
             verification,
             "approved",
             Some(id),
@@ -387,34 +356,27 @@ impl PriceMonitor {
     }
 
     pub async fn reject(&self, id: Uuid, note: Option<&str>) -> Result<PendingChange, EngineError> {
-        self.pending_row(id).await?;
-        if !self.engine.repo().decide_pending(id, "rejected", crate::domain::now(), note).await? {
+        self.still_pending(id).await?;
+        if !self.engine.decide_held_change(id, "rejected", note).await? {
             return Err(EngineError::Conflict(format!("pending change {id} was decided meanwhile")));
         }
         self.get_pending(id).await
     }
 
-    async fn pending_row(&self, id: Uuid) -> Result<PendingRow, EngineError> {
-        let row = self
-            .engine
-            .repo()
-            .get_pending(id)
-            .await?
-            .ok_or_else(|| EngineError::not_found("pending price change", id))?;
-        if row.status != "pending" {
-            return Err(EngineError::Conflict(format!("pending change {id} is already {}", row.status)));
+    /// A held change that is still pending, with the price it proposes.
+    async fn still_pending(&self, id: Uuid) -> Result<(PendingChange, ModelPrice), EngineError> {
+        let (held, price) =
+            self.engine.held_change(id).await?.ok_or_else(|| EngineError::not_found("pending price change", id))?;
+        if held.status != "pending" {
+            return Err(EngineError::Conflict(format!("pending change {id} is already {}", held.status)));
         }
-        Ok(row)
+        Ok((held, price))
     }
 
     pub async fn get_pending(&self, id: Uuid) -> Result<PendingChange, EngineError> {
-        let row = self
-            .engine
-            .repo()
-            .get_pending(id)
-            .await?
-            .ok_or_else(|| EngineError::not_found("pending price change", id))?;
-        PendingChange::try_from(&row)
+        let (held, _) =
+            self.engine.held_change(id).await?.ok_or_else(|| EngineError::not_found("pending price change", id))?;
+        Ok(held)
     }
 
     pub async fn conflicts(&self) -> Result<Vec<Conflict>, EngineError> {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, error, info, warn};
 
+use super::SourceHealth;
 use super::verifier::{ToVerifier, VerifierActor, VerifierSlot, current, raise};
 use super::{RefreshReport, SourceStatus};
 use crate::Engine;
@@ -22,7 +23,6 @@ use crate::domain::Severity;
 use crate::error::EngineError;
 use crate::restart::RestartIntensity;
 use crate::sources::{FetchOutcome, PriceSource, SourceConfig, SourceError, Validators, sanity_check};
-use crate::storage::SourceStateRow;
 
 pub const MAX_RESTARTS: usize = 5;
 pub const RESTART_WINDOW: Duration = Duration::from_secs(600);
@@ -51,7 +51,7 @@ pub struct SourceActor {
 }
 
 pub struct SourceState {
-    row: SourceStateRow,
+    row: SourceHealth,
     in_flight: bool,
     waiters: Vec<RpcReplyPort<RefreshReport>>,
     next_run: Option<DateTime<Utc>>,
@@ -166,13 +166,13 @@ impl SourceActor {
             }
         }
         // Keep the agreement counts the verifier persisted.
-        if let Ok(rows) = self.engine.repo().source_states().await
+        if let Ok(rows) = self.engine.source_health().await
             && let Some(stored) = rows.into_iter().find(|r| r.name == self.config.name)
         {
             state.row.agreements = stored.agreements;
             state.row.disagreements = stored.disagreements;
         }
-        if let Err(e) = self.engine.repo().upsert_source_state(&state.row).await {
+        if let Err(e) = self.engine.save_source_health(&state.row).await {
             warn!(target: "price_monitor", error = %e, "source state not stored");
         }
         debug!(target: "price_monitor", source = %self.config.name, ?report, "fetch finished");
@@ -208,11 +208,11 @@ impl Actor for SourceActor {
     type Arguments = bool;
 
     async fn pre_start(&self, myself: ActorRef<Self::Msg>, fetch_now: bool) -> Result<SourceState, ActorProcessingErr> {
-        let stored = self.engine.repo().source_states().await?;
+        let stored = self.engine.source_health().await?;
         let row = stored
             .into_iter()
             .find(|r| r.name == self.config.name)
-            .unwrap_or_else(|| SourceStateRow { name: self.config.name.clone(), ..Default::default() });
+            .unwrap_or_else(|| SourceHealth { name: self.config.name.clone(), ..Default::default() });
         let schedule = self.config.cron_schedule().ok();
         let mut state = SourceState {
             last_good_count: (row.model_count > 0).then_some(row.model_count as usize),

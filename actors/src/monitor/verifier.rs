@@ -14,13 +14,14 @@ use uuid::Uuid;
 
 use super::verify::{Candidate, FieldChange, Verification, consensus, diff, largest_change, proposed_price};
 use super::{Conflict, MonitorSettings, RefreshReport};
+use super::{PendingChange, SourceHealth};
 use crate::Engine;
 use crate::domain::{Alert, Severity};
+use crate::engine::{HeldChange, HeldEffect, PriceChange, UpdateRecord};
 use crate::error::EngineError;
-use crate::prices::{PriceBook, PriceVersion};
+use crate::prices::PriceBook;
 use crate::pricing::ModelPrice;
 use crate::sources::{Snapshot, SourcePrice};
-use crate::storage::{PendingEffect, PendingRow, PriceUpdateRow, PriceVersionRow, SourceStateRow, WriteOp};
 
 /// Where the live VerifierActor is: the PriceSupervisor restarts it on failure and puts the
 /// successor here, so source actors and the handle always reach the current one.
@@ -146,16 +147,16 @@ impl VerifierActor {
         report.backfilled = self.backfill(&snapshot, now).await?;
         // Indexed by model: each changed model looks only at its own entries (thousands of
         // models may be held on a first fetch).
-        let by_model = |rows: Vec<PendingRow>| {
-            let mut index: HashMap<Key, Vec<PendingRow>> = HashMap::new();
+        let by_model = |rows: Vec<PendingChange>| {
+            let mut index: HashMap<Key, Vec<PendingChange>> = HashMap::new();
             for row in rows {
                 index.entry((row.provider.clone(), row.model.clone())).or_default().push(row);
             }
             index
         };
-        let pending_now = by_model(self.engine.repo().list_pending(Some("pending"), 10_000).await?);
+        let pending_now = by_model(self.engine.held_changes(Some("pending"), 10_000).await?);
         // A change a person rejected is not proposed again (until the source says something else).
-        let rejected = by_model(self.engine.repo().list_pending(Some("rejected"), 10_000).await?);
+        let rejected = by_model(self.engine.held_changes(Some("rejected"), 10_000).await?);
         for key in updated.keys() {
             let candidates: Vec<Candidate> = indexes
                 .iter()
@@ -213,9 +214,7 @@ impl VerifierActor {
                 Some(reason) => {
                     // The same change for the same reason is queued once; a new verdict on it
                     // (say, a conflict now confirmed by a second source) supersedes the old entry.
-                    let same_changes = |p: &PendingRow| {
-                        serde_json::from_str::<Vec<FieldChange>>(&p.changes).ok().as_ref() == Some(&changes)
-                    };
+                    let same_changes = |p: &PendingChange| p.changes == changes;
                     let already = pending_now.get(key).is_some_and(|rows| {
                         rows.iter()
                             .any(|p| p.reason == reason && p.verification == verdict.status.as_str() && same_changes(p))
@@ -279,29 +278,23 @@ impl VerifierActor {
                 continue;
             }
             let Some(price) = proposed_price(current.as_ref(), p) else { continue };
-            let version = PriceVersionRow {
-                id: Uuid::now_v7(),
-                provider: key.0.clone(),
-                model: key.1.clone(),
-                source: format!("{}:history", snapshot.source),
-                body: to_json(&price)?,
-                effective_from: from,
-                effective_to: Some(to),
-                created_at: now,
-            };
-            let update = PriceUpdateRow {
-                id: Uuid::now_v7(),
-                provider: key.0.clone(),
-                model: key.1.clone(),
-                version_id: version.id,
-                source: snapshot.source.clone(),
-                kind: "backfill".into(),
-                status: Verification::Unverified.as_str().into(),
-                changes: to_json(&changes)?,
-                created_at: now,
-            };
-            self.engine.repo().apply_price_change(&version, &update, PendingEffect::Keep).await?;
-            self.engine.prices().add_version(PriceVersion::from_row(&version)?);
+            self.engine
+                .put_price_in_force(PriceChange {
+                    provider: &key.0,
+                    model: &key.1,
+                    price: &price,
+                    source: format!("{}:history", snapshot.source),
+                    effective_from: from,
+                    effective_to: Some(to),
+                    update: Some(UpdateRecord {
+                        source: &snapshot.source,
+                        kind: "backfill",
+                        status: Verification::Unverified,
+                        changes: &changes,
+                        effect: HeldEffect::Keeps,
+                    }),
+                })
+                .await?;
             done += 1;
         }
         if done > 0 {
@@ -311,16 +304,16 @@ impl VerifierActor {
     }
 
     async fn persist_trust(&self, source: &str, score: &TrustScore) -> Result<(), EngineError> {
-        let repo = self.engine.repo();
-        let mut row = repo
-            .source_states()
+        let mut health = self
+            .engine
+            .source_health()
             .await?
             .into_iter()
             .find(|s| s.name == source)
-            .unwrap_or_else(|| SourceStateRow { name: source.to_string(), ..Default::default() });
-        row.agreements = score.agreements;
-        row.disagreements = score.disagreements;
-        repo.upsert_source_state(&row).await
+            .unwrap_or_else(|| SourceHealth { name: source.to_string(), ..Default::default() });
+        health.agreements = score.agreements;
+        health.disagreements = score.disagreements;
+        self.engine.save_source_health(&health).await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -335,22 +328,20 @@ impl VerifierActor {
         source: &str,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
-        let row = PendingRow {
-            id: Uuid::now_v7(),
-            provider: key.0.clone(),
-            model: key.1.clone(),
-            reason: reason.to_string(),
-            status: "pending".into(),
-            verification: status.as_str().into(),
-            proposed: to_json(proposed)?,
-            changes: to_json(&changes)?,
-            candidates: candidates_json(candidates).to_string(),
-            source: source.to_string(),
-            created_at: now,
-            decided_at: None,
-            note: None,
-        };
-        self.engine.repo().insert_pending(&row).await?;
+        let id = self
+            .engine
+            .hold_price_change(HeldChange {
+                provider: &key.0,
+                model: &key.1,
+                reason,
+                verification: status,
+                proposed,
+                changes,
+                candidates: candidates_json(candidates),
+                source,
+                at: now,
+            })
+            .await?;
         debug!(target: "price_monitor", provider = %key.0, model = %key.1, reason, "change held for approval");
         let kind = if reason == "conflict" { "price_conflict" } else { "price_pending" };
         self.alert(
@@ -358,7 +349,7 @@ impl VerifierActor {
             Severity::Warning,
             format!("{}/{}: price change held for approval ({reason})", key.0, key.1),
             json!({
-                "pending_id": row.id, "provider": key.0, "model": key.1, "reason": reason, "changes": changes,
+                "pending_id": id, "provider": key.0, "model": key.1, "reason": reason, "changes": changes,
             }),
         )
         .await;
@@ -399,33 +390,21 @@ pub(super) async fn apply_price(
     decided: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<Uuid, EngineError> {
-    let version = PriceVersionRow {
-        id: Uuid::now_v7(),
-        provider: key.0.clone(),
-        model: key.1.clone(),
-        source: source.to_string(),
-        body: to_json(price)?,
-        effective_from: now,
-        effective_to: None,
-        created_at: now,
-    };
-    let update = PriceUpdateRow {
-        id: Uuid::now_v7(),
-        provider: key.0.clone(),
-        model: key.1.clone(),
-        version_id: version.id,
-        source: source.to_string(),
-        kind: kind.to_string(),
-        status: status.as_str().to_string(),
-        changes: to_json(&changes)?,
-        created_at: now,
-    };
     let effect = match decided {
-        Some(id) => PendingEffect::Approve(id),
-        None => PendingEffect::Supersede,
+        Some(id) => HeldEffect::Approves(id),
+        None => HeldEffect::Supersedes,
     };
-    engine.repo().apply_price_change(&version, &update, effect).await?;
-    engine.prices().add_version(PriceVersion::from_row(&version)?);
+    let version_id = engine
+        .put_price_in_force(PriceChange {
+            provider: &key.0,
+            model: &key.1,
+            price,
+            source: source.to_string(),
+            effective_from: now,
+            effective_to: None,
+            update: Some(UpdateRecord { source, kind, status, changes, effect }),
+        })
+        .await?;
     debug!(target: "price_monitor", provider = %key.0, model = %key.1, source, kind, "price change applied");
     raise(
         engine,
@@ -433,11 +412,11 @@ pub(super) async fn apply_price(
         Severity::Info,
         format!("{}/{}: new price from {source} ({kind})", key.0, key.1),
         json!({
-            "provider": key.0, "model": key.1, "version_id": version.id, "changes": changes, "status": status.as_str(),
+            "provider": key.0, "model": key.1, "version_id": version_id, "changes": changes, "status": status.as_str(),
         }),
     )
     .await;
-    Ok(version.id)
+    Ok(version_id)
 }
 
 /// Records an event for the alert system.
@@ -459,7 +438,7 @@ pub(super) async fn raise(
         created_at: crate::domain::now(),
         acknowledged: false,
     };
-    if let Err(e) = engine.repo().write(WriteOp::Alert(alert)).await {
+    if let Err(e) = engine.store_alert(alert).await {
         warn!(target: "price_monitor", error = %e, "event not stored");
     }
 }
@@ -478,10 +457,6 @@ fn canonical(p: &SourcePrice, map: &crate::sources::identity::ModelMap) -> Key {
         }
     }
     crate::sources::identity::normalize(&p.provider, &p.model, map)
-}
-
-fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, EngineError> {
-    serde_json::to_string(value).map_err(|e| EngineError::Internal(format!("serialize: {e}")))
 }
 
 fn candidates_json(candidates: &[Candidate<'_>]) -> serde_json::Value {
@@ -509,7 +484,7 @@ impl Actor for VerifierActor {
     type Arguments = ();
 
     async fn pre_start(&self, _myself: ActorRef<Self::Msg>, _: ()) -> Result<VerifierState, ActorProcessingErr> {
-        let stored = self.engine.repo().source_states().await?;
+        let stored = self.engine.source_health().await?;
         let mut trust = HashMap::new();
         for source in &self.settings.sources {
             let row = stored.iter().find(|s| s.name == source.name);
