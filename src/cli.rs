@@ -509,7 +509,7 @@ fn status_table(s: &BudgetStatus) -> Table {
             display(p.reserved),
             money(p.remaining),
             tokens,
-            p.state.clone(),
+            p.state.to_string(),
         ]);
     }
     t
@@ -834,7 +834,7 @@ async fn usage(client: &BudgetClient, output: Output, cmd: UsageCmd) -> Result<(
                             format!(
                                 "{}: {}",
                                 b.budget,
-                                b.policies.iter().map(|p| p.state.clone()).collect::<Vec<_>>().join("/")
+                                b.policies.iter().map(|p| p.state.as_str()).collect::<Vec<_>>().join("/")
                             )
                         })
                         .collect::<Vec<_>>()

@@ -98,7 +98,7 @@ impl EngineError {
             EngineError::Invalid { field, .. } => json!({ "field": field }),
             EngineError::NotFound { what, id } => json!({ "resource": what, "id": id }),
             EngineError::BudgetExceeded(e) => json!({
-                "reason": "limit",
+                "reason": crate::domain::DenialReason::Limit,
                 "budget": e.budget,
                 "budget_id": e.budget_id,
                 "policy": e.policy,
@@ -109,7 +109,7 @@ impl EngineError {
                 "requested": e.requested.to_string(),
             }),
             EngineError::Unpriced(e) => json!({
-                "reason": "unpriced_model",
+                "reason": crate::domain::DenialReason::UnpricedModel,
                 "budget": e.budget,
                 "budget_id": e.budget_id,
                 "policy": e.policy,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::{Allocation, Budget, PolicySpec, ScopeFilter, UsageRecord};
+use crate::domain::{Allocation, Budget, PolicySpec, PolicyState, ScopeFilter, UsageRecord};
 use crate::prices::PriceVersion;
 use crate::pricing::{CostBreakdown, ServiceTier};
 
@@ -258,7 +258,7 @@ pub struct PolicyStatus {
     pub tokens_reserved: u64,
     pub tokens_remaining: Option<u64>,
     /// `ok`, `warning` (settled ≥ warning_threshold × limit) or `exceeded` (settled ≥ limit).
-    pub state: String,
+    pub state: PolicyState,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -266,7 +266,7 @@ pub struct BudgetStatus {
     pub budget_id: Uuid,
     pub budget: String,
     /// The worst state of its policies.
-    pub state: String,
+    pub state: PolicyState,
     pub policies: Vec<PolicyStatus>,
     pub at: DateTime<Utc>,
 }

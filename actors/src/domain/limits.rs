@@ -2,7 +2,9 @@
 
 use chrono::Utc;
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Alert, Budget, CallScope, Enforcement, Policy, Severity, Totals};
@@ -80,7 +82,7 @@ pub fn policy_status(policy: &Policy, window: &Window, totals: &Totals) -> Polic
         tokens_settled: totals.settled_tokens,
         tokens_reserved: totals.reserved_tokens,
         tokens_remaining: policy.token_limit.map(|l| l.saturating_sub(totals.settled_tokens + totals.reserved_tokens)),
-        state: state_of(policy, ratio).to_string(),
+        state: state_of(policy, ratio),
     }
 }
 
@@ -148,14 +150,62 @@ pub fn usage_ratio(policy: &Policy, settled_cost: Decimal, settled_tokens: u64) 
     ratio
 }
 
-/// `ok`, `warning` or `exceeded` for a settled ratio.
-pub fn state_of(policy: &Policy, ratio: Decimal) -> &'static str {
+/// Where a policy stands: its settled spend against its warning threshold and limit.
+/// Ordered from best to worst, so a budget's state is the `max` of its policies'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyState {
+    #[default]
+    Ok,
+    Warning,
+    Exceeded,
+}
+
+impl PolicyState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PolicyState::Ok => "ok",
+            PolicyState::Warning => "warning",
+            PolicyState::Exceeded => "exceeded",
+        }
+    }
+
+    /// The worst of several states (`ok` for none).
+    pub fn worst(states: impl IntoIterator<Item = PolicyState>) -> PolicyState {
+        states.into_iter().max().unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for PolicyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for PolicyState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Why an allocation was refused (`details.reason` of a 402 `budget_exceeded`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DenialReason {
+    /// A cost or token limit would be crossed.
+    Limit,
+    /// The model has no known price and the hard cost limit does not allow unpriced calls.
+    UnpricedModel,
+}
+
+/// The state of a policy whose settled ratio is `ratio`.
+pub fn state_of(policy: &Policy, ratio: Decimal) -> PolicyState {
     if ratio >= Decimal::ONE {
-        "exceeded"
+        PolicyState::Exceeded
     } else if ratio >= policy.warning_threshold {
-        "warning"
+        PolicyState::Warning
     } else {
-        "ok"
+        PolicyState::Ok
     }
 }
 

@@ -19,7 +19,7 @@ impl Engine {
         let budget = self.find_budget(id_or_name)?;
         let at = query.at.unwrap_or_else(Utc::now);
         let policies = self.policy_statuses(&budget, None, query.context_id.as_deref(), at).await?;
-        let state = worst_state(&policies);
+        let state = PolicyState::worst(policies.iter().map(|p| p.state));
         Ok(BudgetStatus { budget_id: budget.id, budget: budget.name.clone(), state, policies, at })
     }
 
@@ -162,13 +162,4 @@ impl Engine {
     pub async fn list_alerts(&self, query: &AlertsQuery) -> Result<Vec<Alert>, EngineError> {
         self.inner.repo.list_alerts(query.limit.unwrap_or(100).clamp(1, 1000)).await
     }
-}
-
-fn worst_state(policies: &[PolicyStatus]) -> String {
-    let rank = |s: &str| match s {
-        "exceeded" => 2,
-        "warning" => 1,
-        _ => 0,
-    };
-    policies.iter().map(|p| p.state.as_str()).max_by_key(|s| rank(s)).unwrap_or("ok").to_string()
 }
