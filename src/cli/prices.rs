@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use budget_actors::api::{EstimateRequest, PriceHistory, PricesQuery, SetPrice};
 use budget_actors::prices::PriceSummary;
 
-use super::render::{cost, opt, print, table};
+use super::render::{cost, keep, opt, print, table};
 use super::{Output, TokenArgs, amount, monitoring};
 use crate::client::BudgetClient;
 
@@ -204,6 +204,7 @@ fn price_table(list: &[PriceSummary]) -> Table {
 
 fn history_table(h: &PriceHistory) -> Table {
     let mut t = table(&["version", "source", "effective from", "effective to"]);
+    keep(&mut t, 0);
     // The same text as the JSON answer's timestamps (RFC 3339, `Z`).
     let when = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     for v in &h.versions {
