@@ -47,46 +47,34 @@ impl BudgetClient {
         Ok(BudgetClient { base: base_url.trim_end_matches('/').to_string(), api_key, http })
     }
 
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{}", self.base, path));
+        match &self.api_key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+    }
+
     async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<&B>,
     ) -> ClientResult<(StatusCode, T)> {
-        let mut request = self.http.request(method, format!("{}{}", self.base, path));
-        if let Some(key) = &self.api_key {
-            request = request.bearer_auth(key);
-        }
+        let mut request = self.request(method, path);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(ClientError::transport)?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(ClientError::transport)?;
-        if !status.is_success() {
-            let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let error = &parsed["error"];
-            return Err(ClientError {
-                status: status.as_u16(),
-                code: error["code"].as_str().unwrap_or("http_error").to_string(),
-                message: error["message"]
-                    .as_str()
-                    .map(String::from)
-                    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned()),
-                details: error["details"].clone(),
-            });
-        }
-        let value = if bytes.is_empty() { serde_json::from_str("null") } else { serde_json::from_slice(&bytes) };
-        value.map(|v| (status, v)).map_err(|e| ClientError {
-            status: status.as_u16(),
-            code: "bad_response".into(),
-            message: format!("cannot read the answer of {path}: {e}"),
-            details: Value::Null,
-        })
+        read_answer(request, path).await
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
         Ok(self.send::<(), T>(Method::GET, path, None).await?.1)
+    }
+
+    /// A GET with a typed query (one of `budget_actors::api`'s `*Query` structs).
+    async fn get_query<Q: Serialize, T: DeserializeOwned>(&self, path: &str, query: &Q) -> ClientResult<T> {
+        Ok(read_answer(self.request(Method::GET, path).query(query), path).await?.1)
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> ClientResult<T> {
@@ -133,9 +121,8 @@ impl BudgetClient {
         self.send::<(), Value>(Method::DELETE, &format!("/api/v1/policies/{}", enc(id)), None).await.map(|_| ())
     }
 
-    pub async fn status(&self, budget: &str, context_id: Option<&str>) -> ClientResult<BudgetStatus> {
-        let query = context_id.map(|c| format!("?context_id={}", enc(c))).unwrap_or_default();
-        self.get(&format!("/api/v1/budgets/{}/status{query}", enc(budget))).await
+    pub async fn status(&self, budget: &str, query: &StatusQuery) -> ClientResult<BudgetStatus> {
+        self.get_query(&format!("/api/v1/budgets/{}/status", enc(budget)), query).await
     }
 
     pub async fn allocate(&self, req: &AllocationRequest) -> ClientResult<AllocationGrant> {
@@ -146,9 +133,8 @@ impl BudgetClient {
         self.get(&format!("/api/v1/allocations/{}", enc(id))).await
     }
 
-    pub async fn list_allocations(&self, context_id: Option<&str>) -> ClientResult<Vec<Allocation>> {
-        let query = context_id.map(|c| format!("?context_id={}", enc(c))).unwrap_or_default();
-        self.get(&format!("/api/v1/allocations{query}")).await
+    pub async fn list_allocations(&self, query: &AllocationsQuery) -> ClientResult<Vec<Allocation>> {
+        self.get_query("/api/v1/allocations", query).await
     }
 
     pub async fn release(&self, id: &str) -> ClientResult<Allocation> {
@@ -160,21 +146,20 @@ impl BudgetClient {
         self.post("/api/v1/usage/record", req).await
     }
 
-    /// `query` is a ready query string without `?`, e.g. `provider=openai&limit=50`.
-    pub async fn list_usage(&self, query: &str) -> ClientResult<UsagePage> {
-        self.get(&format!("/api/v1/usage/records?{query}")).await
+    pub async fn list_usage(&self, query: &UsageQuery) -> ClientResult<UsagePage> {
+        self.get_query("/api/v1/usage/records", query).await
     }
 
     pub async fn get_usage(&self, id: &str) -> ClientResult<UsageRecord> {
         self.get(&format!("/api/v1/usage/records/{}", enc(id))).await
     }
 
-    pub async fn usage_summary(&self, query: &str) -> ClientResult<UsageSummary> {
-        self.get(&format!("/api/v1/usage/summary?{query}")).await
+    pub async fn usage_summary(&self, query: &SummaryQuery) -> ClientResult<UsageSummary> {
+        self.get_query("/api/v1/usage/summary", query).await
     }
 
-    pub async fn list_prices(&self, query: &str) -> ClientResult<Vec<PriceSummary>> {
-        self.get(&format!("/api/v1/prices?{query}")).await
+    pub async fn list_prices(&self, query: &PricesQuery) -> ClientResult<Vec<PriceSummary>> {
+        self.get_query("/api/v1/prices", query).await
     }
 
     pub async fn show_price(&self, provider: &str, model: &str) -> ClientResult<PriceSummary> {
@@ -205,18 +190,17 @@ impl BudgetClient {
         self.get("/api/v1/prices/sources").await
     }
 
-    pub async fn refresh_prices(&self, source: Option<&str>) -> ClientResult<Vec<RefreshReport>> {
-        let query = source.map(|s| format!("?source={}", enc(s))).unwrap_or_default();
-        self.post(&format!("/api/v1/prices/refresh{query}"), &serde_json::json!({})).await
+    pub async fn refresh_prices(&self, query: &RefreshQuery) -> ClientResult<Vec<RefreshReport>> {
+        let request = self.request(Method::POST, "/api/v1/prices/refresh").query(query).json(&serde_json::json!({}));
+        Ok(read_answer(request, "/api/v1/prices/refresh").await?.1)
     }
 
-    pub async fn price_updates(&self, query: &str) -> ClientResult<Vec<PriceUpdate>> {
-        self.get(&format!("/api/v1/prices/updates?{query}")).await
+    pub async fn price_updates(&self, query: &UpdatesQuery) -> ClientResult<Vec<PriceUpdate>> {
+        self.get_query("/api/v1/prices/updates", query).await
     }
 
-    pub async fn pending_prices(&self, status: Option<&str>) -> ClientResult<Vec<PendingChange>> {
-        let query = status.map(|s| format!("?status={}", enc(s))).unwrap_or_default();
-        self.get(&format!("/api/v1/prices/pending{query}")).await
+    pub async fn pending_prices(&self, query: &PendingQuery) -> ClientResult<Vec<PendingChange>> {
+        self.get_query("/api/v1/prices/pending", query).await
     }
 
     pub async fn approve_price(&self, id: &str) -> ClientResult<PendingChange> {
@@ -231,16 +215,46 @@ impl BudgetClient {
         self.get("/api/v1/prices/conflicts").await
     }
 
-    pub async fn price_history(&self, provider: &str, model: &str) -> ClientResult<Value> {
+    pub async fn price_history(&self, provider: &str, model: &str) -> ClientResult<PriceHistory> {
         self.get(&format!("/api/v1/prices/{}/{}/history", enc(provider), enc_path(model))).await
     }
 
-    pub async fn list_alerts(&self) -> ClientResult<Vec<Alert>> {
-        self.get("/api/v1/alerts").await
+    pub async fn list_alerts(&self, query: &AlertsQuery) -> ClientResult<Vec<Alert>> {
+        self.get_query("/api/v1/alerts", query).await
     }
 }
 
-/// Percent-encodes one path segment or query value.
+/// Sends a request and reads the answer: the value on success, the API's error shape otherwise.
+async fn read_answer<T: DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    path: &str,
+) -> ClientResult<(StatusCode, T)> {
+    let response = request.send().await.map_err(ClientError::transport)?;
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(ClientError::transport)?;
+    if !status.is_success() {
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let error = &parsed["error"];
+        return Err(ClientError {
+            status: status.as_u16(),
+            code: error["code"].as_str().unwrap_or("http_error").to_string(),
+            message: error["message"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned()),
+            details: error["details"].clone(),
+        });
+    }
+    let value = if bytes.is_empty() { serde_json::from_str("null") } else { serde_json::from_slice(&bytes) };
+    value.map(|v| (status, v)).map_err(|e| ClientError {
+        status: status.as_u16(),
+        code: "bad_response".into(),
+        message: format!("cannot read the answer of {path}: {e}"),
+        details: Value::Null,
+    })
+}
+
+/// Percent-encodes one path segment (queries go through `.query()` and the typed structs).
 pub fn enc(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

@@ -439,6 +439,87 @@ async fn keys_and_roles() {
     d.stop();
 }
 
+/// Each handler names the role it needs: a read key gets 403 on write and admin routes, a write
+/// key 403 on admin routes, with the role in the message; the key is checked before the body.
+#[tokio::test]
+async fn each_route_checks_its_role_before_the_body() {
+    let d = Daemon::start();
+    let (_, reader) = d.post("/api/v1/keys", json!({"name": "reader", "role": "read"})).await;
+    let reader = reader["key"].as_str().expect("secret").to_string();
+    let (_, writer) = d.post("/api/v1/keys", json!({"name": "writer", "role": "write"})).await;
+    let writer = writer["key"].as_str().expect("secret").to_string();
+    let pending = "/api/v1/prices/pending/00000000-0000-7000-8000-000000000000";
+    let writes = [
+        (Method::POST, "/api/v1/budgets".to_string()),
+        (Method::PATCH, "/api/v1/budgets/x".to_string()),
+        (Method::DELETE, "/api/v1/policies/00000000-0000-7000-8000-000000000000".to_string()),
+        (Method::POST, "/api/v1/allocations".to_string()),
+        (Method::POST, "/api/v1/allocations/00000000-0000-7000-8000-000000000000/release".to_string()),
+        (Method::POST, "/api/v1/usage/record".to_string()),
+    ];
+    let admins = [
+        (Method::GET, "/api/v1/keys".to_string()),
+        (Method::POST, "/api/v1/keys".to_string()),
+        (Method::DELETE, "/api/v1/keys/00000000-0000-7000-8000-000000000000".to_string()),
+        (Method::PUT, "/api/v1/prices/acme/m1".to_string()),
+        (Method::POST, "/api/v1/prices/refresh".to_string()),
+        (Method::POST, format!("{pending}/approve")),
+        (Method::POST, format!("{pending}/reject")),
+    ];
+    // A body that would be a 400 shows that the key is checked first.
+    let junk = Some(json!({"junk": true}));
+    for (method, path) in &writes {
+        let (status, answer) = d.call(method.clone(), path, Some(&reader), junk.clone()).await;
+        assert_eq!(status, 403, "read key, {method} {path}: {answer}");
+        assert_eq!(answer["error"]["message"], "this key has role 'read', the request needs 'write'");
+    }
+    for (method, path) in &admins {
+        for (key, role) in [(&reader, "read"), (&writer, "write")] {
+            let (status, answer) = d.call(method.clone(), path, Some(key), junk.clone()).await;
+            assert_eq!(status, 403, "{role} key, {method} {path}: {answer}");
+            assert_eq!(answer["error"]["code"], "forbidden");
+            let message = format!("this key has role '{role}', the request needs 'admin'");
+            assert_eq!(answer["error"]["message"], message.as_str());
+        }
+    }
+    for path in ["/api/v1/budgets", "/api/v1/alerts", "/api/v1/prices?limit=1", "/api/v1/usage/summary"] {
+        let (status, answer) = d.call(Method::GET, path, Some(&reader), None).await;
+        assert_eq!(status, 200, "read key reads {path}: {answer}");
+    }
+    d.stop();
+}
+
+/// A method a route does not serve is still 401 without a key and 403 for a key below the
+/// route's role (with `Allow`), and 405 only for a key that would do; an unknown path is 404.
+#[tokio::test]
+async fn a_wrong_method_needs_a_key_first() {
+    let d = Daemon::start();
+    let (_, writer) = d.post("/api/v1/keys", json!({"name": "writer", "role": "write"})).await;
+    let writer = writer["key"].as_str().expect("secret").to_string();
+    let send = |method: Method, path: &str, key: Option<&str>| {
+        let mut request = d.http.request(method, format!("{}{path}", d.url));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        async move {
+            let response = request.send().await.expect("sent");
+            let allow = response.headers().get("allow").and_then(|v| v.to_str().ok()).map(String::from);
+            (response.status().as_u16(), allow)
+        }
+    };
+    assert_eq!(send(Method::PUT, "/api/v1/budgets", None).await, (401, Some("GET,HEAD,POST".into())));
+    assert_eq!(send(Method::PUT, "/api/v1/budgets", Some(&writer)).await, (405, Some("GET,HEAD,POST".into())));
+    assert_eq!(send(Method::PUT, "/api/v1/keys", Some(&writer)).await.0, 403, "/keys is admin whatever the method");
+    assert_eq!(send(Method::PUT, "/api/v1/keys", Some(&d.admin_key)).await.0, 405);
+    assert_eq!(send(Method::GET, "/api/v1/prices/refresh", None).await.0, 401);
+    assert_eq!(send(Method::GET, "/api/v1/prices/refresh", Some(&writer)).await, (405, Some("POST".into())));
+    for key in [None, Some(d.admin_key.as_str())] {
+        let (status, _) = send(Method::GET, "/api/v1/no-such-route", key).await;
+        assert_eq!(status, 404);
+    }
+    d.stop();
+}
+
 #[tokio::test]
 async fn prices_list_show_set_and_history() {
     let d = Daemon::start();

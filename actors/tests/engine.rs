@@ -408,7 +408,7 @@ async fn unpriced_models_are_never_free(t: TestRepo) {
             .iter()
             .any(|a| a.kind == "unpriced_model")
     );
-    let policy = engine.find_budget("b").expect("budget").policies[0].id;
+    let policy = engine.get_budget("b").await.expect("budget").policies[0].id;
     engine
         .update_policy(policy, UpdatePolicy { allow_unpriced: Some(true), ..Default::default() })
         .await
@@ -488,6 +488,41 @@ async fn two_instances_share_one_limit_on_postgres() {
     assert_eq!(granted, 100, "the database serializes the two daemons");
     let s = status(&a, "shared").await;
     assert_eq!(s.reserved, dec("5.00"));
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// Every read of the catalogue or of prices is current across daemons sharing a database:
+/// a policy by id, a price and an estimate read on one daemon see what another just changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(pg_tests), ignore = "set BUDGET_TEST_DATABASE_URL to run PostgreSQL tests")]
+async fn reads_on_another_daemon_are_current() {
+    let first = common::postgres().await;
+    let a = common::engine(&first).await;
+    let b = Engine::start(budget_actors::storage::open(&first.url).await.expect("open"), Default::default())
+        .await
+        .expect("second engine");
+    let created = a.create_budget(budget("shared", "svc", &["daily:5.00:hard_limit"])).await.expect("budget");
+    let policy = b.get_policy(created.policies[0].id).await.expect("b sees a's new policy");
+    assert_eq!(policy.cost_limit, Some(dec("5.00")));
+    let price = SetPrice {
+        input_cost_per_million: Some(dec("1")),
+        output_cost_per_million: Some(dec("2")),
+        ..Default::default()
+    };
+    a.set_price("acme", "m1", price).await.expect("manual price on a");
+    assert!(b.show_price("acme", "m1").await.is_ok(), "b sees a's manual price");
+    let estimate = b
+        .estimate(EstimateRequest {
+            provider: "acme".into(),
+            model: "m1".into(),
+            input_tokens: Some(1_000_000),
+            output_tokens: Some(1_000_000),
+            ..Default::default()
+        })
+        .await
+        .expect("estimate on b");
+    assert_eq!(estimate.cost, Some(dec("3")));
     a.shutdown().await;
     b.shutdown().await;
 }

@@ -114,12 +114,12 @@ async fn setup_with(extra: &[(&str, String)], tweak: impl FnOnce(&mut MonitorSet
     Setup { engine, monitor, files, _repo: repo }
 }
 
-fn sonnet_input(engine: &Engine) -> Decimal {
-    sonnet_input_at_tier(engine, budget_actors::pricing::ServiceTier::Standard)
+async fn sonnet_input(engine: &Engine) -> Decimal {
+    sonnet_input_at_tier(engine, budget_actors::pricing::ServiceTier::Standard).await
 }
 
 /// What a million input tokens of claude-sonnet-4-5 cost at a service tier.
-fn sonnet_input_at_tier(engine: &Engine, tier: budget_actors::pricing::ServiceTier) -> Decimal {
+async fn sonnet_input_at_tier(engine: &Engine, tier: budget_actors::pricing::ServiceTier) -> Decimal {
     engine
         .estimate(EstimateRequest {
             provider: "anthropic".into(),
@@ -129,6 +129,7 @@ fn sonnet_input_at_tier(engine: &Engine, tier: budget_actors::pricing::ServiceTi
             service_tier: Some(tier),
             ..Default::default()
         })
+        .await
         .expect("estimate")
         .cost
         .expect("priced")
@@ -151,7 +152,7 @@ async fn sources_that_agree_with_the_built_in_table_change_nothing() {
         assert_eq!(r.applied, 0, "the built-in table is the same map: {r:?}");
     }
     assert!(reports.iter().find(|r| r.source == "litellm").expect("litellm").models > 4000);
-    assert_eq!(sonnet_input(&s.engine), dec("3"));
+    assert_eq!(sonnet_input(&s.engine).await, dec("3"));
     let sources = s.monitor.sources().await.expect("sources");
     assert!(sources.iter().all(|x| x.healthy && x.last_success.is_some()), "{sources:?}");
     s.monitor.shutdown();
@@ -166,7 +167,7 @@ async fn a_source_off_by_1000x_is_a_conflict_and_not_applied() {
     let reports = s.monitor.refresh(Some("llm-prices")).await.expect("refresh");
     let updates = s.monitor.updates(None, None, 5).await.expect("updates");
     assert_eq!(reports[0].applied, 0, "{reports:?} {updates:#?}");
-    assert_eq!(sonnet_input(&s.engine), dec("3"), "the 1000x price is not applied");
+    assert_eq!(sonnet_input(&s.engine).await, dec("3"), "the 1000x price is not applied");
     let conflicts = s.monitor.conflicts().await.expect("conflicts");
     let sonnet = conflicts
         .iter()
@@ -193,10 +194,10 @@ async fn a_small_verified_change_applies_and_reprices_only_later_usage() {
         f.insert("llm-prices.json".into(), (200, llm_prices_with_sonnet_input("3.3")));
     }
     s.monitor.refresh(Some("llm-prices")).await.expect("llm-prices");
-    assert_eq!(sonnet_input(&s.engine), dec("3"), "one source alone disagreeing with the other is not enough");
+    assert_eq!(sonnet_input(&s.engine).await, dec("3"), "one source alone disagreeing with the other is not enough");
     let reports = s.monitor.refresh(Some("litellm")).await.expect("litellm");
     assert_eq!(reports[0].applied, 1, "{reports:?}");
-    assert_eq!(sonnet_input(&s.engine), dec("3.3"));
+    assert_eq!(sonnet_input(&s.engine).await, dec("3.3"));
     let updates = s.monitor.updates(Some("anthropic"), Some("claude-sonnet-4-5"), 10).await.expect("updates");
     assert_eq!(updates.len(), 1);
     assert_eq!(updates[0].kind, "auto");
@@ -217,6 +218,7 @@ async fn a_small_verified_change_applies_and_reprices_only_later_usage() {
             timestamp: Some(before - Duration::seconds(1)),
             ..Default::default()
         })
+        .await
         .expect("estimate");
     assert_eq!(earlier.cost, Some(dec("3")));
     s.monitor.shutdown();
@@ -232,7 +234,7 @@ async fn a_large_change_waits_for_approval() {
         f.insert("llm-prices.json".into(), (200, llm_prices_with_sonnet_input("4.5")));
     }
     s.monitor.refresh(None).await.expect("refresh");
-    assert_eq!(sonnet_input(&s.engine), dec("3"), "+50 % is held");
+    assert_eq!(sonnet_input(&s.engine).await, dec("3"), "+50 % is held");
     let pending = sonnet_pending(&s.monitor).await;
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].reason, "threshold");
@@ -244,7 +246,7 @@ async fn a_large_change_waits_for_approval() {
     let before_approval = budget_actors::domain::now();
     let approved = s.monitor.approve(pending[0].id).await.expect("approve");
     assert_eq!(approved.status, "approved");
-    assert_eq!(sonnet_input(&s.engine), dec("4.5"));
+    assert_eq!(sonnet_input(&s.engine).await, dec("4.5"));
     let earlier = s
         .engine
         .estimate(EstimateRequest {
@@ -254,6 +256,7 @@ async fn a_large_change_waits_for_approval() {
             timestamp: Some(before_approval - Duration::milliseconds(1)),
             ..Default::default()
         })
+        .await
         .expect("estimate");
     assert_eq!(earlier.cost, Some(dec("3")), "usage before the approval keeps its price");
     assert!(matches!(s.monitor.approve(pending[0].id).await, Err(EngineError::Conflict(_))), "decided once");
@@ -277,7 +280,7 @@ async fn a_rejected_change_stays_out() {
     let pending = sonnet_pending(&s.monitor).await;
     let rejected = s.monitor.reject(pending[0].id, Some("typo upstream")).await.expect("reject");
     assert_eq!((rejected.status.as_str(), rejected.note.as_deref()), ("rejected", Some("typo upstream")));
-    assert_eq!(sonnet_input(&s.engine), dec("3"));
+    assert_eq!(sonnet_input(&s.engine).await, dec("3"));
     assert!(matches!(s.monitor.reject(uuid::Uuid::now_v7(), None).await, Err(EngineError::NotFound { .. })));
     // The same change is not proposed again.
     s.monitor.refresh(None).await.expect("refresh again");
@@ -303,7 +306,7 @@ async fn failed_fetches_keep_the_previous_prices() {
         s.files.lock().expect("lock").insert("litellm.json".into(), (status, body));
         let reports = s.monitor.refresh(Some("litellm")).await.expect("refresh answers");
         assert!(reports[0].error.is_some(), "{reports:?}");
-        assert_eq!(sonnet_input(&s.engine), dec("3"), "prices in force are unchanged");
+        assert_eq!(sonnet_input(&s.engine).await, dec("3"), "prices in force are unchanged");
         let sources = s.monitor.sources().await.expect("sources");
         let litellm = sources.iter().find(|x| x.name == "litellm").expect("litellm");
         assert!(!litellm.healthy && litellm.last_error.is_some());
@@ -386,7 +389,7 @@ async fn history_monitor(engine: &Engine) -> PriceMonitor {
 }
 
 /// What a million input and a million output tokens of deepseek-chat cost at `when`.
-fn deepseek_chat_at(engine: &Engine, when: &str) -> Decimal {
+async fn deepseek_chat_at(engine: &Engine, when: &str) -> Decimal {
     engine
         .estimate(EstimateRequest {
             provider: "deepseek".into(),
@@ -396,6 +399,7 @@ fn deepseek_chat_at(engine: &Engine, when: &str) -> Decimal {
             timestamp: Some(chrono::DateTime::parse_from_rfc3339(when).expect("time").to_utc()),
             ..Default::default()
         })
+        .await
         .expect("estimate")
         .cost
         .expect("priced")
@@ -410,8 +414,8 @@ async fn historical_feed_backfills_closed_periods_once() {
     assert_eq!(reports[0].error, None, "{reports:?}");
     assert!(reports[0].backfilled >= 1, "{reports:?}");
     // deepseek-chat cost $0.14/$0.28 per million until 2025-02-08 (the fixture's history).
-    assert_eq!(deepseek_chat_at(&engine, "2025-01-15T00:00:00Z"), dec("0.42"));
-    let now_cost = deepseek_chat_at(&engine, "2026-11-01T00:00:00Z");
+    assert_eq!(deepseek_chat_at(&engine, "2025-01-15T00:00:00Z").await, dec("0.42"));
+    let now_cost = deepseek_chat_at(&engine, "2026-11-01T00:00:00Z").await;
     assert_ne!(now_cost, dec("0.42"), "after the period the current price applies");
     let again = monitor.refresh(None).await.expect("again");
     assert_eq!(again[0].backfilled, 0, "once per model");
@@ -462,7 +466,7 @@ async fn a_manual_price_is_only_replaced_with_approval() {
     set_manual_price(&s.engine, "anthropic", "claude-sonnet-4-5", "3.1", "15").await;
     let reports = s.monitor.refresh(None).await.expect("refresh");
     assert_eq!(reports.iter().map(|r| r.applied).sum::<usize>(), 0, "{reports:?}");
-    assert_eq!(sonnet_input(&s.engine), dec("3.1"), "the manual price stays");
+    assert_eq!(sonnet_input(&s.engine).await, dec("3.1"), "the manual price stays");
     let pending = sonnet_pending(&s.monitor).await;
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].reason, "manual");
@@ -568,8 +572,8 @@ fn litellm_with_sonnet_batches(input: &str, output: &str) -> String {
     serde_json::to_string(&map).expect("serialize")
 }
 
-fn sonnet_batch_input(engine: &Engine) -> Decimal {
-    sonnet_input_at_tier(engine, budget_actors::pricing::ServiceTier::Batch)
+async fn sonnet_batch_input(engine: &Engine) -> Decimal {
+    sonnet_input_at_tier(engine, budget_actors::pricing::ServiceTier::Batch).await
 }
 
 /// A LiteLLM change confined to fields beyond the headline rates (here the batch list) is
@@ -578,7 +582,7 @@ fn sonnet_batch_input(engine: &Engine) -> Decimal {
 async fn a_change_to_batch_rates_alone_is_recorded_and_checked() {
     let s = setup().await;
     s.monitor.refresh(None).await.expect("baseline");
-    assert_eq!(sonnet_batch_input(&s.engine), dec("1.5"));
+    assert_eq!(sonnet_batch_input(&s.engine).await, dec("1.5"));
     // Batch input +10 %: applied, with an update record naming the field.
     s.files
         .lock()
@@ -586,8 +590,8 @@ async fn a_change_to_batch_rates_alone_is_recorded_and_checked() {
         .insert("litellm.json".into(), (200, litellm_with_sonnet_batches("1.65e-06", "7.5e-06")));
     let reports = s.monitor.refresh(Some("litellm")).await.expect("litellm");
     assert_eq!(reports[0].applied, 1, "{reports:?}");
-    assert_eq!(sonnet_batch_input(&s.engine), dec("1.65"));
-    assert_eq!(sonnet_input(&s.engine), dec("3"), "the headline rate did not move");
+    assert_eq!(sonnet_batch_input(&s.engine).await, dec("1.65"));
+    assert_eq!(sonnet_input(&s.engine).await, dec("3"), "the headline rate did not move");
     let updates = s.monitor.updates(Some("anthropic"), Some("claude-sonnet-4-5"), 10).await.expect("updates");
     assert_eq!(updates.len(), 1);
     let fields: Vec<_> = updates[0].changes.iter().map(|c| (c.field.as_str(), c.percent)).collect();
@@ -620,7 +624,7 @@ async fn two_agree_and_the_most_trusted_is_off_by_1000x() {
     files.lock().expect("lock").insert("litellm.json".into(), (200, litellm_with_sonnet_input("3e-03")));
     let reports = monitor.refresh(None).await.expect("refresh");
     assert!(reports.iter().all(|r| r.error.is_none() && r.applied == 0), "{reports:?}");
-    assert_eq!(sonnet_input(engine), dec("3"), "the 1000x price is not applied");
+    assert_eq!(sonnet_input(engine).await, dec("3"), "the 1000x price is not applied");
     assert!(sonnet_pending(monitor).await.is_empty(), "the consensus is the price in force: nothing to approve");
     let conflicts = monitor.conflicts().await.expect("conflicts");
     let sonnet = conflicts
@@ -644,7 +648,7 @@ async fn a_trusted_source_off_by_1000x_is_held_as_a_conflict() {
     s.files.lock().expect("lock").insert("litellm.json".into(), (200, litellm_with_sonnet_input("3e-03")));
     let reports = s.monitor.refresh(None).await.expect("refresh");
     assert!(reports.iter().all(|r| r.applied == 0), "{reports:?}");
-    assert_eq!(sonnet_input(&s.engine), dec("3"), "held, not applied");
+    assert_eq!(sonnet_input(&s.engine).await, dec("3"), "held, not applied");
     let pending = sonnet_pending(&s.monitor).await;
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert_eq!((pending[0].reason.as_str(), pending[0].verification.as_str()), ("conflict", "conflict"));
@@ -653,7 +657,7 @@ async fn a_trusted_source_off_by_1000x_is_held_as_a_conflict() {
     s.monitor.reject(pending[0].id, Some("a typo upstream")).await.expect("reject");
     s.monitor.refresh(None).await.expect("again");
     assert!(sonnet_pending(&s.monitor).await.is_empty(), "a rejected change is not proposed again");
-    assert_eq!(sonnet_input(&s.engine), dec("3"));
+    assert_eq!(sonnet_input(&s.engine).await, dec("3"));
     s.monitor.shutdown();
 }
 
@@ -705,9 +709,9 @@ async fn history_is_backfilled_before_a_model_s_first_stored_version() {
     let monitor = history_monitor(&engine).await;
     let reports = monitor.refresh(None).await.expect("refresh");
     assert_eq!(reports[0].error, None, "{reports:?}");
-    assert_eq!(deepseek_chat_at(&engine, "2025-01-15T00:00:00Z"), dec("0.42"), "the feed's past period");
+    assert_eq!(deepseek_chat_at(&engine, "2025-01-15T00:00:00Z").await, dec("0.42"), "the feed's past period");
     let now = budget_actors::domain::now().to_rfc3339();
-    assert_eq!(deepseek_chat_at(&engine, &now), dec("1.5"), "the price set by hand");
+    assert_eq!(deepseek_chat_at(&engine, &now).await, dec("1.5"), "the price set by hand");
     let history = engine.price_history("deepseek", "deepseek-chat");
     assert!(history.len() >= 2, "{history:?}");
     assert!(history[..history.len() - 1].iter().all(|v| v.source == "llm-prices-history:history"));

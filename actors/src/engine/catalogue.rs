@@ -108,7 +108,7 @@ impl Engine {
     }
 
     /// A budget by id or unique name.
-    pub fn find_budget(&self, id_or_name: &str) -> Result<Arc<Budget>, EngineError> {
+    pub(crate) fn find_budget(&self, id_or_name: &str) -> Result<Arc<Budget>, EngineError> {
         let snapshot = self.snapshot();
         let by_id = Uuid::parse_str(id_or_name).ok();
         snapshot
@@ -189,7 +189,13 @@ impl Engine {
         Ok(policy)
     }
 
-    pub fn get_policy(&self, id: Uuid) -> Result<Policy, EngineError> {
+    /// A policy by id, current across daemons sharing a database.
+    pub async fn get_policy(&self, id: Uuid) -> Result<Policy, EngineError> {
+        self.sync_catalog().await?;
+        self.policy_by_id(id)
+    }
+
+    fn policy_by_id(&self, id: Uuid) -> Result<Policy, EngineError> {
         self.snapshot()
             .iter()
             .flat_map(|b| b.policies.iter())
@@ -200,7 +206,7 @@ impl Engine {
 
     pub async fn update_policy(&self, id: Uuid, patch: UpdatePolicy) -> Result<Policy, EngineError> {
         self.sync_catalog().await?;
-        let mut policy = self.get_policy(id)?;
+        let mut policy = self.policy_by_id(id)?;
         let clears = fields_to_clear(&patch)?;
         if let Some(period) = patch.period {
             policy.period = PeriodKind::parse(period.trim())?;
@@ -271,7 +277,7 @@ impl Engine {
 
     pub async fn delete_policy(&self, id: Uuid) -> Result<(), EngineError> {
         self.sync_catalog().await?;
-        let policy = self.get_policy(id)?;
+        let policy = self.policy_by_id(id)?;
         self.inner.repo.delete_policy(id).await?;
         let mut budget = (*self.find_budget(&policy.budget_id.to_string())?).clone();
         budget.policies.retain(|p| p.id != id);

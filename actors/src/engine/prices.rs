@@ -17,26 +17,30 @@ impl Engine {
 
     /// Prices in force now: one provider's or all, model names containing `search`
     /// (case-insensitive), at most `limit`.
-    pub fn list_prices(&self, query: &PricesQuery) -> Vec<PriceSummary> {
+    pub async fn list_prices(&self, query: &PricesQuery) -> Result<Vec<PriceSummary>, EngineError> {
+        self.sync_catalog().await?;
         let search = query.search.as_deref().map(str::to_ascii_lowercase);
         let limit = query.limit;
-        self.inner
+        Ok(self
+            .inner
             .prices
             .list(query.provider.as_deref(), crate::domain::now())
             .into_iter()
             .filter(|p| search.as_ref().is_none_or(|t| p.model.to_ascii_lowercase().contains(t)))
             .take(limit.unwrap_or(usize::MAX))
-            .collect()
+            .collect())
     }
 
     /// Every stored version of a model's price and the update records that made them.
     pub async fn price_history_view(&self, provider: &str, model: &str) -> Result<PriceHistory, EngineError> {
+        self.sync_catalog().await?;
         let versions = self.price_history(provider, model).iter().map(|v| (**v).clone()).collect();
         let updates = self.price_updates(Some(&provider.to_ascii_lowercase()), Some(model), 1000).await?;
         Ok(PriceHistory { provider: provider.to_string(), model: model.to_string(), versions, updates })
     }
 
-    pub fn show_price(&self, provider: &str, model: &str) -> Result<PriceSummary, EngineError> {
+    pub async fn show_price(&self, provider: &str, model: &str) -> Result<PriceSummary, EngineError> {
+        self.sync_catalog().await?;
         self.inner
             .prices
             .summary(provider, model, crate::domain::now())
@@ -114,7 +118,10 @@ impl Engine {
             .ok_or_else(|| EngineError::Internal("price just set is missing".into()))
     }
 
-    pub fn estimate(&self, req: EstimateRequest) -> Result<EstimateResponse, EngineError> {
+    /// Prices a usage without recording it, with the prices in force across daemons sharing
+    /// a database.
+    pub async fn estimate(&self, req: EstimateRequest) -> Result<EstimateResponse, EngineError> {
+        self.sync_catalog().await?;
         let provider = req.provider.trim().to_string();
         let model = req.model.trim().to_string();
         if provider.is_empty() {

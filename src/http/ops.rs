@@ -1,0 +1,33 @@
+//! Open endpoints (no key): `/health`, `/ready`, `/metrics` and the OpenAPI document.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use utoipa::OpenApi;
+
+use super::AppState;
+use super::error::ApiError;
+use super::openapi::ApiDoc;
+
+pub async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok", "component": "budget", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+pub async fn ready(State(state): State<AppState>) -> Response {
+    match state.tree.ready().await {
+        Ok(()) => Json(serde_json::json!({"status": "ready", "storage": state.tree.backend()})).into_response(),
+        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()).into_response(),
+    }
+}
+
+pub async fn metrics_text(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(handle) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled in this process").into_response(),
+    }
+}
+
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
