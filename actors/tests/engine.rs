@@ -571,7 +571,7 @@ async fn thresholds_raise_one_alert_each(t: TestRepo) {
         .await
         .expect("alerts")
         .into_iter()
-        .map(|a| a.kind)
+        .map(|a| a.kind.to_string())
         .collect();
     kinds.reverse();
     assert_eq!(kinds, ["budget_warning", "budget_action_threshold", "budget_exceeded"]);

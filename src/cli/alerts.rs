@@ -13,7 +13,12 @@ pub async fn run(client: &BudgetClient, output: Output) -> Result<()> {
     print(output, &alerts, |l| {
         let mut t = table(&["time", "severity", "kind", "message"]);
         for a in l {
-            t.add_row(vec![a.created_at.to_rfc3339(), a.severity.as_str().into(), a.kind.clone(), a.message.clone()]);
+            t.add_row(vec![
+                a.created_at.to_rfc3339(),
+                a.severity.as_str().into(),
+                a.kind.to_string(),
+                a.message.clone(),
+            ]);
         }
         t
     })

@@ -30,13 +30,78 @@ impl Severity {
     }
 }
 
+/// What an alert is about. Serialized as the snake_case strings stored and served since the
+/// first release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// Settled spend crossed a policy's warning threshold.
+    BudgetWarning,
+    /// Settled spend crossed a policy's action threshold.
+    BudgetActionThreshold,
+    /// Settled spend reached a policy's limit.
+    BudgetExceeded,
+    /// Usage of a model with no known price (recorded with cost null).
+    UnpricedModel,
+    /// A price source's fetch failed.
+    PriceSourceFailed,
+    /// A new price was put in force by the monitor.
+    PriceChanged,
+    /// A price change is held for approval.
+    PricePending,
+    /// Sources disagree; the change is held for approval.
+    PriceConflict,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 8] = [
+        AlertKind::BudgetWarning,
+        AlertKind::BudgetActionThreshold,
+        AlertKind::BudgetExceeded,
+        AlertKind::UnpricedModel,
+        AlertKind::PriceSourceFailed,
+        AlertKind::PriceChanged,
+        AlertKind::PricePending,
+        AlertKind::PriceConflict,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::BudgetWarning => "budget_warning",
+            AlertKind::BudgetActionThreshold => "budget_action_threshold",
+            AlertKind::BudgetExceeded => "budget_exceeded",
+            AlertKind::UnpricedModel => "unpriced_model",
+            AlertKind::PriceSourceFailed => "price_source_failed",
+            AlertKind::PriceChanged => "price_changed",
+            AlertKind::PricePending => "price_pending",
+            AlertKind::PriceConflict => "price_conflict",
+        }
+    }
+
+    /// The kind stored as `text`, if it is one.
+    pub fn parse(text: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for AlertKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Something a person or a component should know about (threshold crossed, unpriced model).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Alert {
     pub id: Uuid,
     pub severity: Severity,
-    /// `budget_warning`, `budget_exceeded`, `unpriced_model`, ...
-    pub kind: String,
+    pub kind: AlertKind,
     pub budget_id: Option<Uuid>,
     pub policy_id: Option<Uuid>,
     pub message: String,

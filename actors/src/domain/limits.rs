@@ -7,7 +7,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Alert, Budget, CallScope, Enforcement, Policy, Severity, Totals};
+use super::{Alert, AlertKind, Budget, CallScope, Enforcement, Policy, Severity, Totals};
 use crate::api::PolicyStatus;
 use crate::error::{EngineError, Exceeded};
 use crate::period::Window;
@@ -237,16 +237,16 @@ pub fn crossing_alerts(
         return Vec::new();
     }
     let (kind, severity, now) = match (is, policy.enforcement) {
-        (3, Enforcement::Warn) => ("budget_exceeded", Severity::Warning, "exceeded"),
-        (3, _) => ("budget_exceeded", Severity::Error, "exceeded"),
-        (2, Enforcement::Warn) => ("budget_action_threshold", Severity::Warning, "past its action threshold"),
-        (2, _) => ("budget_action_threshold", Severity::Error, "past its action threshold"),
-        _ => ("budget_warning", Severity::Warning, "past its warning threshold"),
+        (3, Enforcement::Warn) => (AlertKind::BudgetExceeded, Severity::Warning, "exceeded"),
+        (3, _) => (AlertKind::BudgetExceeded, Severity::Error, "exceeded"),
+        (2, Enforcement::Warn) => (AlertKind::BudgetActionThreshold, Severity::Warning, "past its action threshold"),
+        (2, _) => (AlertKind::BudgetActionThreshold, Severity::Error, "past its action threshold"),
+        _ => (AlertKind::BudgetWarning, Severity::Warning, "past its warning threshold"),
     };
     vec![Alert {
         id: Uuid::now_v7(),
         severity,
-        kind: kind.to_string(),
+        kind,
         budget_id: Some(budget.id),
         policy_id: Some(policy.id),
         message: format!(

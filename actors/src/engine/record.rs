@@ -140,7 +140,7 @@ impl Engine {
             alerts.push(Alert {
                 id: Uuid::now_v7(),
                 severity: Severity::Warning,
-                kind: "unpriced_model".into(),
+                kind: AlertKind::UnpricedModel,
                 budget_id: None,
                 policy_id: None,
                 message: format!(
@@ -218,7 +218,7 @@ impl Engine {
             if self.inner.repo.is_shared() { self.effects(&call, &budgets, timestamp).await? } else { standings };
         if self.inner.repo.is_shared() {
             // This daemon's actors saw only their own share; the database sums see everyone's.
-            alerts.retain(|a| a.kind == "unpriced_model");
+            alerts.retain(|a| a.kind == AlertKind::UnpricedModel);
             alerts.extend(shared_crossings(&budgets, &effects, cost.unwrap_or(Decimal::ZERO), tokens));
         }
         for alert in alerts {

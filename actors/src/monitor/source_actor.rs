@@ -19,7 +19,7 @@ use super::SourceHealth;
 use super::verifier::{ToVerifier, VerifierActor, VerifierSlot, current, raise};
 use super::{RefreshReport, SourceStatus};
 use crate::Engine;
-use crate::domain::Severity;
+use crate::domain::{AlertKind, Severity};
 use crate::error::EngineError;
 use crate::restart::RestartIntensity;
 use crate::sources::{FetchOutcome, PriceSource, SourceConfig, SourceError, Validators, sanity_check};
@@ -157,7 +157,7 @@ impl SourceActor {
                 report.error = Some(message.clone());
                 raise(
                     &self.engine,
-                    "price_source_failed",
+                    AlertKind::PriceSourceFailed,
                     Severity::Warning,
                     format!("price source '{}' failed: {message}", self.config.name),
                     json!({"source": self.config.name, "error": message}),

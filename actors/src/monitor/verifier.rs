@@ -16,7 +16,7 @@ use super::verify::{Candidate, FieldChange, Verification, consensus, diff, large
 use super::{Conflict, MonitorSettings, RefreshReport};
 use super::{PendingChange, SourceHealth};
 use crate::Engine;
-use crate::domain::{Alert, Severity};
+use crate::domain::{Alert, AlertKind, Severity};
 use crate::engine::{HeldChange, HeldEffect, PriceChange, UpdateRecord};
 use crate::error::EngineError;
 use crate::prices::PriceBook;
@@ -343,7 +343,7 @@ impl VerifierActor {
             })
             .await?;
         debug!(target: "price_monitor", provider = %key.0, model = %key.1, reason, "change held for approval");
-        let kind = if reason == "conflict" { "price_conflict" } else { "price_pending" };
+        let kind = if reason == "conflict" { AlertKind::PriceConflict } else { AlertKind::PricePending };
         self.alert(
             kind,
             Severity::Warning,
@@ -372,7 +372,7 @@ impl VerifierActor {
         apply_price(&self.engine, key, price, changes, source, status, kind, decided, now).await
     }
 
-    async fn alert(&self, kind: &str, severity: Severity, message: String, details: serde_json::Value) {
+    async fn alert(&self, kind: AlertKind, severity: Severity, message: String, details: serde_json::Value) {
         raise(&self.engine, kind, severity, message, details).await;
     }
 }
@@ -408,7 +408,7 @@ pub(super) async fn apply_price(
     debug!(target: "price_monitor", provider = %key.0, model = %key.1, source, kind, "price change applied");
     raise(
         engine,
-        "price_changed",
+        AlertKind::PriceChanged,
         Severity::Info,
         format!("{}/{}: new price from {source} ({kind})", key.0, key.1),
         json!({
@@ -422,7 +422,7 @@ pub(super) async fn apply_price(
 /// Records an event for the alert system.
 pub(super) async fn raise(
     engine: &Engine,
-    kind: &str,
+    kind: AlertKind,
     severity: Severity,
     message: String,
     details: serde_json::Value,
@@ -430,7 +430,7 @@ pub(super) async fn raise(
     let alert = Alert {
         id: Uuid::now_v7(),
         severity,
-        kind: kind.to_string(),
+        kind,
         budget_id: None,
         policy_id: None,
         message,

@@ -27,6 +27,11 @@ pub(super) fn parse_id(text: &str) -> StorageResult<Uuid> {
     Uuid::parse_str(text).map_err(|e| EngineError::Internal(format!("bad id '{text}' in storage: {e}")))
 }
 
+fn alert_kind(text: &str) -> StorageResult<crate::domain::AlertKind> {
+    crate::domain::AlertKind::parse(text)
+        .ok_or_else(|| EngineError::Internal(format!("unknown alert kind '{text}' in storage")))
+}
+
 fn parse_ids(json: &str) -> StorageResult<Vec<Uuid>> {
     serde_json::from_str(json).map_err(|e| EngineError::Internal(format!("bad id list in storage: {e}")))
 }
@@ -417,7 +422,7 @@ macro_rules! sql_repository {
                         )
                         .bind(alert.id.to_string())
                         .bind(alert.severity.as_str())
-                        .bind(&alert.kind)
+                        .bind(alert.kind.as_str())
                         .bind(alert.budget_id.map(|b| b.to_string()))
                         .bind(alert.policy_id.map(|p| p.to_string()))
                         .bind(&alert.message)
@@ -789,7 +794,7 @@ macro_rules! sql_repository {
                         Ok(Alert {
                             id: parse_id(&row.try_get::<String, _>("id")?)?,
                             severity: Severity::parse(&row.try_get::<String, _>("severity")?),
-                            kind: row.try_get("kind")?,
+                            kind: alert_kind(&row.try_get::<String, _>("kind")?)?,
                             budget_id: budget_id.as_deref().map(parse_id).transpose()?,
                             policy_id: policy_id.as_deref().map(parse_id).transpose()?,
                             message: row.try_get("message")?,

@@ -241,7 +241,7 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
         q.push_values(rows, |mut b, (a, details)| {
             b.push_bind(a.id.to_string())
                 .push_bind(a.severity.as_str())
-                .push_bind(a.kind.clone())
+                .push_bind(a.kind.as_str())
                 .push_bind(a.budget_id.map(|x| x.to_string()))
                 .push_bind(a.policy_id.map(|x| x.to_string()))
                 .push_bind(a.message.clone())
