@@ -145,6 +145,7 @@ async fn holds_and_charges_sum_exactly(t: TestRepo) {
             record: Box::new(r.clone()),
             charges: vec![charge.clone()],
             hold_shrinks: vec![HoldShrink { allocation_id: live.id, policy_id: policy, cost: dec("0.2"), tokens: 15 }],
+            alerts: vec![],
         })
         .await
         .expect("record");
@@ -166,6 +167,7 @@ async fn holds_and_charges_sum_exactly(t: TestRepo) {
             record: Box::new(again),
             charges: vec![Charge { record_id: Uuid::now_v7(), ..charge }],
             hold_shrinks: vec![],
+            alerts: vec![],
         })
         .await
         .expect("duplicate is not an error");
@@ -193,7 +195,7 @@ async fn usage_pages_and_filters(t: TestRepo) {
             r.provider = "openai".into();
         }
         ids.push(r.id);
-        repo.write(WriteOp::Record { record: Box::new(r), charges: vec![], hold_shrinks: vec![] })
+        repo.write(WriteOp::Record { record: Box::new(r), charges: vec![], hold_shrinks: vec![], alerts: vec![] })
             .await
             .expect("record");
     }
@@ -312,6 +314,7 @@ async fn hold_shrinks_commute(t: TestRepo) {
             record: Box::new(r),
             charges: vec![],
             hold_shrinks: vec![HoldShrink { allocation_id, policy_id: policy, cost: dec(cost), tokens }],
+            alerts: vec![],
         }
     };
     let held = |allocation_id: Uuid| {
@@ -384,7 +387,12 @@ async fn concurrent_writes_in_one_batch(t: TestRepo) {
             cost: dec("0.001"),
             tokens: 15,
         };
-        writes.push(WriteOp::Record { record: Box::new(r), charges: vec![charge], hold_shrinks: updates });
+        writes.push(WriteOp::Record {
+            record: Box::new(r),
+            charges: vec![charge],
+            hold_shrinks: updates,
+            alerts: vec![],
+        });
     }
     let mut outcomes = Vec::new();
     for w in writes {

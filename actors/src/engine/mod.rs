@@ -951,8 +951,11 @@ impl Engine {
             metadata: req.metadata.unwrap_or_else(|| json!({})),
             budgets: undo.iter().map(|u| u.budget_id).collect(),
         };
-        let outcome =
-            self.inner.repo.write(WriteOp::Record { record: Box::new(record.clone()), charges, hold_shrinks }).await;
+        let outcome = self
+            .inner
+            .repo
+            .write(WriteOp::Record { record: Box::new(record.clone()), charges, hold_shrinks, alerts: Vec::new() })
+            .await;
         match outcome {
             Ok(WriteOutcome::Done) => {
                 for settled in &undo {
