@@ -129,7 +129,7 @@ impl SqliteRepository {
             .await
             .map_err(|e| EngineError::Storage(format!("cannot open SQLite reader {}: {e}", path.display())))?;
         let (queue, rx) = mpsc::channel(8192);
-        let faults = Arc::new(Faults::default());
+        let faults = Arc::new(Faults::none());
         tokio::spawn(writer::run(write.clone(), rx, faults.clone()));
         Ok(SqliteRepository { read, write, queue, faults, _lock: lock })
     }

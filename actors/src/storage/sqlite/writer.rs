@@ -118,6 +118,10 @@ pub(super) struct Faults {
 
 #[cfg(test)]
 impl Faults {
+    pub(super) fn none() -> Faults {
+        Faults::default()
+    }
+
     /// Makes the writer's commits numbered `which` (counted from the next one, 1-based) fail.
     pub(super) fn fail_commits(&self, which: &[usize]) {
         let base = self.commits.load(std::sync::atomic::Ordering::SeqCst);
@@ -133,5 +137,11 @@ impl Faults {
 
 /// Production builds inject nothing.
 #[cfg(not(test))]
-#[derive(Default)]
 pub(super) struct Faults;
+
+#[cfg(not(test))]
+impl Faults {
+    pub(super) fn none() -> Faults {
+        Faults
+    }
+}
