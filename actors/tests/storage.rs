@@ -145,6 +145,7 @@ async fn holds_and_charges_sum_exactly(t: TestRepo) {
             record: Box::new(r.clone()),
             charges: vec![charge.clone()],
             hold_shrinks: vec![HoldShrink { allocation_id: live.id, policy_id: policy, cost: dec("0.2"), tokens: 15 }],
+            alerts: vec![],
         })
         .await
         .expect("record");
@@ -166,6 +167,7 @@ async fn holds_and_charges_sum_exactly(t: TestRepo) {
             record: Box::new(again),
             charges: vec![Charge { record_id: Uuid::now_v7(), ..charge }],
             hold_shrinks: vec![],
+            alerts: vec![],
         })
         .await
         .expect("duplicate is not an error");
@@ -193,7 +195,7 @@ async fn usage_pages_and_filters(t: TestRepo) {
             r.provider = "openai".into();
         }
         ids.push(r.id);
-        repo.write(WriteOp::Record { record: Box::new(r), charges: vec![], hold_shrinks: vec![] })
+        repo.write(WriteOp::Record { record: Box::new(r), charges: vec![], hold_shrinks: vec![], alerts: vec![] })
             .await
             .expect("record");
     }
@@ -312,6 +314,7 @@ async fn hold_shrinks_commute(t: TestRepo) {
             record: Box::new(r),
             charges: vec![],
             hold_shrinks: vec![HoldShrink { allocation_id, policy_id: policy, cost: dec(cost), tokens }],
+            alerts: vec![],
         }
     };
     let held = |allocation_id: Uuid| {
@@ -384,7 +387,12 @@ async fn concurrent_writes_in_one_batch(t: TestRepo) {
             cost: dec("0.001"),
             tokens: 15,
         };
-        writes.push(WriteOp::Record { record: Box::new(r), charges: vec![charge], hold_shrinks: updates });
+        writes.push(WriteOp::Record {
+            record: Box::new(r),
+            charges: vec![charge],
+            hold_shrinks: updates,
+            alerts: vec![],
+        });
     }
     let mut outcomes = Vec::new();
     for w in writes {
@@ -411,3 +419,60 @@ async fn concurrent_writes_in_one_batch(t: TestRepo) {
 }
 
 both_backends!(concurrent_writes_in_one_batch);
+
+fn alert(kind: AlertKind) -> Alert {
+    Alert {
+        id: Uuid::now_v7(),
+        severity: Severity::Warning,
+        kind,
+        budget_id: None,
+        policy_id: None,
+        message: format!("{kind} crossed"),
+        details: serde_json::json!({"at": "80%"}),
+        created_at: budget_actors::domain::now(),
+        acknowledged: false,
+    }
+}
+
+fn record_with(request_id: &str, alerts: Vec<Alert>) -> WriteOp {
+    WriteOp::Record {
+        record: Box::new(record(Some("0.01"), Some(request_id))),
+        charges: vec![],
+        hold_shrinks: vec![],
+        alerts,
+    }
+}
+
+/// A usage record's alerts commit with it, and only with it: a duplicate request id stores
+/// neither the record nor its alerts (one at a time, and racing in one group commit).
+async fn alerts_commit_with_their_record(t: TestRepo) {
+    let repo = t.repo;
+    let first = alert(AlertKind::BudgetWarning);
+    let out = repo.write(record_with("req-a", vec![first.clone()])).await.expect("record");
+    assert_eq!(out, WriteOutcome::Done);
+    assert_eq!(repo.list_alerts(10).await.expect("alerts"), vec![first.clone()], "stored with the record");
+
+    let out = repo.write(record_with("req-a", vec![alert(AlertKind::BudgetExceeded)])).await.expect("duplicate is not an error");
+    assert_eq!(out, WriteOutcome::DuplicateRequest);
+    assert_eq!(repo.list_alerts(10).await.expect("alerts"), vec![first.clone()], "a duplicate's alert is not stored");
+
+    // Two records with one new request id at once: one wins, and only its alert is stored.
+    let (a, b) = (alert(AlertKind::PriceChanged), alert(AlertKind::PricePending));
+    let outcomes = futures::future::join_all([
+        repo.write(record_with("req-b", vec![a.clone()])),
+        repo.write(record_with("req-b", vec![b.clone()])),
+    ])
+    .await;
+    let done: Vec<bool> = outcomes.iter().map(|o| matches!(o, Ok(WriteOutcome::Done))).collect();
+    assert_eq!(done.iter().filter(|d| **d).count(), 1, "{outcomes:?}");
+    let winner = if done[0] { a } else { b };
+    let stored = repo.list_alerts(10).await.expect("alerts");
+    assert_eq!(stored, vec![winner, first], "newest first, the loser's alert absent");
+
+    // A stand-alone alert is still written on its own.
+    let lone = alert(AlertKind::PriceSourceFailed);
+    repo.write(WriteOp::Alert(lone.clone())).await.expect("alert");
+    assert_eq!(repo.list_alerts(1).await.expect("alerts"), vec![lone]);
+}
+
+both_backends!(alerts_commit_with_their_record);

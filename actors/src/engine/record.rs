@@ -178,8 +178,21 @@ impl Engine {
             metadata: req.metadata.unwrap_or_else(|| json!({})),
             budgets: undo.iter().map(|u| u.budget_id).collect(),
         };
-        let outcome =
-            self.inner.repo.write(WriteOp::Record { record: Box::new(record.clone()), charges, hold_shrinks }).await;
+        // The record's alerts commit with it, so a crash cannot keep one and lose the other.
+        // With a shared database this daemon's actors saw only their share: their threshold
+        // crossings are judged again below on the database sums, after the commit.
+        let shared = self.inner.repo.is_shared();
+        if shared {
+            alerts.retain(|a| a.kind == AlertKind::UnpricedModel);
+        }
+        for alert in &alerts {
+            info!(target: "engine", kind = %alert.kind, message = %alert.message, "alert");
+        }
+        let outcome = self
+            .inner
+            .repo
+            .write(WriteOp::Record { record: Box::new(record.clone()), charges, hold_shrinks, alerts })
+            .await;
         match outcome {
             Ok(WriteOutcome::Done) => {
                 for settled in &undo {
@@ -214,17 +227,15 @@ impl Engine {
         metrics::counter!("budget_usage_records_total", "priced" => if cost.is_some() { "true" } else { "false" })
             .increment(1);
         // Embedded database: the actors' answers are the truth. Shared: read the database sums.
-        let effects =
-            if self.inner.repo.is_shared() { self.effects(&call, &budgets, timestamp).await? } else { standings };
-        if self.inner.repo.is_shared() {
-            // This daemon's actors saw only their own share; the database sums see everyone's.
-            alerts.retain(|a| a.kind == AlertKind::UnpricedModel);
-            alerts.extend(shared_crossings(&budgets, &effects, cost.unwrap_or(Decimal::ZERO), tokens));
-        }
-        for alert in alerts {
-            info!(target: "engine", kind = %alert.kind, message = %alert.message, "alert");
-            if let Err(e) = self.inner.repo.write(WriteOp::Alert(alert)).await {
-                warn!(target: "engine", error = %e, "alert not stored");
+        let effects = if shared { self.effects(&call, &budgets, timestamp).await? } else { standings };
+        if shared {
+            // The database sums see every daemon's usage. These crossings are stored after
+            // the record, in their own commit (see Known limitations).
+            for alert in shared_crossings(&budgets, &effects, cost.unwrap_or(Decimal::ZERO), tokens) {
+                info!(target: "engine", kind = %alert.kind, message = %alert.message, "alert");
+                if let Err(e) = self.inner.repo.write(WriteOp::Alert(alert)).await {
+                    warn!(target: "engine", error = %e, "alert not stored");
+                }
             }
         }
         Ok(UsageResponse {

@@ -1,14 +1,18 @@
-//! Storage: one `Repository` trait, one implementation per database, chosen from the URL.
+//! Storage: narrow traits by concern (catalogue, ledger, usage, prices, keys) combined in
+//! [`Repository`], one implementation per database, chosen from the URL.
 //!
 //! SQLite (embedded default) writes through a single writer task that groups whatever is
 //! queued into one transaction (group commit), so an acknowledged write is durable without
 //! paying one fsync per request. PostgreSQL serves several daemons sharing one database: each
 //! allocation re-checks its hard limits inside a transaction holding per-budget advisory
 //! locks, so a limit holds across processes.
+//!
+//! Both databases share one schema shape: the column lists, the queries whose text is the same
+//! on both (`$N` placeholders work in both) and the row-to-domain mapping live in `rows` and
+//! `queries`; each backend module binds and reads its own money and time types.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -18,10 +22,13 @@ use crate::domain::{
 };
 use crate::error::EngineError;
 
-mod sql;
-mod sqlite_batch;
+mod postgres;
+mod queries;
+mod rows;
+mod sqlite;
 
-pub use sql::{PostgresRepository, SqliteRepository};
+pub use postgres::PostgresRepository;
+pub use sqlite::SqliteRepository;
 
 pub type StorageResult<T> = Result<T, EngineError>;
 
@@ -35,9 +42,25 @@ impl From<sqlx::Error> for EngineError {
 /// One durable change; each is applied atomically.
 #[derive(Debug, Clone)]
 pub enum WriteOp {
-    Allocate { allocation: Allocation, holds: Vec<Hold>, checks: Vec<HardCheck> },
-    Record { record: Box<UsageRecord>, charges: Vec<Charge>, hold_shrinks: Vec<HoldShrink> },
-    Close { allocation_id: Uuid, status: AllocationStatus, at: DateTime<Utc> },
+    Allocate {
+        allocation: Allocation,
+        holds: Vec<Hold>,
+        checks: Vec<HardCheck>,
+    },
+    /// A usage record with what it charged, the holds it shrinks, and the alerts it raised
+    /// (stored in the same transaction, so an alert never outlives a record that failed).
+    Record {
+        record: Box<UsageRecord>,
+        charges: Vec<Charge>,
+        hold_shrinks: Vec<HoldShrink>,
+        alerts: Vec<Alert>,
+    },
+    Close {
+        allocation_id: Uuid,
+        status: AllocationStatus,
+        at: DateTime<Utc>,
+    },
+    /// An alert on its own (not raised by a usage record).
     Alert(Alert),
 }
 
@@ -143,50 +166,53 @@ pub struct PendingRow {
     pub note: Option<String>,
 }
 
+/// Budgets and their policies, and the counter that tells other daemons they changed.
 #[async_trait]
-pub trait Repository: Send + Sync + 'static {
-    /// `sqlite` or `postgres`.
-    fn backend(&self) -> &'static str;
-    /// Applies one change durably; returns once it is committed.
-    async fn write(&self, op: WriteOp) -> StorageResult<WriteOutcome>;
-    async fn ping(&self) -> StorageResult<()>;
-    /// Commits what is queued and closes the connections (at shutdown).
-    async fn close(&self) {}
-    /// Whether other daemons may change this database (PostgreSQL).
-    fn is_shared(&self) -> bool;
-    /// A counter bumped by every budget or policy change.
+pub trait CatalogStore: Send + Sync {
+    /// A counter bumped by every budget, policy or price change.
     async fn catalog_version(&self) -> StorageResult<i64>;
-
     async fn insert_budget(&self, budget: &Budget) -> StorageResult<()>;
     async fn update_budget(&self, budget: &Budget) -> StorageResult<()>;
     async fn delete_budget(&self, id: Uuid) -> StorageResult<()>;
     async fn list_budgets(&self) -> StorageResult<Vec<Budget>>;
     async fn upsert_policy(&self, policy: &Policy) -> StorageResult<()>;
     async fn delete_policy(&self, id: Uuid) -> StorageResult<()>;
+}
 
+/// The ledger: allocations, their holds and the charges of usage, written as [`WriteOp`]s.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// Applies one change durably; returns once it is committed.
+    async fn write(&self, op: WriteOp) -> StorageResult<WriteOutcome>;
     async fn window_totals(&self, policy_id: Uuid, window_key: &str, now: DateTime<Utc>) -> StorageResult<Totals>;
     async fn active_holds(&self, budget_id: Uuid, now: DateTime<Utc>) -> StorageResult<Vec<Hold>>;
     /// The unexpired holds of one allocation.
     async fn allocation_holds(&self, allocation_id: Uuid, now: DateTime<Utc>) -> StorageResult<Vec<Hold>>;
     /// Allocations still marked active whose lease ran out (left over from a previous run).
     async fn expired_active_allocations(&self, now: DateTime<Utc>) -> StorageResult<Vec<Uuid>>;
-
     async fn get_allocation(&self, id: Uuid) -> StorageResult<Option<Allocation>>;
     async fn list_allocations(&self, filter: &AllocationFilter) -> StorageResult<Vec<Allocation>>;
+}
+
+/// What was used (usage records) and what was said about it (alerts).
+#[async_trait]
+pub trait UsageStore: Send + Sync {
     async fn get_usage(&self, id: Uuid) -> StorageResult<Option<UsageRecord>>;
     async fn usage_by_request_id(&self, request_id: &str) -> StorageResult<Option<UsageRecord>>;
     async fn list_usage(&self, filter: &UsageFilter) -> StorageResult<Vec<UsageRecord>>;
+    async fn list_alerts(&self, limit: u32) -> StorageResult<Vec<Alert>>;
+}
 
+/// Price versions, applied updates, changes held for approval and the sources' health.
+#[async_trait]
+pub trait PriceStore: Send + Sync {
     /// Stores a new price version and closes the one it supersedes.
     async fn insert_price_version(&self, row: &PriceVersionRow) -> StorageResult<()>;
     async fn price_versions(&self) -> StorageResult<Vec<PriceVersionRow>>;
-
-    async fn list_alerts(&self, limit: u32) -> StorageResult<Vec<Alert>>;
-
     async fn upsert_source_state(&self, state: &SourceStateRow) -> StorageResult<()>;
     async fn source_states(&self) -> StorageResult<Vec<SourceStateRow>>;
-    /// Stores a new price version with its update record, atomically; with `decided`, also
-    /// marks that pending change approved.
+    /// Stores a new price version with its update record, atomically; `effect` says what
+    /// happens to the model's pending changes.
     async fn apply_price_change(
         &self,
         version: &PriceVersionRow,
@@ -211,11 +237,29 @@ pub trait Repository: Send + Sync + 'static {
         at: DateTime<Utc>,
         note: Option<&str>,
     ) -> StorageResult<bool>;
+}
 
+/// API keys, stored by hash.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
     async fn insert_key(&self, info: &ApiKeyInfo, key_hash: &str) -> StorageResult<()>;
     async fn find_key(&self, key_hash: &str) -> StorageResult<Option<ApiKeyInfo>>;
     async fn list_keys(&self) -> StorageResult<Vec<ApiKeyInfo>>;
     async fn revoke_key(&self, id: Uuid, at: DateTime<Utc>) -> StorageResult<bool>;
+}
+
+/// All of storage, as one object (`Arc<dyn Repository>`); callers bring the narrow trait they
+/// use into scope.
+#[async_trait]
+pub trait Repository: CatalogStore + LedgerStore + UsageStore + PriceStore + ApiKeyStore + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> StorageResult<()>;
+    /// Whether other daemons may change this database (PostgreSQL).
+    fn is_shared(&self) -> bool;
+    /// At shutdown: commits what is queued, stops the writer task (joined) and closes the
+    /// connections. Writes after this fail with `unavailable`.
+    async fn close(&self);
 }
 
 /// Opens the repository named by `url`: `sqlite://path` (or a bare path) or `postgres://…`.

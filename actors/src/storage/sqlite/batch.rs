@@ -4,13 +4,22 @@
 //!
 //! Writes in one batch commute when applied in this order: allocations, holds, usage
 //! records, charges, hold shrinks, closes, alerts. (A close deletes holds, so a hold shrink
-//! for the same allocation ends the same whether it ran before or after it.)
+//! for the same allocation ends the same whether it ran before or after it.) A single write
+//! (the writer's one-by-one retry) goes through the same statements with a batch of one.
 
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
 
-use super::sql::{parse_id, sqlite_money_in, sqlite_money_out, sqlite_ts_in, to_json, tokens_in, tokens_out};
-use super::*;
+use super::{money, ts};
+use crate::domain::{Alert, Allocation, AllocationStatus, Charge, Hold, UsageRecord};
+use crate::storage::rows::{
+    ALERT_COLUMNS, ALLOCATION_COLUMNS, CHARGE_COLUMNS, HOLD_COLUMNS, ReadRow, USAGE_COLUMNS, insert_head, to_json,
+    tokens_in,
+};
+use crate::storage::{StorageResult, WriteOp, WriteOutcome};
 
 /// Rows per statement: the widest row (usage records, 24 columns) × this stays well under
 /// SQLite's limit of 32,766 bound variables.
@@ -24,10 +33,7 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
         .filter_map(|op| if let WriteOp::Allocate { allocation, .. } = op { Some(allocation) } else { None })
         .collect();
     for chunk in allocations.chunks(CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO allocations (id, component, context_id, provider, model, task_type, tier, priority, \
-             reserved_cost, reserved_tokens, priced, status, budgets, created_at, expires_at, released_at) ",
-        );
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(insert_head("allocations", ALLOCATION_COLUMNS));
         let mut rows = Vec::with_capacity(chunk.len());
         for a in chunk {
             rows.push((a, to_json(&a.budgets)?));
@@ -41,14 +47,14 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
                 .push_bind(a.task_type.clone())
                 .push_bind(a.tier.clone())
                 .push_bind(i64::from(a.priority))
-                .push_bind(sqlite_money_in(a.reserved_cost))
+                .push_bind(money(a.reserved_cost))
                 .push_bind(tokens_in(a.reserved_tokens))
                 .push_bind(a.priced)
                 .push_bind(a.status.as_str())
                 .push_bind(budgets)
-                .push_bind(sqlite_ts_in(a.created_at))
-                .push_bind(sqlite_ts_in(a.expires_at))
-                .push_bind(a.released_at.map(sqlite_ts_in));
+                .push_bind(ts(a.created_at))
+                .push_bind(ts(a.expires_at))
+                .push_bind(a.released_at.map(ts));
         });
         q.build().execute(&mut *conn).await?;
     }
@@ -58,17 +64,15 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
         .flat_map(|op| if let WriteOp::Allocate { holds, .. } = op { holds.iter() } else { [].iter() })
         .collect();
     for chunk in holds.chunks(CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO holds (allocation_id, policy_id, budget_id, window_key, cost, tokens, expires_at) ",
-        );
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(insert_head("holds", HOLD_COLUMNS));
         q.push_values(chunk, |mut b, h| {
             b.push_bind(h.allocation_id.to_string())
                 .push_bind(h.policy_id.to_string())
                 .push_bind(h.budget_id.to_string())
                 .push_bind(h.window_key.clone())
-                .push_bind(sqlite_money_in(h.cost))
+                .push_bind(money(h.cost))
                 .push_bind(tokens_in(h.tokens))
-                .push_bind(sqlite_ts_in(h.expires_at));
+                .push_bind(ts(h.expires_at));
         });
         q.build().execute(&mut *conn).await?;
     }
@@ -81,12 +85,7 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
         .collect();
     let mut inserted: HashSet<String> = HashSet::with_capacity(records.len());
     for chunk in records.chunks(CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO usage_records (id, allocation_id, component, context_id, provider, model, task_type, tier, \
-             input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, \
-             reasoning_tokens, total_tokens, cost, priced, cost_breakdown, price_ref, request_id, timestamp, \
-             recorded_at, metadata, budgets) ",
-        );
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(insert_head("usage_records", USAGE_COLUMNS));
         let mut rows = Vec::with_capacity(chunk.len());
         for (_, r) in chunk {
             rows.push((
@@ -112,13 +111,13 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
                 .push_bind(tokens_in(r.cache_write_1h_tokens))
                 .push_bind(tokens_in(r.reasoning_tokens))
                 .push_bind(tokens_in(r.total_tokens))
-                .push_bind(r.cost.map(sqlite_money_in))
+                .push_bind(r.cost.map(money))
                 .push_bind(r.priced)
                 .push_bind(breakdown)
                 .push_bind(r.price_ref.clone())
                 .push_bind(r.request_id.clone())
-                .push_bind(sqlite_ts_in(r.timestamp))
-                .push_bind(sqlite_ts_in(r.recorded_at))
+                .push_bind(ts(r.timestamp))
+                .push_bind(ts(r.recorded_at))
                 .push_bind(metadata)
                 .push_bind(budgets);
         });
@@ -143,14 +142,13 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
         .flat_map(|(_, op)| if let WriteOp::Record { charges, .. } = op { charges.iter() } else { [].iter() })
         .collect();
     for chunk in charges.chunks(CHUNK) {
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO charges (record_id, policy_id, budget_id, window_key, cost, tokens) ");
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(insert_head("charges", CHARGE_COLUMNS));
         q.push_values(chunk, |mut b, c| {
             b.push_bind(c.record_id.to_string())
                 .push_bind(c.policy_id.to_string())
                 .push_bind(c.budget_id.to_string())
                 .push_bind(c.window_key.clone())
-                .push_bind(sqlite_money_in(c.cost))
+                .push_bind(money(c.cost))
                 .push_bind(tokens_in(c.tokens));
         });
         q.build().execute(&mut *conn).await?;
@@ -159,7 +157,7 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
     // Hold shrinks: summed per hold first (shrinks commute, and clamping at zero once after
     // the sum ends the same as clamping after each), then applied to the stored values. The
     // arithmetic is done here in exact decimals, the writer being the only one.
-    let mut shrinks: std::collections::HashMap<(Uuid, Uuid), (Decimal, u64)> = std::collections::HashMap::new();
+    let mut shrinks: HashMap<(Uuid, Uuid), (Decimal, u64)> = HashMap::new();
     for op in ops.iter().enumerate().filter(|(i, _)| live(*i)).map(|(_, op)| op) {
         if let WriteOp::Record { hold_shrinks, .. } = op {
             for u in hold_shrinks {
@@ -181,14 +179,11 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
         }
         q.push(")");
         for row in q.build().fetch_all(&mut *conn).await? {
-            let key = (
-                parse_id(&row.try_get::<String, _>("allocation_id")?)?,
-                parse_id(&row.try_get::<String, _>("policy_id")?)?,
-            );
+            let key = (row.id("allocation_id")?, row.id("policy_id")?);
             // Released or expired meanwhile: nothing is held any more.
             let Some((cost, tokens)) = shrinks.get(&key) else { continue };
-            let held_cost = sqlite_money_out(row.try_get("cost")?)?;
-            let held_tokens = tokens_out(row.try_get("tokens")?);
+            let held_cost = row.money("cost")?;
+            let held_tokens = row.tokens("tokens")?;
             updates.push((key.0, key.1, (held_cost - cost).max(Decimal::ZERO), held_tokens.saturating_sub(*tokens)));
         }
     }
@@ -198,7 +193,7 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
         q.push_values(chunk, |mut b, (allocation_id, policy_id, cost, tokens)| {
             b.push_bind(allocation_id.to_string())
                 .push_bind(policy_id.to_string())
-                .push_bind(sqlite_money_in(*cost))
+                .push_bind(money(*cost))
                 .push_bind(tokens_in(*tokens));
         });
         q.push(") AS v WHERE holds.allocation_id = v.column1 AND holds.policy_id = v.column2");
@@ -215,7 +210,7 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
         let mut q: QueryBuilder<Sqlite> =
             QueryBuilder::new("UPDATE allocations SET status = v.column2, released_at = v.column3 FROM (");
         q.push_values(chunk, |mut b, (id, status, at)| {
-            b.push_bind(id.to_string()).push_bind(status.as_str()).push_bind(sqlite_ts_in(**at));
+            b.push_bind(id.to_string()).push_bind(status.as_str()).push_bind(ts(**at));
         });
         q.push(") AS v WHERE allocations.id = v.column1 AND allocations.status = 'active'");
         q.build().execute(&mut *conn).await?;
@@ -228,12 +223,19 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
         q.build().execute(&mut *conn).await?;
     }
 
-    let alerts: Vec<&Alert> =
-        ops.iter().filter_map(|op| if let WriteOp::Alert(alert) = op { Some(alert) } else { None }).collect();
+    // Stand-alone alerts, and those raised by a usage record that was stored (a duplicate's
+    // alerts go with it).
+    let alerts: Vec<&Alert> = ops
+        .iter()
+        .enumerate()
+        .flat_map(|(i, op)| match op {
+            WriteOp::Alert(alert) => std::slice::from_ref(alert).iter(),
+            WriteOp::Record { alerts, .. } if live(i) => alerts.iter(),
+            _ => [].iter(),
+        })
+        .collect();
     for chunk in alerts.chunks(CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO alerts (id, severity, kind, budget_id, policy_id, message, details, created_at, acknowledged) ",
-        );
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(insert_head("alerts", ALERT_COLUMNS));
         let mut rows = Vec::with_capacity(chunk.len());
         for a in chunk {
             rows.push((*a, to_json(&a.details)?));
@@ -246,7 +248,7 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
                 .push_bind(a.policy_id.map(|x| x.to_string()))
                 .push_bind(a.message.clone())
                 .push_bind(details)
-                .push_bind(sqlite_ts_in(a.created_at))
+                .push_bind(ts(a.created_at))
                 .push_bind(a.acknowledged);
         });
         q.build().execute(&mut *conn).await?;

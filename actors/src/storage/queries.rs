@@ -1,0 +1,78 @@
+//! Queries whose text is the same on both databases (`$N` placeholders work in both); each
+//! backend binds its own money and time types. Ledger inserts are built from the column lists
+//! in `rows` instead, because SQLite batches them as multi-row statements.
+
+pub(super) const CATALOG_VERSION: &str = "SELECT version FROM catalog_version WHERE id = 1";
+pub(super) const BUMP_CATALOG: &str = "UPDATE catalog_version SET version = version + 1 WHERE id = 1";
+
+pub(super) const INSERT_BUDGET: &str = "INSERT INTO budgets (id, name, description, owner, scope, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub(super) const UPDATE_BUDGET: &str =
+    "UPDATE budgets SET name = $1, description = $2, owner = $3, scope = $4, updated_at = $5 WHERE id = $6";
+pub(super) const DELETE_BUDGET_POLICIES: &str = "DELETE FROM policies WHERE budget_id = $1";
+pub(super) const DELETE_BUDGET_HOLDS: &str = "DELETE FROM holds WHERE budget_id = $1";
+pub(super) const DELETE_BUDGET: &str = "DELETE FROM budgets WHERE id = $1";
+pub(super) const LIST_BUDGETS: &str = "SELECT * FROM budgets ORDER BY name";
+pub(super) const LIST_POLICY_BODIES: &str = "SELECT body FROM policies ORDER BY created_at, id";
+pub(super) const UPSERT_POLICY: &str = "INSERT INTO policies (id, budget_id, body, created_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (id) DO UPDATE SET body = excluded.body";
+pub(super) const DELETE_POLICY: &str = "DELETE FROM policies WHERE id = $1";
+pub(super) const DELETE_POLICY_HOLDS: &str = "DELETE FROM holds WHERE policy_id = $1";
+
+pub(super) const CLOSE_ALLOCATION: &str =
+    "UPDATE allocations SET status = $1, released_at = $2 WHERE id = $3 AND status = 'active'";
+pub(super) const DELETE_ALLOCATION_HOLDS: &str = "DELETE FROM holds WHERE allocation_id = $1";
+pub(super) const BUDGET_HOLDS: &str = "SELECT * FROM holds WHERE budget_id = $1 AND expires_at > $2";
+pub(super) const ALLOCATION_HOLDS: &str = "SELECT * FROM holds WHERE allocation_id = $1 AND expires_at > $2";
+pub(super) const EXPIRED_ACTIVE: &str = "SELECT id FROM allocations WHERE status = 'active' AND expires_at <= $1";
+pub(super) const GET_ALLOCATION: &str = "SELECT * FROM allocations WHERE id = $1";
+pub(super) const LIST_ALLOCATIONS: &str = "SELECT * FROM allocations WHERE ($1 IS NULL OR context_id = $1) \
+     AND ($2 IS NULL OR status = $2) ORDER BY id DESC LIMIT $3";
+pub(super) const ALLOCATION_USED: &str = "SELECT cost, total_tokens FROM usage_records WHERE allocation_id = $1";
+/// Completed by the page's allocation ids and `)`.
+pub(super) const ALLOCATIONS_USED_HEAD: &str =
+    "SELECT allocation_id, cost, total_tokens FROM usage_records WHERE allocation_id IN (";
+
+pub(super) const GET_USAGE: &str = "SELECT * FROM usage_records WHERE id = $1";
+pub(super) const USAGE_BY_REQUEST: &str = "SELECT * FROM usage_records WHERE request_id = $1";
+pub(super) const LIST_USAGE: &str = "SELECT * FROM usage_records WHERE ($1 IS NULL OR timestamp >= $1) \
+     AND ($2 IS NULL OR timestamp < $2) AND ($3 IS NULL OR provider = $3) AND ($4 IS NULL OR model = $4) \
+     AND ($5 IS NULL OR component = $5) AND ($6 IS NULL OR context_id = $6) AND ($7 IS NULL OR task_type = $7) \
+     AND ($8 IS NULL OR allocation_id = $8) AND ($9 IS NULL OR id > $9) ORDER BY id LIMIT $10";
+pub(super) const LIST_ALERTS: &str = "SELECT * FROM alerts ORDER BY id DESC LIMIT $1";
+
+pub(super) const CLOSE_PRICE_VERSION: &str = "UPDATE prices SET effective_to = $1 WHERE provider = $2 AND model = $3 \
+     AND effective_to IS NULL AND effective_from <= $1";
+pub(super) const INSERT_PRICE_VERSION: &str = "INSERT INTO prices (id, provider, model, source, body, effective_from, \
+     effective_to, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub(super) const PRICE_VERSIONS: &str = "SELECT * FROM prices ORDER BY provider, model, effective_from";
+pub(super) const UPSERT_SOURCE_STATE: &str = "INSERT INTO price_source_state (name, last_attempt, last_success, \
+     last_error, last_error_at, model_count, agreements, disagreements, etag, last_modified) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+     ON CONFLICT (name) DO UPDATE SET last_attempt = excluded.last_attempt, last_success = excluded.last_success, \
+     last_error = excluded.last_error, last_error_at = excluded.last_error_at, model_count = excluded.model_count, \
+     agreements = excluded.agreements, disagreements = excluded.disagreements, etag = excluded.etag, \
+     last_modified = excluded.last_modified";
+pub(super) const SOURCE_STATES: &str = "SELECT * FROM price_source_state ORDER BY name";
+pub(super) const INSERT_PRICE_UPDATE: &str = "INSERT INTO price_updates (id, provider, model, version_id, source, kind, \
+     status, changes, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+pub(super) const APPROVE_PENDING: &str =
+    "UPDATE price_pending SET status = 'approved', decided_at = $1 WHERE id = $2 AND status = 'pending'";
+pub(super) const SUPERSEDE_PENDING: &str = "UPDATE price_pending SET status = 'superseded', decided_at = $1 \
+     WHERE provider = $2 AND model = $3 AND status = 'pending'";
+pub(super) const LIST_PRICE_UPDATES: &str = "SELECT * FROM price_updates WHERE ($1 IS NULL OR provider = $1) \
+     AND ($2 IS NULL OR model = $2) ORDER BY id DESC LIMIT $3";
+pub(super) const INSERT_PENDING: &str = "INSERT INTO price_pending (id, provider, model, reason, status, verification, \
+     proposed, changes, candidates, source, created_at, decided_at, note) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+pub(super) const LIST_PENDING: &str =
+    "SELECT * FROM price_pending WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2";
+pub(super) const GET_PENDING: &str = "SELECT * FROM price_pending WHERE id = $1";
+pub(super) const DECIDE_PENDING: &str =
+    "UPDATE price_pending SET status = $1, decided_at = $2, note = $3 WHERE id = $4 AND status = 'pending'";
+
+pub(super) const INSERT_KEY: &str = "INSERT INTO api_keys (id, name, role, prefix, key_hash, created_at, revoked_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub(super) const FIND_KEY: &str = "SELECT * FROM api_keys WHERE key_hash = $1";
+pub(super) const LIST_KEYS: &str = "SELECT * FROM api_keys ORDER BY created_at";
+pub(super) const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
