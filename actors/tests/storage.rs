@@ -452,7 +452,10 @@ async fn alerts_commit_with_their_record(t: TestRepo) {
     assert_eq!(out, WriteOutcome::Done);
     assert_eq!(repo.list_alerts(10).await.expect("alerts"), vec![first.clone()], "stored with the record");
 
-    let out = repo.write(record_with("req-a", vec![alert(AlertKind::BudgetExceeded)])).await.expect("duplicate is not an error");
+    let out = repo
+        .write(record_with("req-a", vec![alert(AlertKind::BudgetExceeded)]))
+        .await
+        .expect("duplicate is not an error");
     assert_eq!(out, WriteOutcome::DuplicateRequest);
     assert_eq!(repo.list_alerts(10).await.expect("alerts"), vec![first.clone()], "a duplicate's alert is not stored");
 
