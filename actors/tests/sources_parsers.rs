@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use budget_actors::pricing::BUILTIN_LITELLM_JSON;
-use budget_actors::sources::identity::{IdentityIndex, MatchKind, base_model, context_tier};
+use budget_actors::sources::identity::{base_model, context_tier};
 use budget_actors::sources::{
     FetchOutcome, HtmlColumn, HtmlField, HtmlTableConfig, PriceUnit, SourceConfig, SourceError, SourceKind,
     SourcePrice, Validators, build_source, http_client, parse_html_table, parse_litellm, parse_llm_prices_current,
@@ -294,4 +294,49 @@ fn sources_identity_match_rate_llm_prices_to_litellm() {
     );
     assert!(same_provider >= 90, "{same_provider}");
     assert!(same_provider + other_provider >= 115);
+}
+
+// The lookup the match-rate test measures: exact, then base model, then context tier.
+/// How [`IdentityIndex::find`] matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MatchKind {
+    /// Same normalized provider and model.
+    Exact,
+    /// Same provider and [`base_model`].
+    BaseModel,
+    /// The query is a long-context tier row of a model the index knows.
+    ContextTier { above_tokens: u64 },
+}
+
+/// Index of a source's prices by normalized identity.
+#[derive(Debug, Clone, Default)]
+struct IdentityIndex {
+    exact: BTreeMap<(String, String), Vec<usize>>,
+    base: BTreeMap<(String, String), Vec<usize>>,
+}
+
+impl IdentityIndex {
+    fn new(prices: &[SourcePrice]) -> IdentityIndex {
+        let mut index = IdentityIndex::default();
+        for (i, p) in prices.iter().enumerate() {
+            index.exact.entry((p.provider.clone(), p.model.clone())).or_default().push(i);
+            index.base.entry((p.provider.clone(), base_model(&p.model))).or_default().push(i);
+        }
+        index
+    }
+
+    /// Positions of the prices for a normalized `(provider, model)`: exact
+    /// first, then by base model, then as a long-context tier of a known model.
+    fn find(&self, provider: &str, model: &str) -> Option<(MatchKind, &[usize])> {
+        let key = |m: &str| (provider.to_string(), m.to_string());
+        if let Some(hit) = self.exact.get(&key(model)) {
+            return Some((MatchKind::Exact, hit));
+        }
+        if let Some(hit) = self.base.get(&key(model)).or_else(|| self.base.get(&key(&base_model(model)))) {
+            return Some((MatchKind::BaseModel, hit));
+        }
+        let (base, above_tokens) = context_tier(model)?;
+        let hit = self.exact.get(&key(&base)).or_else(|| self.base.get(&key(&base)))?;
+        Some((MatchKind::ContextTier { above_tokens }, hit))
+    }
 }

@@ -35,14 +35,12 @@
 //!
 //! Dated snapshots keep their date; [`base_model`] gives the undated name.
 //! llm-prices lists long-context tiers as their own rows (`gpt-5.4-272k`);
-//! [`context_tier`] reads them as the tier of the base model. [`IdentityIndex`]
+//! [`context_tier`] reads them as the tier of the base model. the verifier
 //! finds a pair among a source's prices by exact name, base model or context tier.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-
-use super::SourcePrice;
 
 /// Extra identity rules from configuration: `"provider/model"` as a source names
 /// it → canonical `"provider/model"` (a target without `/` keeps the provider).
@@ -395,51 +393,6 @@ pub fn context_tier(model: &str) -> Option<(String, u64)> {
         return None;
     }
     Some((name.to_string(), digits.parse::<u64>().ok()?.checked_mul(1000)?))
-}
-
-/// How [`IdentityIndex::find`] matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchKind {
-    /// Same normalized provider and model.
-    Exact,
-    /// Same provider and [`base_model`].
-    BaseModel,
-    /// The query is a long-context tier row of a model the index knows.
-    ContextTier { above_tokens: u64 },
-}
-
-/// Index of a source's prices by normalized identity.
-#[derive(Debug, Clone, Default)]
-pub struct IdentityIndex {
-    exact: BTreeMap<(String, String), Vec<usize>>,
-    base: BTreeMap<(String, String), Vec<usize>>,
-}
-
-impl IdentityIndex {
-    pub fn new(prices: &[SourcePrice]) -> IdentityIndex {
-        let mut index = IdentityIndex::default();
-        for (i, p) in prices.iter().enumerate() {
-            index.exact.entry((p.provider.clone(), p.model.clone())).or_default().push(i);
-            index.base.entry((p.provider.clone(), base_model(&p.model))).or_default().push(i);
-        }
-        index
-    }
-
-    /// Positions of the prices for a normalized `(provider, model)`: exact
-    /// first, then by base model, then as a long-context tier of a known model.
-    pub fn find(&self, provider: &str, model: &str) -> Option<(MatchKind, &[usize])> {
-        let key = |m: &str| (provider.to_string(), m.to_string());
-        if let Some(hit) = self.exact.get(&key(model)) {
-            return Some((MatchKind::Exact, hit));
-        }
-        if let Some(hit) = self.base.get(&key(model)).or_else(|| self.base.get(&key(&base_model(model)))) {
-            return Some((MatchKind::BaseModel, hit));
-        }
-        let (base, above_tokens) = context_tier(model)?;
-        let hit = self.exact.get(&key(&base)).or_else(|| self.base.get(&key(&base)))?;
-        Some((MatchKind::ContextTier { above_tokens }, hit))
-    }
 }
 
 #[cfg(test)]

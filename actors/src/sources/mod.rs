@@ -126,7 +126,6 @@ pub struct Snapshot {
     /// The source's configured name.
     pub source: String,
     pub prices: Vec<SourcePrice>,
-    pub fetched_at: DateTime<Utc>,
     /// Validators to send with the next fetch.
     pub validators: Validators,
     /// Size of the body parsed.
@@ -675,7 +674,6 @@ pub(crate) fn finish(
             Ok(FetchOutcome::Fresh(Snapshot {
                 source: config.name.clone(),
                 prices,
-                fetched_at: Utc::now(),
                 validators: body.validators,
                 bytes: body.bytes,
             }))
