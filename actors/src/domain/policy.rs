@@ -275,3 +275,107 @@ impl Policy {
         self.enabled && self.filters.matches(call)
     }
 }
+
+impl Policy {
+    /// Applies a partial update: only the fields given change, `clear` removes fields, and
+    /// the result is validated as a whole.
+    pub fn apply_patch(&mut self, patch: crate::api::UpdatePolicy) -> Result<(), EngineError> {
+        let clears = fields_to_clear(&patch)?;
+        if let Some(period) = patch.period {
+            self.period = PeriodKind::parse(period.trim())?;
+        }
+        if patch.cost_limit.is_some() {
+            self.cost_limit = patch.cost_limit;
+        }
+        if patch.token_limit.is_some() {
+            self.token_limit = patch.token_limit;
+        }
+        if let Some(e) = patch.enforcement {
+            self.enforcement = Enforcement::parse(e.trim())?;
+        }
+        if let Some(w) = patch.warning_threshold {
+            self.warning_threshold = w;
+        }
+        if let Some(a) = patch.action_threshold {
+            self.action_threshold = a;
+        }
+        if patch.cron.is_some() {
+            self.cron = patch.cron.filter(|c| !c.trim().is_empty());
+        }
+        if patch.timezone.is_some() {
+            self.timezone = patch.timezone.filter(|t| !t.trim().is_empty());
+        }
+        if let Some(a) = patch.allow_unpriced {
+            self.allow_unpriced = a;
+        }
+        if let Some(e) = patch.enabled {
+            self.enabled = e;
+        }
+        let filters = &mut self.filters;
+        for (value, slot) in [
+            (patch.provider, &mut filters.provider),
+            (patch.model, &mut filters.model),
+            (patch.component, &mut filters.component),
+            (patch.task_type, &mut filters.task_type),
+            (patch.tier, &mut filters.tier),
+            (patch.context_id, &mut filters.context_id),
+        ] {
+            if let Some(value) = value {
+                *slot = Some(value.trim().to_string()).filter(|v| !v.is_empty());
+            }
+        }
+        for name in &clears {
+            match name.as_str() {
+                "cost_limit" => self.cost_limit = None,
+                "token_limit" => self.token_limit = None,
+                "cron" => self.cron = None,
+                "timezone" => self.timezone = None,
+                "provider" => self.filters.provider = None,
+                "model" => self.filters.model = None,
+                "component" => self.filters.component = None,
+                "task_type" => self.filters.task_type = None,
+                "tier" => self.filters.tier = None,
+                _ => self.filters.context_id = None,
+            }
+        }
+        self.validate()
+    }
+}
+
+/// The names in a policy patch's `clear`, checked: known, and not also given a value. The
+/// CLI's spellings (`context`, `cost-limit`) are accepted.
+fn fields_to_clear(patch: &crate::api::UpdatePolicy) -> Result<Vec<String>, EngineError> {
+    let mut names = Vec::with_capacity(patch.clear.len());
+    for field in &patch.clear {
+        let name = match field.trim().replace('-', "_").as_str() {
+            "context" => "context_id".to_string(),
+            other => other.to_string(),
+        };
+        let given = match name.as_str() {
+            "cost_limit" => patch.cost_limit.is_some(),
+            "token_limit" => patch.token_limit.is_some(),
+            "cron" => patch.cron.is_some(),
+            "timezone" => patch.timezone.is_some(),
+            "provider" => patch.provider.is_some(),
+            "model" => patch.model.is_some(),
+            "component" => patch.component.is_some(),
+            "task_type" => patch.task_type.is_some(),
+            "tier" => patch.tier.is_some(),
+            "context_id" => patch.context_id.is_some(),
+            other => {
+                return Err(EngineError::invalid(
+                    "clear",
+                    format!(
+                        "cannot clear '{other}' (expected cost_limit, token_limit, cron, timezone, provider, model, \
+                         component, task_type, tier or context_id)"
+                    ),
+                ));
+            }
+        };
+        if given {
+            return Err(EngineError::invalid("clear", format!("'{name}' is both given a value and cleared")));
+        }
+        names.push(name);
+    }
+    Ok(names)
+}

@@ -207,65 +207,7 @@ impl Engine {
     pub async fn update_policy(&self, id: Uuid, patch: UpdatePolicy) -> Result<Policy, EngineError> {
         self.sync_catalog().await?;
         let mut policy = self.policy_by_id(id)?;
-        let clears = fields_to_clear(&patch)?;
-        if let Some(period) = patch.period {
-            policy.period = PeriodKind::parse(period.trim())?;
-        }
-        if patch.cost_limit.is_some() {
-            policy.cost_limit = patch.cost_limit;
-        }
-        if patch.token_limit.is_some() {
-            policy.token_limit = patch.token_limit;
-        }
-        if let Some(e) = patch.enforcement {
-            policy.enforcement = Enforcement::parse(e.trim())?;
-        }
-        if let Some(w) = patch.warning_threshold {
-            policy.warning_threshold = w;
-        }
-        if let Some(a) = patch.action_threshold {
-            policy.action_threshold = a;
-        }
-        if patch.cron.is_some() {
-            policy.cron = patch.cron.filter(|c| !c.trim().is_empty());
-        }
-        if patch.timezone.is_some() {
-            policy.timezone = patch.timezone.filter(|t| !t.trim().is_empty());
-        }
-        if let Some(a) = patch.allow_unpriced {
-            policy.allow_unpriced = a;
-        }
-        if let Some(e) = patch.enabled {
-            policy.enabled = e;
-        }
-        let filters = &mut policy.filters;
-        for (value, slot) in [
-            (patch.provider, &mut filters.provider),
-            (patch.model, &mut filters.model),
-            (patch.component, &mut filters.component),
-            (patch.task_type, &mut filters.task_type),
-            (patch.tier, &mut filters.tier),
-            (patch.context_id, &mut filters.context_id),
-        ] {
-            if let Some(value) = value {
-                *slot = Some(value.trim().to_string()).filter(|v| !v.is_empty());
-            }
-        }
-        for name in &clears {
-            match name.as_str() {
-                "cost_limit" => policy.cost_limit = None,
-                "token_limit" => policy.token_limit = None,
-                "cron" => policy.cron = None,
-                "timezone" => policy.timezone = None,
-                "provider" => policy.filters.provider = None,
-                "model" => policy.filters.model = None,
-                "component" => policy.filters.component = None,
-                "task_type" => policy.filters.task_type = None,
-                "tier" => policy.filters.tier = None,
-                _ => policy.filters.context_id = None,
-            }
-        }
-        policy.validate()?;
+        policy.apply_patch(patch)?;
         self.inner.repo.upsert_policy(&policy).await?;
         let mut budget = (*self.find_budget(&policy.budget_id.to_string())?).clone();
         if let Some(slot) = budget.policies.iter_mut().find(|p| p.id == id) {
@@ -292,44 +234,6 @@ impl Engine {
         matching.sort_by_key(|b| b.id);
         matching
     }
-}
-
-/// The names in a policy patch's `clear`, checked: known, and not also given a value. The
-/// CLI's spellings (`context`, `cost-limit`) are accepted.
-fn fields_to_clear(patch: &UpdatePolicy) -> Result<Vec<String>, EngineError> {
-    let mut names = Vec::with_capacity(patch.clear.len());
-    for field in &patch.clear {
-        let name = match field.trim().replace('-', "_").as_str() {
-            "context" => "context_id".to_string(),
-            other => other.to_string(),
-        };
-        let given = match name.as_str() {
-            "cost_limit" => patch.cost_limit.is_some(),
-            "token_limit" => patch.token_limit.is_some(),
-            "cron" => patch.cron.is_some(),
-            "timezone" => patch.timezone.is_some(),
-            "provider" => patch.provider.is_some(),
-            "model" => patch.model.is_some(),
-            "component" => patch.component.is_some(),
-            "task_type" => patch.task_type.is_some(),
-            "tier" => patch.tier.is_some(),
-            "context_id" => patch.context_id.is_some(),
-            other => {
-                return Err(EngineError::invalid(
-                    "clear",
-                    format!(
-                        "cannot clear '{other}' (expected cost_limit, token_limit, cron, timezone, provider, model, \
-                         component, task_type, tier or context_id)"
-                    ),
-                ));
-            }
-        };
-        if given {
-            return Err(EngineError::invalid("clear", format!("'{name}' is both given a value and cleared")));
-        }
-        names.push(name);
-    }
-    Ok(names)
 }
 
 fn prefix_field(err: EngineError, prefix: &str) -> EngineError {

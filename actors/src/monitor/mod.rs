@@ -8,6 +8,7 @@
 //! ```
 
 mod source_actor;
+mod supervisor;
 mod verifier;
 pub mod verify;
 
@@ -24,7 +25,7 @@ use crate::Engine;
 use crate::error::EngineError;
 use crate::pricing::ModelPrice;
 use crate::sources::{PriceSource, SourceConfig, build_source, http_client};
-use source_actor::{PriceSupervisor, ToPriceSupervisor};
+use supervisor::{PriceSupervisor, ToPriceSupervisor};
 use verifier::{ToVerifier, VerifierActor, VerifierSlot, apply_price, current};
 pub use verify::{FieldChange, Verification};
 

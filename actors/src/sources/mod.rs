@@ -55,9 +55,6 @@ pub const LITELLM_DEFAULT_URL: &str =
 /// llm-prices.com's current-prices feed.
 pub const LLM_PRICES_DEFAULT_URL: &str = "https://www.llm-prices.com/current-v1.json";
 
-/// llm-prices.com's historical feed.
-pub const LLM_PRICES_HISTORICAL_DEFAULT_URL: &str = "https://www.llm-prices.com/historical-v1.json";
-
 /// What a source says one model costs. All prices are USD per token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourcePrice {
