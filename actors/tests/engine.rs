@@ -492,6 +492,52 @@ async fn two_instances_share_one_limit_on_postgres() {
     b.shutdown().await;
 }
 
+/// Times at the far ends of chrono's range (the reproduction: a monthly policy in
+/// Pacific/Kiritimati, an hourly one in Asia/Tokyo) are refused at the door, naming the
+/// field, instead of panicking the budget's actor; the budget keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_outside_the_documented_window_are_refused_not_a_panic() {
+    let repo = common::sqlite().await;
+    let engine = common::engine(&repo).await;
+    let mut monthly = PolicySpec::parse_shorthand("monthly:5.00:hard_limit").expect("policy");
+    monthly.timezone = Some("Pacific/Kiritimati".into());
+    let mut hourly = PolicySpec::parse_shorthand("hourly:5.00:hard_limit").expect("policy");
+    hourly.timezone = Some("Asia/Tokyo".into());
+    let spec = CreateBudget {
+        name: "far".into(),
+        component: Some("svc".into()),
+        policies: vec![monthly, hourly],
+        ..Default::default()
+    };
+    engine.create_budget(spec).await.expect("budget");
+    // The ends of chrono's range, as the issue's `at=-262143-01-01T00:00:00Z` and
+    // `at=+262142-12-31T23:59:59Z` parse to.
+    let (earliest, latest) = (chrono::DateTime::<chrono::Utc>::MIN_UTC, chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    for (at, field) in [(earliest, "at"), (latest, "at")] {
+        let text = at.to_rfc3339();
+        let query = StatusQuery { at: Some(at), ..Default::default() };
+        match engine.budget_status("far", &query).await {
+            Err(EngineError::Invalid { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{text}: expected a 400 naming {field}, got {other:?}"),
+        }
+    }
+    for _ in 0..10 {
+        let mut usage = usage_for(uuid::Uuid::now_v7(), 10, 10);
+        usage.allocation_id = None;
+        usage.component = Some("svc".into());
+        usage.provider = Some("anthropic".into());
+        usage.model = Some("claude-sonnet-4-5".into());
+        usage.timestamp = Some(earliest);
+        let err = engine.record_usage(usage).await.expect_err("refused");
+        assert!(matches!(err, EngineError::Invalid { ref field, .. } if field == "timestamp"), "{err:?}");
+    }
+    // Nothing reached the actor: it has not failed, and the budget still serves.
+    assert!(engine.actor_restarts().await.expect("restarts").is_empty());
+    let ok = engine.budget_status("far", &StatusQuery::default()).await.expect("status");
+    assert_eq!(ok.policies.len(), 2);
+    engine.shutdown().await;
+}
+
 /// Every read of the catalogue or of prices is current across daemons sharing a database:
 /// a policy by id, a price and an estimate read on one daemon see what another just changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,27 @@ pub use usage::*;
 
 use chrono::{DateTime, Utc};
 
+use crate::error::EngineError;
+
+/// The window of time the API accepts for `at`, `timestamp` and `effective_from`: years
+/// 2000 to 2199 (UTC). Wide enough for any imported history and any window end; outside it,
+/// period arithmetic in a far time zone could leave chrono's range.
+pub const EARLIEST_TIME: &str = "2000-01-01T00:00:00Z";
+pub const LATEST_TIME: &str = "2200-01-01T00:00:00Z";
+
+/// Refuses a time outside [`EARLIEST_TIME`, `LATEST_TIME`), naming `field`.
+pub fn check_time(field: &str, at: DateTime<Utc>) -> Result<DateTime<Utc>, EngineError> {
+    use chrono::Datelike;
+    if (2000..2200).contains(&at.year()) {
+        Ok(at)
+    } else {
+        Err(EngineError::invalid(
+            field,
+            format!("{field} must be between {EARLIEST_TIME} and {LATEST_TIME} (got {})", at.to_rfc3339()),
+        ))
+    }
+}
+
 /// The current time at the precision storage keeps (microseconds), so that what an API call
 /// returns equals what a later read returns.
 pub fn now() -> DateTime<Utc> {

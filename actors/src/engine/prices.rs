@@ -100,7 +100,7 @@ impl Engine {
         }
         let price = ModelPrice::manual(input, output, cache_read, cache_write, &provider);
         let now = crate::domain::now();
-        let effective_from = req.effective_from.unwrap_or(now);
+        let effective_from = req.effective_from.map(|t| check_time("effective_from", t)).transpose()?.unwrap_or(now);
         self.put_price_in_force(super::PriceChange {
             provider: &provider,
             model: &model,
@@ -142,7 +142,7 @@ impl Engine {
             ],
             false,
         )?;
-        let at = req.timestamp.unwrap_or_else(Utc::now);
+        let at = req.timestamp.map(|t| check_time("timestamp", t)).transpose()?.unwrap_or_else(Utc::now);
         let priced = self.inner.prices.cost(&provider, &model, &usage, at, req.service_tier.unwrap_or_default());
         Ok(EstimateResponse {
             cost: priced.cost(),

@@ -82,7 +82,7 @@ impl Engine {
             ],
             true,
         )?;
-        let timestamp = req.timestamp.unwrap_or(now);
+        let timestamp = req.timestamp.map(|t| check_time("timestamp", t)).transpose()?.unwrap_or(now);
         if timestamp > now + ChronoDuration::minutes(5) {
             return Err(EngineError::invalid("timestamp", "timestamp is more than 5 minutes in the future"));
         }

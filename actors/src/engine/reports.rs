@@ -17,7 +17,7 @@ impl Engine {
     pub async fn budget_status(&self, id_or_name: &str, query: &StatusQuery) -> Result<BudgetStatus, EngineError> {
         self.sync_catalog().await?;
         let budget = self.find_budget(id_or_name)?;
-        let at = query.at.unwrap_or_else(Utc::now);
+        let at = query.at.map(|at| check_time("at", at)).transpose()?.unwrap_or_else(Utc::now);
         let policies = self.policy_statuses(&budget, None, query.context_id.as_deref(), at).await?;
         let state = PolicyState::worst(policies.iter().map(|p| p.state));
         Ok(BudgetStatus { budget_id: budget.id, budget: budget.name.clone(), state, policies, at })
