@@ -185,9 +185,8 @@ impl Engine {
         if shared {
             alerts.retain(|a| a.kind == AlertKind::UnpricedModel);
         }
-        for alert in &alerts {
-            info!(target: "engine", kind = %alert.kind, message = %alert.message, "alert");
-        }
+        // Logged once committed (a duplicate request id stores neither record nor alerts).
+        let raised: Vec<(AlertKind, String)> = alerts.iter().map(|a| (a.kind, a.message.clone())).collect();
         let outcome = self
             .inner
             .repo
@@ -195,6 +194,9 @@ impl Engine {
             .await;
         match outcome {
             Ok(WriteOutcome::Done) => {
+                for (kind, message) in raised {
+                    info!(target: "engine", %kind, %message, "alert");
+                }
                 for settled in &undo {
                     let windows = settled.charges.iter().map(|c| (c.policy_id, c.window_key.clone())).collect();
                     // To a dead actor this is dropped, rightly: its successor read storage.
