@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime
 use chrono_tz::Tz;
 use std::str::FromStr;
 
-use crate::domain::{PeriodKind, Policy};
+use crate::domain::{PeriodKind, Policy, check_time};
 use crate::error::EngineError;
 
 /// One accounting window. `key` identifies it in storage; time windows are `[start, end)`.
@@ -102,86 +102,106 @@ impl PolicyClock {
     }
 
     /// The window containing `at` (for per-session policies, the window of `context_id`).
-    pub fn window(&self, at: DateTime<Utc>, context_id: Option<&str>) -> Window {
+    ///
+    /// Times outside [`crate::domain::EARLIEST_TIME`, `crate::domain::LATEST_TIME`) are refused here too, not only at the
+    /// doors: near chrono's limits a zone offset alone overflows (and chrono, and the cron
+    /// crate's iterator, panic there), and every step below is checked arithmetic.
+    pub fn window(&self, at: DateTime<Utc>, context_id: Option<&str>) -> Result<Window, EngineError> {
+        check_time("at", at)?;
+        let out_of_range = || {
+            EngineError::invalid(
+                "at",
+                format!("no {} window can be computed around {}", self.kind.as_str(), at.to_rfc3339()),
+            )
+        };
         match self.kind {
-            PeriodKind::Total => Window { key: "total".into(), start: None, end: None },
+            PeriodKind::Total => Ok(Window { key: "total".into(), start: None, end: None }),
             PeriodKind::PerSession => {
-                Window { key: format!("ctx:{}", context_id.unwrap_or("")), start: None, end: None }
+                Ok(Window { key: format!("ctx:{}", context_id.unwrap_or("")), start: None, end: None })
             }
-            PeriodKind::Cron => self.cron_window(at),
+            PeriodKind::Cron => self.cron_window(at).ok_or_else(out_of_range),
             PeriodKind::Hourly => {
                 // Hours are real hours even inside a DST fold: step back to the local hour mark.
                 let local = at.with_timezone(&self.tz);
                 let into_hour = Duration::minutes(i64::from(local.minute()))
                     + Duration::seconds(i64::from(local.second()))
                     + Duration::nanoseconds(i64::from(local.nanosecond()));
-                let start = at - into_hour;
-                Window { key: start.to_rfc3339(), start: Some(start), end: Some(start + Duration::hours(1)) }
+                let start = at.checked_sub_signed(into_hour).ok_or_else(out_of_range)?;
+                let end = start.checked_add_signed(Duration::hours(1)).ok_or_else(out_of_range)?;
+                Ok(Window { key: start.to_rfc3339(), start: Some(start), end: Some(end) })
             }
             kind => {
                 let local = at.with_timezone(&self.tz).naive_local();
-                let (start, end) = calendar_bounds(kind, local);
-                let start = resolve_local(self.tz, start);
-                let end = resolve_local(self.tz, end);
-                Window { key: start.to_rfc3339(), start: Some(start), end: Some(end) }
+                let (start, end) = calendar_bounds(kind, local).ok_or_else(out_of_range)?;
+                let start = resolve_local(self.tz, start).ok_or_else(out_of_range)?;
+                let end = resolve_local(self.tz, end).ok_or_else(out_of_range)?;
+                Ok(Window { key: start.to_rfc3339(), start: Some(start), end: Some(end) })
             }
         }
     }
 
-    fn cron_window(&self, at: DateTime<Utc>) -> Window {
+    /// `None` when the schedule cannot be followed around `at` (the cron crate's iterator is
+    /// not overflow-checked, so a panic in it is caught and answered as such).
+    fn cron_window(&self, at: DateTime<Utc>) -> Option<Window> {
         let Some(schedule) = &self.schedule else {
-            return Window { key: "total".into(), start: None, end: None };
+            return Some(Window { key: "total".into(), start: None, end: None });
         };
         // Whole seconds: the schedule's own resolution (a fraction would make the backward
         // search from `at + 1 s` find the next fire time in the last second of a window).
         let at = chrono::SubsecRound::trunc_subsecs(at, 0);
         let local = at.with_timezone(&self.tz);
-        // Fire times strictly after `at` going forward, and at-or-before `at` going back.
-        let end = schedule.after(&local).next().map(|t| t.with_timezone(&Utc));
-        let start = schedule.after(&(local + Duration::seconds(1))).next_back().map(|t| t.with_timezone(&Utc));
+        let after = local.checked_add_signed(Duration::seconds(1))?;
+        let bounds = std::panic::catch_unwind(|| {
+            // Fire times strictly after `at` going forward, and at-or-before `at` going back.
+            let end = schedule.after(&local).next().map(|t| t.with_timezone(&Utc));
+            let start = schedule.after(&after).next_back().map(|t| t.with_timezone(&Utc));
+            (start, end)
+        });
+        let (start, end) = bounds.ok()?;
         let key = match start {
             Some(s) => s.to_rfc3339(),
             None => "cron:before-first".into(),
         };
-        Window { key, start, end }
+        Some(Window { key, start, end })
     }
 }
 
 /// Start and end of the calendar window containing `local`, in local wall time.
-fn calendar_bounds(kind: PeriodKind, local: NaiveDateTime) -> (NaiveDateTime, NaiveDateTime) {
+fn calendar_bounds(kind: PeriodKind, local: NaiveDateTime) -> Option<(NaiveDateTime, NaiveDateTime)> {
     let date = local.date();
-    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).unwrap_or_default();
-    match kind {
+    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0);
+    let days = |d: NaiveDate, n: i64| d.checked_add_signed(Duration::days(n));
+    let (first, next) = match kind {
         PeriodKind::Weekly => {
-            let monday = date - Duration::days(i64::from(date.weekday().num_days_from_monday()));
-            (midnight(monday), midnight(monday + Duration::days(7)))
+            let monday = days(date, -i64::from(date.weekday().num_days_from_monday()))?;
+            (monday, days(monday, 7)?)
         }
         PeriodKind::Monthly => {
-            let first = date.with_day(1).unwrap_or(date);
+            let first = date.with_day(1)?;
             let next = if first.month() == 12 {
-                NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
+                NaiveDate::from_ymd_opt(first.year().checked_add(1)?, 1, 1)
             } else {
                 NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)
-            }
-            .unwrap_or(first);
-            (midnight(first), midnight(next))
+            }?;
+            (first, next)
         }
-        _ => (midnight(date), midnight(date + Duration::days(1))),
-    }
+        _ => (date, days(date, 1)?),
+    };
+    Some((midnight(first)?, midnight(next)?))
 }
 
 /// Maps local wall time to UTC. In a DST fold the earlier instant wins; in a gap (a local
 /// time that does not exist) the first existing instant after it is the boundary.
-fn resolve_local(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+fn resolve_local(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     let mut probe = local;
     for _ in 0..6 {
         match tz.from_local_datetime(&probe) {
-            LocalResult::Single(t) => return t.with_timezone(&Utc),
-            LocalResult::Ambiguous(early, _) => return early.with_timezone(&Utc),
-            LocalResult::None => probe += Duration::minutes(30),
+            LocalResult::Single(t) => return Some(t.with_timezone(&Utc)),
+            LocalResult::Ambiguous(early, _) => return Some(early.with_timezone(&Utc)),
+            LocalResult::None => probe = probe.checked_add_signed(Duration::minutes(30))?,
         }
     }
-    Utc.from_utc_datetime(&local)
+    Some(Utc.from_utc_datetime(&local))
 }
 
 #[cfg(test)]
@@ -216,7 +236,7 @@ mod tests {
 
     fn window(period: PeriodKind, tz: &str, at: &str) -> (String, String) {
         let clock = PolicyClock::new(&policy(period, Some(tz), None), Tz::UTC).expect("clock");
-        let w = clock.window(utc(at), None);
+        let w = clock.window(utc(at), None).expect("window");
         (w.start.expect("start").to_rfc3339(), w.end.expect("end").to_rfc3339())
     }
 
@@ -283,9 +303,9 @@ mod tests {
     #[test]
     fn per_session_and_total_windows() {
         let clock = PolicyClock::new(&policy(PeriodKind::PerSession, None, None), Tz::UTC).expect("clock");
-        assert_eq!(clock.window(Utc::now(), Some("abc")).key, "ctx:abc");
+        assert_eq!(clock.window(Utc::now(), Some("abc")).expect("window").key, "ctx:abc");
         let clock = PolicyClock::new(&policy(PeriodKind::Total, None, None), Tz::UTC).expect("clock");
-        assert_eq!(clock.window(Utc::now(), None).key, "total");
+        assert_eq!(clock.window(Utc::now(), None).expect("window").key, "total");
     }
 
     #[test]
@@ -293,11 +313,11 @@ mod tests {
         // Every day at 06:00 local in Berlin.
         let clock = PolicyClock::new(&policy(PeriodKind::Cron, Some("Europe/Berlin"), Some("0 6 * * *")), Tz::UTC)
             .expect("clock");
-        let w = clock.window(utc("2026-07-01T03:00:00Z"), None);
+        let w = clock.window(utc("2026-07-01T03:00:00Z"), None).expect("window");
         assert_eq!(w.start.expect("start").to_rfc3339(), "2026-06-30T04:00:00+00:00");
         assert_eq!(w.end.expect("end").to_rfc3339(), "2026-07-01T04:00:00+00:00");
         // Exactly at a fire time, the new window starts.
-        let w = clock.window(utc("2026-07-01T04:00:00Z"), None);
+        let w = clock.window(utc("2026-07-01T04:00:00Z"), None).expect("window");
         assert_eq!(w.start.expect("start").to_rfc3339(), "2026-07-01T04:00:00+00:00");
         assert!(parse_cron("not cron").is_err());
     }
@@ -315,7 +335,44 @@ mod tests {
         // "0 9 * * 1" is Monday 09:00: the window containing Wednesday 2026-11-25 starts on
         // Monday 2026-11-23.
         let clock = PolicyClock::new(&policy(PeriodKind::Cron, None, Some("0 9 * * 1")), Tz::UTC).expect("clock");
-        let w = clock.window(utc("2026-11-25T12:00:00Z"), None);
+        let w = clock.window(utc("2026-11-25T12:00:00Z"), None).expect("window");
         assert_eq!(w.start.expect("start").to_rfc3339(), "2026-11-23T09:00:00+00:00");
+    }
+
+    /// The reproductions: near chrono's limits a zone offset alone overflowed and the
+    /// BudgetActor panicked. Every period, in zones far east and west, at both ends of time,
+    /// gives an error naming `at` instead.
+    #[test]
+    fn times_at_chronos_limits_are_an_error_for_every_period_not_a_panic() {
+        let extremes = [
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+            utc("1999-12-31T23:59:59Z"),
+            utc("2200-01-01T00:00:00Z"),
+        ];
+        let kinds = [
+            (PeriodKind::Hourly, None),
+            (PeriodKind::Daily, None),
+            (PeriodKind::Weekly, None),
+            (PeriodKind::Monthly, None),
+            (PeriodKind::Cron, Some("0 6 * * *")),
+        ];
+        for tz in ["Pacific/Kiritimati", "Asia/Tokyo", "Pacific/Pago_Pago", "UTC"] {
+            for (kind, cron) in kinds {
+                let clock = PolicyClock::new(&policy(kind, Some(tz), cron), Tz::UTC).expect("clock");
+                for at in extremes {
+                    let err = clock.window(at, None).expect_err("out of range");
+                    assert!(
+                        matches!(&err, EngineError::Invalid { field, .. } if field == "at"),
+                        "{kind:?} {tz} {at}: {err}"
+                    );
+                }
+            }
+        }
+        // The window's edges are inside it.
+        let clock =
+            PolicyClock::new(&policy(PeriodKind::Monthly, Some("Pacific/Kiritimati"), None), Tz::UTC).expect("clock");
+        assert!(clock.window(utc("2000-01-01T00:00:00Z"), None).is_ok());
+        assert!(clock.window(utc("2199-12-31T23:59:59Z"), None).is_ok());
     }
 }

@@ -362,6 +362,24 @@ async fn crashed_actor_restarts_from_storage(t: TestRepo) {
     engine.shutdown().await;
 }
 
+/// A request that panics inside a budget's actor costs that request an internal error, not
+/// the budget: more panics than the restart intensity allows leave the actor serving, with
+/// no restart counted and its holds intact.
+async fn a_panicking_request_does_not_take_the_budget_away(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    engine.create_budget(budget("b", "svc", &["daily:1.00:hard_limit"])).await.expect("budget");
+    engine.allocate(by_amount("svc", "0.60")).await.expect("first");
+    for _ in 0..(budget_actors::budgets::MAX_RESTARTS + 3) {
+        let err = engine.panic_in_budget_actor("b").await.expect_err("the panicking request fails");
+        assert!(matches!(err, EngineError::Internal(_)), "{err:?}");
+    }
+    assert!(engine.actor_restarts().await.expect("restarts").is_empty(), "no restart was counted");
+    // The cache rebuilt after each panic still knows the 0.60 hold.
+    assert!(matches!(engine.allocate(by_amount("svc", "0.50")).await, Err(EngineError::BudgetExceeded(_))));
+    engine.allocate(by_amount("svc", "0.40")).await.expect("fits");
+    engine.shutdown().await;
+}
+
 /// An expired lease is released by the engine on its own; no reservation leaks.
 async fn expired_leases_are_released(t: TestRepo) {
     let engine = common::engine(&t).await;
@@ -458,6 +476,7 @@ both_backends!(
     overspend_is_recorded_and_alerted,
     request_id_is_idempotent,
     crashed_actor_restarts_from_storage,
+    a_panicking_request_does_not_take_the_budget_away,
     expired_leases_are_released,
     unpriced_models_are_never_free,
     usage_is_priced_with_the_version_in_force,

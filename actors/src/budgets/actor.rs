@@ -138,7 +138,7 @@ impl BudgetActor {
         let mut planned = Vec::new();
         for policy in budget.matching_policies(&req.call) {
             let Some(clock) = state.clock(policy) else { continue };
-            let window = clock.window(req.at, req.call.context_id.as_deref());
+            let window = clock.window(req.at, req.call.context_id.as_deref())?;
             let totals = *self.window(state, policy.id, &window.key).await?;
             let enforced = policy.enforcement == Enforcement::HardLimit && req.priority < BYPASS_PRIORITY;
             if enforced {
@@ -194,7 +194,7 @@ impl BudgetActor {
         let mut charged = Vec::new();
         for policy in budget.matching_policies(&req.call) {
             let Some(clock) = state.clock(policy) else { continue };
-            let window = clock.window(req.at, req.call.context_id.as_deref());
+            let window = clock.window(req.at, req.call.context_id.as_deref())?;
             self.window(state, policy.id, &window.key).await?;
             charged.push((policy, window));
         }
@@ -253,7 +253,7 @@ impl BudgetActor {
         // Answered with the settle, so the caller needs no second round trip for the standing.
         for policy in budget.matching_policies(&req.call) {
             let Some(clock) = state.clock(policy) else { continue };
-            let window = clock.window(req.at, req.call.context_id.as_deref());
+            let Ok(window) = clock.window(req.at, req.call.context_id.as_deref()) else { continue };
             if let Some(totals) = state.windows.get(&(policy.id, window.key.clone())) {
                 outcome.statuses.push(policy_status(policy, &window, totals));
             }
@@ -276,7 +276,7 @@ impl BudgetActor {
                 continue;
             }
             let Some(clock) = state.clock(policy) else { continue };
-            let window = clock.window(at, context_id);
+            let window = clock.window(at, context_id)?;
             let totals = *self.window(state, policy.id, &window.key).await?;
             out.push(policy_status(policy, &window, &totals));
         }
@@ -341,6 +341,57 @@ impl BudgetActor {
     }
 }
 
+/// What became of one request's work: done (well or with an error for its caller), or
+/// panicked.
+enum Guarded<T> {
+    Done(Result<T, EngineError>),
+    Panicked,
+}
+
+/// Runs one request's work and catches a panic in it. A panic is a bug, but one reached by
+/// one caller's input: it must cost that caller an error, not take the budget away from every
+/// other caller (a failed actor is restarted, and a few such failures in a minute would leave
+/// the budget stopped by the restart intensity). So input never reaches the supervisor.
+async fn guarded<T>(work: impl std::future::Future<Output = Result<T, EngineError>>) -> Guarded<T> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => Guarded::Done(result),
+        Err(_) => Guarded::Panicked,
+    }
+}
+
+impl BudgetActor {
+    /// After a panic the cache may be half-changed: it is rebuilt from storage, keeping the
+    /// windows whose settles are still being written (storage does not have those charges
+    /// yet). The caller gets an internal error. Only a failed rebuild (storage down) fails
+    /// the actor, for the supervisor to restart.
+    async fn recover_if_panicked<T>(
+        &self,
+        state: &mut BudgetState,
+        outcome: Guarded<T>,
+    ) -> Result<Result<T, EngineError>, ActorProcessingErr> {
+        match outcome {
+            Guarded::Done(result) => Ok(result),
+            Guarded::Panicked => {
+                tracing::error!(target: "engine", budget = %state.budget.name, "a request panicked in the budget's actor; its cache is rebuilt from storage and the actor keeps serving");
+                metrics::counter!("budget_actor_request_panics_total").increment(1);
+                let mut fresh = self.rebuild(state.budget.clone()).await?;
+                fresh.budget_seq = state.budget_seq;
+                for (key, count) in state.in_flight.drain() {
+                    if let Some(totals) = state.windows.remove(&key) {
+                        fresh.windows.insert(key.clone(), totals);
+                    }
+                    fresh.in_flight.insert(key, count);
+                }
+                *state = fresh;
+                Ok(Err(EngineError::Internal(
+                    "the request failed on an internal error; the budget is unaffected".into(),
+                )))
+            }
+        }
+    }
+}
+
 impl Actor for BudgetActor {
     type Msg = ToBudgetActor;
     type State = BudgetState;
@@ -363,7 +414,8 @@ impl Actor for BudgetActor {
         match message {
             ToBudgetActor::Reserve { request, reply } => {
                 let allocation_id = request.allocation_id;
-                let result = self.reserve(state, request).await;
+                let result = guarded(self.reserve(state, request)).await;
+                let result = self.recover_if_panicked(state, result).await?;
                 if reply.send(result).is_err() {
                     // The caller gave up (timeout): do not keep a hold nobody will write.
                     Self::unreserve(state, allocation_id);
@@ -371,7 +423,8 @@ impl Actor for BudgetActor {
             }
             ToBudgetActor::Unreserve { allocation_id } => Self::unreserve(state, allocation_id),
             ToBudgetActor::Settle { request, reply } => {
-                let result = self.settle(state, request).await;
+                let result = guarded(self.settle(state, request)).await;
+                let result = self.recover_if_panicked(state, result).await?;
                 if let Err(ractor::MessagingErr::SendErr(Ok(outcome))) = reply.send(result) {
                     // The caller gave up: nobody will write this settle or confirm it, so take
                     // it back (as a reserve is), which also ends its windows' in-flight state.
@@ -402,11 +455,17 @@ impl Actor for BudgetActor {
                 }
             }
             ToBudgetActor::Status { at, context_id, call, reply } => {
-                let result = self.status(state, at, context_id.as_deref(), call.as_ref()).await;
+                let result = guarded(self.status(state, at, context_id.as_deref(), call.as_ref())).await;
+                let result = self.recover_if_panicked(state, result).await?;
                 let _ = reply.send(result);
             }
             #[cfg(any(test, feature = "testing"))]
             ToBudgetActor::Crash => return Err("fault injected: crash requested".into()),
+            #[cfg(any(test, feature = "testing"))]
+            ToBudgetActor::PanicInRequest(reply) => {
+                let result = guarded(async { panic!("fault injected: a request panicked") }).await;
+                let _ = reply.send(self.recover_if_panicked(state, result).await?);
+            }
         }
         Ok(())
     }

@@ -45,6 +45,10 @@ pub enum ToBudgetActor {
     /// Fault injection for tests: the handler fails, so the supervisor restarts the actor.
     #[cfg(any(test, feature = "testing"))]
     Crash,
+    /// Fault injection for tests: a request whose work panics, as a bug reached by one
+    /// caller's input would.
+    #[cfg(any(test, feature = "testing"))]
+    PanicInRequest(RpcReplyPort<Result<(), EngineError>>),
 }
 
 #[derive(Debug, Clone)]

@@ -151,6 +151,13 @@ impl BudgetActors {
         actor.cast(ToBudgetActor::Crash).map_err(|e| EngineError::Unavailable(e.to_string()))
     }
 
+    /// Fault injection for tests: one request to a budget's actor panics.
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn panic_in_request(&self, budget: &Arc<Budget>) -> Result<(), EngineError> {
+        let actor = self.actor_for(budget).await?;
+        call!(actor, ToBudgetActor::PanicInRequest).map_err(|e| EngineError::Unavailable(e.to_string()))?
+    }
+
     /// For tests: how many windows a budget's actor holds in memory.
     #[cfg(any(test, feature = "testing"))]
     pub async fn cached_windows(&self, budget: &Arc<Budget>) -> Result<usize, EngineError> {

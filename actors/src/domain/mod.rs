@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod limits;
 mod policy;
 mod scope;
+pub mod text;
 mod usage;
 
 pub use alert::*;

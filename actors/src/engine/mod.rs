@@ -106,6 +106,12 @@ impl Engine {
         self.inner.actors.crash(&self.find_budget(id_or_name)?).await
     }
 
+    /// Fault injection for tests: one request to a budget's actor panics.
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn panic_in_budget_actor(&self, id_or_name: &str) -> Result<(), EngineError> {
+        self.inner.actors.panic_in_request(&self.find_budget(id_or_name)?).await
+    }
+
     /// For tests: how many windows a budget's actor holds in memory.
     #[cfg(any(test, feature = "testing"))]
     pub async fn cached_windows(&self, id_or_name: &str) -> Result<usize, EngineError> {

@@ -40,7 +40,7 @@ impl Engine {
         let mut out = Vec::new();
         for policy in budget.policies.iter().filter(|p| wanted(p)) {
             let clock = crate::period::PolicyClock::new(policy, self.inner.config.default_timezone)?;
-            let window = clock.window(at, context_id);
+            let window = clock.window(at, context_id)?;
             let totals = self.inner.repo.window_totals(policy.id, &window.key, crate::domain::now()).await?;
             out.push(crate::domain::policy_status(policy, &window, &totals));
         }
