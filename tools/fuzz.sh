@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzz the REST API with Schemathesis (issue 7): start a daemon on a fresh data directory,
-# run every Schemathesis phase (examples, coverage, fuzzing, stateful) with every check
-# against the daemon's own OpenAPI document, then check that the daemon is alive and that
-# what it lists agrees with what the run created and deleted (tools/fuzz_check.py).
+# seed it with a few budgets and a usage record, run every Schemathesis phase (examples,
+# coverage, fuzzing, stateful) with every check against the daemon's own OpenAPI document,
+# then check that the daemon is alive and that what it lists agrees with what the run
+# created and deleted (tools/fuzz_check.py).
 #
 #   tools/fuzz.sh [PATH_TO_BUDGET_BINARY]        (default: target/debug/budget)
 #
@@ -10,7 +11,7 @@
 # failure of either; 2 when the harness itself could not run (no binary, install failed,
 # daemon did not start, Schemathesis stopped with an error of its own).
 # Reports go to target/fuzz-report/: schemathesis.txt (console output), junit.xml, har.json
-# (every request and response), daemon.log, check.txt, rss.txt.
+# (every request and response), daemon.log, seeded.txt, check.txt, rss.txt.
 #
 # Environment (all optional):
 #   FUZZ_VENV          venv for Schemathesis              (default: target/fuzz-venv)
@@ -155,6 +156,9 @@ if [[ -z $admin_key_ids ]]; then
   echo "fuzz: could not list the daemon's keys with the admin key" >&2; tail -n 40 "$daemon_log" >&2
   elapsed; exit 2
 fi
+# Something for the fuzzer to find: three budgets, an allocation and its usage record.
+"$venv/bin/python" "$root/tools/fuzz_check.py" --base "$base" --key "$key" --seed-out "$report_dir/seeded.txt" ||
+  { echo "fuzz: could not seed the daemon" >&2; tail -n 40 "$daemon_log" >&2; elapsed; exit 2; }
 cat > "$work/fuzz_hooks.py" <<'PY'
 import os
 import uuid
@@ -170,9 +174,16 @@ def before_call(context, case, kwargs):
             and str((case.path_parameters or {}).get("id")) in PROTECTED):
         case.path_parameters["id"] = str(uuid.uuid4())
 PY
-# An explicit (empty) config file: a schemathesis.toml found in this or a parent directory
-# must not change the run; every option is on the command line.
-printf '# tools/fuzz.sh passes every option on the command line\n' > "$work/schemathesis.toml"
+# An explicit config file, so that a schemathesis.toml in this or a parent directory cannot
+# change the run. Every option is on the command line but this one: by default Schemathesis
+# masks any field whose name holds "token" or "key" in the reproductions it prints, which
+# turns this API's input_tokens, token_limit, ... into "[Filtered]"; only the bearer key is
+# masked here.
+cat > "$work/schemathesis.toml" <<'TOML'
+[output.sanitization]
+keys-to-sanitize = ["authorization"]
+sensitive-markers = ["authorization"]
+TOML
 st_cmd=("$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$base/api/v1/openapi.json"
   --header "Authorization: Bearer $key"
   --checks all
@@ -199,6 +210,7 @@ echo "fuzz: schemathesis exited $st_rc after $(( $(date +%s) - t_st )) s"
 
 # --- the daemon afterwards: alive, and consistent with what the run did --------------------
 "$venv/bin/python" "$root/tools/fuzz_check.py" --base "$base" --key "$key" --har "$report_dir/har.json" \
+  --seeded "$report_dir/seeded.txt" \
   2>&1 | tee "$report_dir/check.txt"
 check_rc=${PIPESTATUS[0]}
 

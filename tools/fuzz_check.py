@@ -2,9 +2,15 @@
 """After a fuzz run (tools/fuzz.sh): is the daemon alive, and does what it lists agree with
 what the run did?
 
-    tools/fuzz_check.py --base http://127.0.0.1:PORT --key ADMIN_KEY [--har target/fuzz-report/har.json]
+    tools/fuzz_check.py --base http://127.0.0.1:PORT --key ADMIN_KEY --seed-out FILE
+    tools/fuzz_check.py --base http://127.0.0.1:PORT --key ADMIN_KEY [--seeded FILE] [--har FILE]
 
-Checks, against a daemon that started on an empty data directory:
+With --seed-out (before the fuzz run): gives the fuzzer real data to find and work on — three
+budgets (a daily cost limit, a monthly token limit, a scoped total), one allocation against
+the first and the usage record that settles it — and writes the ids of the budgets to FILE.
+
+Without it (after the run), checks, against a daemon that started on an empty data directory
+(plus the budgets in --seeded):
   * GET /health and GET /ready answer 200;
   * GET /api/v1/budgets answers 200, and for every listed budget GET /api/v1/budgets/{id},
     GET /api/v1/budgets/{name} and GET /api/v1/budgets/{id}/status answer 200 with that budget;
@@ -13,7 +19,9 @@ Checks, against a daemon that started on an empty data directory:
   * with the HAR file Schemathesis wrote (every request it sent and every answer): the budgets
     listed are exactly those that got a 201 on POST /api/v1/budgets less those that got a 204
     on DELETE /api/v1/budgets/{id}: the count agrees, no listed budget was never created, and
-    no budget deleted by id is still listed.
+    no budget deleted by id is still listed;
+  * the daemon still works: a new budget is created, listed, read (by id, by name, its status
+    and policies), deleted (204) and then gone (404).
 
 Standard library only. Exit 0 when everything holds, 1 otherwise.
 """
@@ -25,6 +33,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 
 failures = []
 
@@ -38,9 +47,14 @@ def ok(msg):
     print(f"ok:   {msg}")
 
 
-def get(base, key, path, timeout=30):
-    """GET base+path; returns (status, parsed JSON or text or None)."""
-    req = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {key}"})
+def get(base, key, path, timeout=30, method="GET", body=None):
+    """A request to base+path; returns (status, parsed JSON or text), status None if no answer."""
+    headers = {"Authorization": f"Bearer {key}"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(base + path, data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             status, body = resp.status, resp.read()
@@ -104,13 +118,55 @@ def read_har(path):
     return seen
 
 
+SEED_BUDGETS = [
+    {"name": "fuzz-seed-daily", "description": "seeded by tools/fuzz.sh", "owner": "fuzz", "component": "fuzz",
+     "policies": [{"period": "daily", "cost_limit": "5.00", "enforcement": "hard_limit"}]},
+    {"name": "fuzz-seed-tokens", "policies": [{"period": "monthly", "token_limit": 1000000, "enforcement": "soft_limit"}]},
+    {"name": "fuzz-seed-total", "scope": {"provider": "openai"},
+     "policies": [{"period": "total", "cost_limit": "100", "enforcement": "warn"}]},
+]
+
+
+def seed(base, key, out):
+    ids = []
+    for spec in SEED_BUDGETS:
+        s, body = get(base, key, BUDGETS, method="POST", body=spec)
+        if s != 201:
+            print(f"seed: POST {BUDGETS} {spec['name']} -> {s}: {short(body)}")
+            return 1
+        ids.append(body["id"])
+    alloc = {"component": "fuzz", "context_id": "fuzz-ctx", "provider": "anthropic", "model": "claude-sonnet-4-5",
+             "task_type": "chat", "input_tokens": 2000, "max_output_tokens": 1000}
+    s, body = get(base, key, "/api/v1/allocations", method="POST", body=alloc)
+    if s != 201:
+        print(f"seed: POST /api/v1/allocations -> {s}: {short(body)}")
+        return 1
+    usage = {"allocation_id": body["id"], "input_tokens": 1800, "output_tokens": 640, "request_id": "fuzz-seed-1"}
+    s, rec = get(base, key, "/api/v1/usage/record", method="POST", body=usage)
+    if s != 201:
+        print(f"seed: POST /api/v1/usage/record -> {s}: {short(rec)}")
+        return 1
+    with open(out, "w", encoding="utf-8") as f:
+        f.write("\n".join(ids) + "\n")
+    print(f"seed: {len(ids)} budgets, allocation {body['id']}, usage record {rec.get('id')} (cost {rec.get('cost')})")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", required=True, help="http://host:port of the daemon")
     ap.add_argument("--key", required=True, help="an admin API key")
     ap.add_argument("--har", help="the HAR file of the Schemathesis run")
+    ap.add_argument("--seed-out", help="seed data before the run; write the seeded budget ids here")
+    ap.add_argument("--seeded", help="the file --seed-out wrote")
     args = ap.parse_args()
     base, key = args.base.rstrip("/"), args.key
+    if args.seed_out:
+        return seed(base, key, args.seed_out)
+    seeded = []
+    if args.seeded:
+        with open(args.seeded, encoding="utf-8") as f:
+            seeded = [line.strip() for line in f if line.strip()]
 
     # Alive?
     for path in ("/health", "/ready"):
@@ -165,16 +221,19 @@ def main():
         except (OSError, ValueError, KeyError) as err:
             fail(f"could not read the HAR file {args.har}: {err}")
     if seen is not None:
-        created = seen["created"]
+        created = dict(seen["created"])
+        created.update({bid: None for bid in seeded})
+        seen["created_201"] += len(seeded)
         expected = seen["created_201"] - seen["deleted_204"]
         print(
-            f"run:  {seen['requests']} requests; POST {BUDGETS}: {seen['created_201']} x 201"
+            f"run:  {len(seeded)} budgets seeded; {seen['requests']} requests; POST {BUDGETS}:"
+            f" {seen['created_201'] - len(seeded)} x 201"
             f" ({seen['create_unknown']} without an answer); DELETE {BUDGETS}/{{id}}:"
             f" {seen['deleted_204']} x 204 ({seen['delete_unknown']} without an answer)"
         )
         low, high = expected - seen["delete_unknown"], expected + seen["create_unknown"]
         if low <= len(listed_ids) <= high:
-            ok(f"listed {len(listed_ids)} = created {seen['created_201']} - deleted {seen['deleted_204']}")
+            ok(f"listed {len(listed_ids)} = created {seen['created_201']} (with the seeded) - deleted {seen['deleted_204']}")
         else:
             fail(
                 f"listed {len(listed_ids)} budgets, but the run created {seen['created_201']} and deleted"
@@ -243,6 +302,30 @@ def main():
             check_refs("allocation", alloc.get("id") if isinstance(alloc, dict) else alloc,
                        alloc.get("budgets") if isinstance(alloc, dict) else None)
         ok(f"GET {path}: {len(allocs)} allocations")
+
+    # The daemon still works after the run: a budget's whole life, start to end.
+    name = f"fuzz-check-{uuid.uuid4().hex[:12]}"
+    spec = {"name": name, "policies": [{"period": "daily", "cost_limit": "1", "enforcement": "hard_limit"}]}
+    s, body = get(base, key, BUDGETS, method="POST", body=spec)
+    if s != 201 or not isinstance(body, dict) or "id" not in body:
+        fail(f"round trip: POST {BUDGETS} -> {s}: {short(body)}")
+    else:
+        bid, before = body["id"], len(failures)
+        s, lst = get(base, key, BUDGETS)
+        if s != 200 or not isinstance(lst, list) or bid not in [b.get("id") for b in lst if isinstance(b, dict)]:
+            fail(f"round trip: the new budget {bid} is not in GET {BUDGETS} ({s})")
+        for path in (f"{BUDGETS}/{bid}", f"{BUDGETS}/{name}", f"{BUDGETS}/{bid}/status", f"{BUDGETS}/{bid}/policies"):
+            s, b = get(base, key, path)
+            if s != 200:
+                fail(f"round trip: GET {path} -> {s}: {short(b)}")
+        s, b = get(base, key, f"{BUDGETS}/{bid}", method="DELETE")
+        if s != 204:
+            fail(f"round trip: DELETE {BUDGETS}/{bid} -> {s}: {short(b)}")
+        s, b = get(base, key, f"{BUDGETS}/{bid}")
+        if s != 404:
+            fail(f"round trip: GET {BUDGETS}/{bid} after its delete -> {s}: {short(b)}")
+        if len(failures) == before:
+            ok("round trip: a new budget is created, listed, read by id, name, status and policies, deleted")
 
     print(f"consistency check: {'FAILED, ' + str(len(failures)) + ' problems' if failures else 'passed'}")
     return 1 if failures else 0

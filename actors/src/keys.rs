@@ -37,10 +37,7 @@ impl KeyStore {
     }
 
     pub async fn create(&self, name: &str, role: Role) -> Result<CreatedKey, EngineError> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > 128 {
-            return Err(EngineError::invalid("name", "key name must be 1 to 128 characters"));
-        }
+        crate::domain::text::check_identifier("name", name, crate::domain::text::NAME_MAX)?;
         let secret = new_secret();
         let info = ApiKeyInfo {
             id: Uuid::now_v7(),

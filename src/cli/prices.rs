@@ -22,7 +22,7 @@ pub enum PricesCmd {
         #[arg(long)]
         search: Option<String>,
         #[arg(long, default_value_t = 50)]
-        limit: usize,
+        limit: u32,
     },
     Show {
         provider: String,

@@ -59,7 +59,11 @@ pub async fn price_updates(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<UpdatesQuery>,
 ) -> ApiResult<Json<Vec<PriceUpdate>>> {
-    Ok(Json(monitor(&s)?.updates(q.provider.as_deref(), q.model.as_deref(), q.limit.unwrap_or(100)).await?))
+    Ok(Json(
+        monitor(&s)?
+            .updates(q.provider.as_deref(), q.model.as_deref(), budget_actors::api::check_limit(q.limit, 100)?)
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/prices/pending", tag = "price monitoring", params(PendingQuery),
@@ -69,7 +73,7 @@ pub async fn pending_prices(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<PendingQuery>,
 ) -> ApiResult<Json<Vec<PendingChange>>> {
-    Ok(Json(monitor(&s)?.pending(q.status.as_deref(), q.limit.unwrap_or(100)).await?))
+    Ok(Json(monitor(&s)?.pending(q.status.as_deref(), budget_actors::api::check_limit(q.limit, 100)?).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/prices/pending/{id}/approve", tag = "price monitoring",

@@ -7,6 +7,23 @@ use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use crate::error::EngineError;
+
+/// The most any listing returns in one page.
+pub const MAX_PAGE: u32 = 1000;
+
+/// A listing's `limit`: `default` when absent, else 1 to [`MAX_PAGE`] (a 400 naming `limit`
+/// outside that, rather than a silent clamp the caller cannot see).
+pub fn check_limit<T: TryFrom<u32>>(limit: Option<u32>, default: T) -> Result<T, EngineError> {
+    match limit {
+        None => Ok(default),
+        Some(l) if (1..=MAX_PAGE).contains(&l) => {
+            T::try_from(l).map_err(|_| EngineError::invalid("limit", format!("limit {l} is out of range")))
+        }
+        Some(l) => Err(EngineError::invalid("limit", format!("limit must be 1 to {MAX_PAGE} (got {l})"))),
+    }
+}
+
 /// `GET /api/v1/budgets/{id}/status`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -96,8 +113,9 @@ pub struct PricesQuery {
     /// Substring of the model name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<String>,
+    /// 1–1000; default every match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<usize>,
+    pub limit: Option<u32>,
 }
 
 /// `POST /api/v1/prices/refresh`.

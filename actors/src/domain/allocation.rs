@@ -38,7 +38,7 @@ impl AllocationStatus {
 
     /// A status a caller asked for (a filter): an unknown one is the caller's mistake.
     pub fn parse_input(field: &str, text: &str) -> Result<Self, EngineError> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text.trim()).ok_or_else(|| {
+        Self::ALL.into_iter().find(|s| s.as_str() == text).ok_or_else(|| {
             EngineError::invalid(field, format!("unknown status '{text}' (expected active, released or expired)"))
         })
     }

@@ -36,18 +36,9 @@ impl Budget {
 }
 
 pub fn validate_budget_name(name: &str) -> Result<String, EngineError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(EngineError::invalid("name", "name must not be empty"));
-    }
-    if name.len() > 128 {
-        return Err(EngineError::invalid("name", "name is longer than 128 characters"));
-    }
+    super::text::check_budget_name("name", name)?;
     if Uuid::parse_str(name).is_ok() {
         return Err(EngineError::invalid("name", "name must not be a UUID (ids and names share one path segment)"));
-    }
-    if name.chars().any(|c| c.is_control() || c == '/') {
-        return Err(EngineError::invalid("name", "name must not contain '/' or control characters"));
     }
     Ok(name.to_string())
 }

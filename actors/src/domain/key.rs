@@ -24,7 +24,7 @@ impl Role {
         }
     }
     pub fn parse(text: &str) -> Result<Role, EngineError> {
-        match text.trim() {
+        match text {
             "read" => Ok(Role::Read),
             "write" => Ok(Role::Write),
             "admin" => Ok(Role::Admin),

@@ -198,17 +198,17 @@ impl PolicySpec {
     }
 
     pub fn into_policy(self, budget_id: Uuid, now: DateTime<Utc>) -> Result<Policy, EngineError> {
-        let period = PeriodKind::parse(self.period.trim())?;
+        let period = PeriodKind::parse(&self.period)?;
         let enforcement = match self.enforcement.as_deref() {
-            Some(e) => Enforcement::parse(e.trim())?,
+            Some(e) => Enforcement::parse(e)?,
             None => Enforcement::HardLimit,
         };
         let policy = Policy {
             id: Uuid::now_v7(),
             budget_id,
             period,
-            cron: self.cron.filter(|c| !c.trim().is_empty()),
-            timezone: self.timezone.filter(|t| !t.trim().is_empty()),
+            cron: self.cron.filter(|c| !c.is_empty()),
+            timezone: self.timezone.filter(|t| !t.is_empty()),
             cost_limit: self.cost_limit,
             token_limit: self.token_limit,
             enforcement,
@@ -222,7 +222,7 @@ impl PolicySpec {
                 tier: self.tier,
                 context_id: self.context_id,
             }
-            .normalized(),
+            .validated()?,
             allow_unpriced: self.allow_unpriced.unwrap_or(false),
             enabled: self.enabled.unwrap_or(true),
             created_at: now,
@@ -253,8 +253,13 @@ impl Policy {
                 "warning_threshold must not be above action_threshold",
             ));
         }
+        self.filters.clone().validated()?;
         if let Some(tz) = &self.timezone {
+            super::text::check_text("timezone", tz, super::text::SCHEDULE_MAX)?;
             crate::period::parse_timezone(tz)?;
+        }
+        if let Some(expr) = &self.cron {
+            super::text::check_text("cron", expr, super::text::SCHEDULE_MAX)?;
         }
         match (self.period, &self.cron) {
             (PeriodKind::Cron, None) => {
@@ -282,7 +287,7 @@ impl Policy {
     pub fn apply_patch(&mut self, patch: crate::api::UpdatePolicy) -> Result<(), EngineError> {
         let clears = fields_to_clear(&patch)?;
         if let Some(period) = patch.period {
-            self.period = PeriodKind::parse(period.trim())?;
+            self.period = PeriodKind::parse(&period)?;
         }
         if patch.cost_limit.is_some() {
             self.cost_limit = patch.cost_limit;
@@ -291,7 +296,7 @@ impl Policy {
             self.token_limit = patch.token_limit;
         }
         if let Some(e) = patch.enforcement {
-            self.enforcement = Enforcement::parse(e.trim())?;
+            self.enforcement = Enforcement::parse(&e)?;
         }
         if let Some(w) = patch.warning_threshold {
             self.warning_threshold = w;
@@ -300,10 +305,10 @@ impl Policy {
             self.action_threshold = a;
         }
         if patch.cron.is_some() {
-            self.cron = patch.cron.filter(|c| !c.trim().is_empty());
+            self.cron = patch.cron.filter(|c| !c.is_empty());
         }
         if patch.timezone.is_some() {
-            self.timezone = patch.timezone.filter(|t| !t.trim().is_empty());
+            self.timezone = patch.timezone.filter(|t| !t.is_empty());
         }
         if let Some(a) = patch.allow_unpriced {
             self.allow_unpriced = a;
@@ -321,7 +326,7 @@ impl Policy {
             (patch.context_id, &mut filters.context_id),
         ] {
             if let Some(value) = value {
-                *slot = Some(value.trim().to_string()).filter(|v| !v.is_empty());
+                *slot = Some(value).filter(|v| !v.is_empty());
             }
         }
         for name in &clears {

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::text::{IDENT_MAX, check_identifier, check_model, check_provider};
 use crate::error::EngineError;
 
 /// Filters deciding which calls count against a budget or a policy. `None` matches anything.
@@ -39,19 +40,17 @@ impl ScopeFilter {
             && field_matches(&self.context_id, call.context_id.as_deref())
     }
 
-    /// Empty strings mean "no filter"; surrounding space is dropped.
-    pub fn normalized(self) -> ScopeFilter {
-        fn clean(v: Option<String>) -> Option<String> {
-            v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-        }
-        ScopeFilter {
-            provider: clean(self.provider),
-            model: clean(self.model),
-            component: clean(self.component),
-            task_type: clean(self.task_type),
-            tier: clean(self.tier),
-            context_id: clean(self.context_id),
-        }
+    /// Empty strings mean "no filter"; every other value follows the rule of its field
+    /// (`domain::text`).
+    pub fn validated(self) -> Result<ScopeFilter, EngineError> {
+        Ok(ScopeFilter {
+            provider: optional("provider", self.provider, check_provider)?,
+            model: optional("model", self.model, check_model)?,
+            component: optional("component", self.component, check_ident)?,
+            task_type: optional("task_type", self.task_type, check_ident)?,
+            tier: optional("tier", self.tier, check_ident)?,
+            context_id: optional("context_id", self.context_id, check_ident)?,
+        })
     }
 }
 
@@ -85,28 +84,36 @@ impl CallScope {
         task_type: Option<String>,
         tier: Option<String>,
     ) -> Result<CallScope, EngineError> {
-        let component = require_name("component", component)?;
-        let provider = require_name("provider", provider)?;
-        let model = require_name("model", model)?;
-        let tier = tier.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| default_tier(&provider).to_string());
+        check_ident("component", &component)?;
+        check_provider("provider", &provider)?;
+        check_model("model", &model)?;
+        let tier = optional("tier", tier, check_ident)?.unwrap_or_else(|| default_tier(&provider).to_string());
         Ok(CallScope {
             component,
-            context_id: context_id.filter(|c| !c.is_empty()),
+            context_id: optional("context_id", context_id, check_ident)?,
             provider,
             model,
-            task_type: task_type.filter(|t| !t.is_empty()),
+            task_type: optional("task_type", task_type, check_ident)?,
             tier,
         })
     }
 }
 
-pub(crate) fn require_name(field: &'static str, value: String) -> Result<String, EngineError> {
-    let value = value.trim().to_string();
-    if value.is_empty() {
-        return Err(EngineError::invalid(field, format!("{field} must not be empty")));
+fn check_ident(field: &str, value: &str) -> Result<(), EngineError> {
+    check_identifier(field, value, IDENT_MAX)
+}
+
+/// An optional identifier: absent or empty is `None`; anything else must pass `check`.
+pub(crate) fn optional(
+    field: &str,
+    value: Option<String>,
+    check: fn(&str, &str) -> Result<(), EngineError>,
+) -> Result<Option<String>, EngineError> {
+    match value {
+        Some(v) if !v.is_empty() => {
+            check(field, &v)?;
+            Ok(Some(v))
+        }
+        _ => Ok(None),
     }
-    if value.len() > 256 {
-        return Err(EngineError::invalid(field, format!("{field} is longer than 256 characters")));
-    }
-    Ok(value)
 }

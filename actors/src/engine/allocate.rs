@@ -179,7 +179,7 @@ impl Engine {
         let filter = AllocationFilter {
             context_id: query.context_id.clone(),
             status,
-            limit: query.limit.unwrap_or(100).clamp(1, 1000),
+            limit: crate::api::check_limit(query.limit, 100)?,
         };
         self.inner.repo.list_allocations(&filter).await
     }

@@ -122,6 +122,7 @@ impl Engine {
     pub async fn create_budget(&self, req: CreateBudget) -> Result<Budget, EngineError> {
         self.sync_catalog().await?;
         let name = validate_budget_name(&req.name)?;
+        check_free_text(req.description.as_deref(), req.owner.as_deref())?;
         let now = crate::domain::now();
         let id = Uuid::now_v7();
         let mut scope = req.scope.unwrap_or_default();
@@ -137,7 +138,7 @@ impl Engine {
             name,
             description: req.description,
             owner: req.owner,
-            scope: scope.normalized(),
+            scope: scope.validated().map_err(|e| prefix_field(e, "scope"))?,
             policies,
             created_at: now,
             updated_at: now,
@@ -154,6 +155,7 @@ impl Engine {
         if let Some(name) = req.name {
             budget.name = validate_budget_name(&name)?;
         }
+        check_free_text(req.description.as_deref(), req.owner.as_deref())?;
         if let Some(d) = req.description {
             budget.description = Some(d);
         }
@@ -161,7 +163,7 @@ impl Engine {
             budget.owner = Some(o);
         }
         if let Some(scope) = req.scope {
-            budget.scope = scope.normalized();
+            budget.scope = scope.validated().map_err(|e| prefix_field(e, "scope"))?;
         }
         budget.updated_at = crate::domain::now();
         self.inner.repo.update_budget(&budget).await?;
@@ -241,4 +243,16 @@ fn prefix_field(err: EngineError, prefix: &str) -> EngineError {
         EngineError::Invalid { field, message } => EngineError::Invalid { field: format!("{prefix}.{field}"), message },
         other => other,
     }
+}
+
+/// A budget's description and owner: free text of bounded length.
+fn check_free_text(description: Option<&str>, owner: Option<&str>) -> Result<(), EngineError> {
+    use crate::domain::text::{DESCRIPTION_MAX, OWNER_MAX, check_text};
+    if let Some(d) = description {
+        check_text("description", d, DESCRIPTION_MAX)?;
+    }
+    if let Some(o) = owner {
+        check_text("owner", o, OWNER_MAX)?;
+    }
+    Ok(())
 }

@@ -20,7 +20,7 @@ impl Engine {
     pub async fn list_prices(&self, query: &PricesQuery) -> Result<Vec<PriceSummary>, EngineError> {
         self.sync_catalog().await?;
         let search = query.search.as_deref().map(str::to_ascii_lowercase);
-        let limit = query.limit;
+        let limit = query.limit.map(|l| crate::api::check_limit(Some(l), usize::MAX)).transpose()?;
         Ok(self
             .inner
             .prices
@@ -53,11 +53,10 @@ impl Engine {
 
     /// Stores a manual price as a new version; usage before `effective_from` keeps its price.
     pub async fn set_price(&self, provider: &str, model: &str, req: SetPrice) -> Result<PriceSummary, EngineError> {
-        let provider = provider.trim().to_ascii_lowercase();
-        let model = model.trim().to_string();
-        if provider.is_empty() || model.is_empty() {
-            return Err(EngineError::invalid("provider", "provider and model must not be empty"));
-        }
+        crate::domain::text::check_provider("provider", provider)?;
+        crate::domain::text::check_model("model", model)?;
+        let provider = provider.to_ascii_lowercase();
+        let model = model.to_string();
         if model.ends_with("/history") {
             // `…/{model}/history` is the route of a price's history: such a model could be set
             // but never read back.
@@ -122,14 +121,9 @@ impl Engine {
     /// a database.
     pub async fn estimate(&self, req: EstimateRequest) -> Result<EstimateResponse, EngineError> {
         self.sync_catalog().await?;
-        let provider = req.provider.trim().to_string();
-        let model = req.model.trim().to_string();
-        if provider.is_empty() {
-            return Err(EngineError::invalid("provider", "provider must not be empty"));
-        }
-        if model.is_empty() {
-            return Err(EngineError::invalid("model", "model must not be empty"));
-        }
+        crate::domain::text::check_provider("provider", &req.provider)?;
+        crate::domain::text::check_model("model", &req.model)?;
+        let (provider, model) = (req.provider, req.model);
         let usage = usage_from_fields(
             req.usage,
             [

@@ -58,7 +58,7 @@ impl Engine {
         };
         let pick = |given: Option<String>, from_alloc: Option<&String>, field: &str| -> Result<String, EngineError> {
             given
-                .filter(|v| !v.trim().is_empty())
+                .filter(|v| !v.is_empty())
                 .or_else(|| from_alloc.cloned())
                 .ok_or_else(|| EngineError::invalid(field, format!("{field} is required without an allocation_id")))
         };
@@ -87,9 +87,7 @@ impl Engine {
             return Err(EngineError::invalid("timestamp", "timestamp is more than 5 minutes in the future"));
         }
         if let Some(rid) = &req.request_id {
-            if rid.is_empty() || rid.len() > 256 {
-                return Err(EngineError::invalid("request_id", "request_id must be 1 to 256 characters"));
-            }
+            crate::domain::text::check_identifier("request_id", rid, crate::domain::text::IDENT_MAX)?;
             if let Some(existing) = self.inner.repo.usage_by_request_id(rid).await? {
                 return self.replay(existing).await;
             }

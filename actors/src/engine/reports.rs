@@ -57,7 +57,7 @@ impl Engine {
             .as_deref()
             .map(|c| Uuid::parse_str(c).map_err(|_| EngineError::invalid("cursor", format!("'{c}' is not a valid id"))))
             .transpose()?;
-        let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+        let limit = crate::api::check_limit(query.limit, 100)?;
         let filter = UsageFilter {
             from: query.from,
             to: query.to,
@@ -160,6 +160,6 @@ impl Engine {
     }
 
     pub async fn list_alerts(&self, query: &AlertsQuery) -> Result<Vec<Alert>, EngineError> {
-        self.inner.repo.list_alerts(query.limit.unwrap_or(100).clamp(1, 1000)).await
+        self.inner.repo.list_alerts(crate::api::check_limit(query.limit, 100)?).await
     }
 }

@@ -312,13 +312,13 @@ impl PriceMonitor {
         model: Option<&str>,
         limit: u32,
     ) -> Result<Vec<PriceUpdate>, EngineError> {
-        self.engine.price_updates(provider, model, limit.clamp(1, 1000)).await
+        self.engine.price_updates(provider, model, limit).await
     }
 
     /// Held changes with `status` (`pending`, `approved`, `rejected`, `superseded`), or all
     /// of them for `all`; only the pending ones when no status is given.
     pub async fn pending(&self, status: Option<&str>, limit: u32) -> Result<Vec<PendingChange>, EngineError> {
-        let status = match status.map(str::trim) {
+        let status = match status {
             None => Some("pending"),
             Some("all") => None,
             Some(s) if ["pending", "approved", "rejected", "superseded"].contains(&s) => Some(s),
@@ -329,7 +329,7 @@ impl PriceMonitor {
                 ));
             }
         };
-        self.engine.held_changes(status, limit.clamp(1, 1000)).await
+        self.engine.held_changes(status, limit).await
     }
 
     /// Puts a held change in force from now.
