@@ -57,6 +57,13 @@ pub struct ServerSection {
     pub bind: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: Option<usize>,
+    /// A connection that has not sent a whole request head this long after it opened (or after
+    /// its last answer, when kept alive) is closed.
+    pub header_read_timeout_seconds: Option<u64>,
+    /// A request not answered in this long (body upload included) gets 408.
+    pub request_timeout_seconds: Option<u64>,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -99,6 +106,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub max_body_bytes: usize,
+    pub limits: crate::http::server::ServerLimits,
     pub log_level: String,
     pub log_json: bool,
     pub engine: EngineConfig,
@@ -190,6 +198,11 @@ impl Settings {
         if max_body_bytes == 0 {
             bail!("server.max_body_bytes must be at least 1");
         }
+        let limits = crate::http::server::ServerLimits::from_settings(
+            file.server.header_read_timeout_seconds,
+            file.server.request_timeout_seconds,
+            file.server.max_connections,
+        )?;
         let log_json = match file.log.format.as_deref().map(str::trim) {
             None | Some("text") => false,
             Some("json") => true,
@@ -201,6 +214,7 @@ impl Settings {
             data_dir,
             database_url,
             max_body_bytes,
+            limits,
             log_level: file.log.level.unwrap_or_else(|| "info".into()),
             log_json,
             engine: EngineConfig { default_timezone, default_ttl, max_ttl, ..defaults },

@@ -32,8 +32,10 @@ pub async fn run(settings: Settings, metrics: Option<metrics_exporter_prometheus
             metrics,
             monitor: tree.monitor().cloned(),
             tree: tree.clone(),
+            openapi: std::sync::Arc::new(crate::http::openapi::document(tree.engine().config().max_ttl.as_secs())),
         },
         settings.max_body_bytes,
+        settings.limits.request_timeout,
     );
     let listener =
         tokio::net::TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
@@ -41,10 +43,10 @@ pub async fn run(settings: Settings, metrics: Option<metrics_exporter_prometheus
     info!(target: "api", address = %local, storage = tree.backend(), data_dir = %settings.data_dir.display(), "listening");
     // Tests and supervisors read this line to learn the port when binding port 0.
     println!("budget listening on http://{local}");
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
-    // Whatever ended serving, the tree stops in order and storage is closed.
+    crate::http::server::serve(listener, app, settings.limits, shutdown_signal(), std::time::Duration::from_secs(30))
+        .await;
+    // Then the tree stops in order and storage is closed.
     tree.shutdown().await;
-    served.context("serving HTTP")?;
     info!(target: "api", "stopped");
     Ok(())
 }

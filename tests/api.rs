@@ -563,8 +563,8 @@ async fn prices_list_show_set_and_history() {
             json!({"input_cost_per_million": "1", "output_cost_per_million": "2"}),
         )
         .await;
-    assert_eq!(status, 400, "{history}");
-    assert_eq!(history["error"]["details"]["field"], "model", "{history}");
+    // The history is read-only: its PUT is a 405 naming what the document declares there.
+    assert_eq!(status, 405, "{history}");
     let (_, est) = d
         .post(
             "/api/v1/prices/estimate",
@@ -746,4 +746,204 @@ async fn state_survives_a_restart() {
         .await;
     assert_eq!(status, 201);
     again.stop();
+}
+
+// ---- issue 7: hostile input ---------------------------------------------------------------
+
+/// Request bodies are JSON objects, at the top and where a nested object belongs: serde would
+/// otherwise fill a struct from an array's elements (201 and 200 for `[null, null]`).
+#[tokio::test]
+async fn non_object_bodies_are_refused() {
+    let d = Daemon::start();
+    rhetor_budget(&d).await;
+    for (method, path, body) in [
+        (Method::POST, "/api/v1/budgets", json!([null, null])),
+        (Method::PATCH, "/api/v1/budgets/rhetor", json!([null, null])),
+        (Method::POST, "/api/v1/budgets", json!("rhetor")),
+        (Method::POST, "/api/v1/budgets", json!({"name": "x", "scope": [null, null]})),
+        (Method::POST, "/api/v1/budgets", json!({"name": "x", "policies": [["daily", "5"]]})),
+        (
+            Method::POST,
+            "/api/v1/usage/record",
+            json!({"component": "rhetor", "provider": "anthropic", "model": "claude-sonnet-4-5", "usage": [1, 2]}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/usage/record",
+            json!({"component": "rhetor", "provider": "anthropic", "model": "claude-sonnet-4-5", "input_tokens": 1, "output_tokens": 1, "metadata": [null]}),
+        ),
+    ] {
+        let (status, answer) = d.call(method.clone(), path, Some(&d.admin_key), Some(body.clone())).await;
+        assert_eq!(status, 400, "{method} {path} {body} → {answer}");
+    }
+    let (_, budgets) = d.get("/api/v1/budgets").await;
+    assert_eq!(budgets.as_array().map(Vec::len), Some(1), "nothing was created: {budgets}");
+    let (_, rhetor) = d.get("/api/v1/budgets/rhetor").await;
+    assert_eq!(rhetor["policies"].as_array().map(Vec::len), Some(1), "nothing was changed: {rhetor}");
+}
+
+/// One set of string rules: over-long free text and identifiers, and model or provider names
+/// that are paths, are refused naming the field; nothing is stored.
+#[tokio::test]
+async fn strings_follow_one_set_of_documented_limits() {
+    let d = Daemon::start();
+    let huge = "x".repeat(900 * 1024);
+    let cases = [
+        ("/api/v1/budgets", json!({"name": "a", "description": huge}), "description"),
+        ("/api/v1/budgets", json!({"name": "a", "owner": "o".repeat(257)}), "owner"),
+        ("/api/v1/budgets", json!({"name": "n".repeat(129)}), "name"),
+        ("/api/v1/budgets", json!({"name": " padded"}), "name"),
+        (
+            "/api/v1/budgets",
+            json!({"name": "a", "policies": [{"period": "daily", "cost_limit": "1", "model": "m".repeat(300)}]}),
+            "policies[0].model",
+        ),
+        (
+            "/api/v1/budgets",
+            json!({"name": "a", "policies": [{"period": "daily", "cost_limit": "1", "context_id": "c".repeat(100 * 1024)}]}),
+            "policies[0].context_id",
+        ),
+        (
+            "/api/v1/budgets",
+            json!({"name": "a", "policies": [{"period": "DAILY", "cost_limit": "1"}]}),
+            "policies[0].period",
+        ),
+        (
+            "/api/v1/allocations",
+            json!({"component": "svc", "provider": "anthropic", "model": "../../etc/passwd", "amount": "1"}),
+            "model",
+        ),
+        (
+            "/api/v1/allocations",
+            json!({"component": "svc", "provider": "an thropic", "model": "m", "amount": "1"}),
+            "provider",
+        ),
+        ("/api/v1/prices/estimate", json!({"provider": "openai", "model": "a//b", "input_tokens": 1}), "model"),
+    ];
+    for (path, body, field) in cases {
+        let (status, answer) = d.post(path, body).await;
+        assert_eq!(status, 400, "{path} → {answer}");
+        assert_eq!(answer["error"]["details"]["field"], field, "{answer}");
+    }
+    let price = json!({"input_cost_per_million": "1", "output_cost_per_million": "2"});
+    for path in ["/api/v1/prices/trav/../../../../etc/passwd", "/api/v1/prices/trav/..%2F..%2Fetc%2Fpasswd"] {
+        let (status, answer) = d.put(path, price.clone()).await;
+        assert!(status == 400 || status == 404, "{path} → {status} {answer}");
+    }
+    let (status, answer) = d.put(&format!("/api/v1/prices/trav/{}", "m".repeat(60 * 1024)), price.clone()).await;
+    assert_eq!(status, 400, "{answer}");
+    let (_, budgets) = d.get("/api/v1/budgets").await;
+    assert_eq!(budgets, json!([]), "nothing was stored");
+    let (status, _) = d.get("/api/v1/prices/trav/etc/passwd").await;
+    assert_eq!(status, 404, "no such price was stored");
+}
+
+/// A method the document does not declare on a path is a 405 whose `Allow` names what it
+/// declares, including the read-only history that shares a wildcard route with the price.
+#[tokio::test]
+async fn undeclared_methods_are_405_with_the_documented_allow() {
+    let d = Daemon::start();
+    let send = |method: Method, path: &str| {
+        let request = d.http.request(method, format!("{}{path}", d.url)).bearer_auth(&d.admin_key);
+        async move {
+            let response = request.send().await.expect("sent");
+            let allow = response.headers().get("allow").and_then(|v| v.to_str().ok()).map(String::from);
+            (response.status().as_u16(), allow)
+        }
+    };
+    let history = "/api/v1/prices/openai/gpt-4o/history";
+    assert_eq!(send(Method::PUT, history).await, (405, Some("GET,HEAD".into())));
+    assert_eq!(send(Method::OPTIONS, history).await, (405, Some("GET,HEAD".into())));
+    assert_eq!(send(Method::DELETE, "/api/v1/prices/openai/gpt-4o").await, (405, Some("GET,HEAD,PUT".into())));
+    assert_eq!(send(Method::GET, "/api/v1/prices/estimate").await, (405, Some("POST".into())));
+    assert_eq!(send(Method::PUT, "/api/v1/keys").await, (405, Some("GET,HEAD,POST".into())));
+    assert_eq!(send(Method::PATCH, "/api/v1/prices/sources").await, (405, Some("GET,HEAD".into())));
+}
+
+/// The OpenAPI document describes the API: every path parameter is declared, query
+/// parameters are in the query, every operation documents its error answers with the error
+/// schema, and the server's rules are in the schema.
+#[tokio::test]
+async fn the_openapi_document_describes_the_api() {
+    let d = Daemon::start();
+    let (status, doc) = d.call(Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            operations += 1;
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            for name in path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))) {
+                assert!(
+                    params.iter().any(|p| p["in"] == "path" && p["name"] == name && p["required"] == true),
+                    "{method} {path} does not declare {{{name}}}"
+                );
+            }
+            for p in params.iter().filter(|p| p["in"] != "path") {
+                assert_eq!(p["in"], "query", "{method} {path} {p}");
+                assert_ne!(p["required"], true, "{method} {path} {p}");
+            }
+            for status in ["401", "403", "503"] {
+                assert_eq!(
+                    op["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/Error",
+                    "{method} {path} {status}"
+                );
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "415"] {
+                    assert!(op["responses"].get(status).is_some(), "{method} {path} documents {status}");
+                }
+            }
+            for p in params.iter().filter(|p| p["name"] == "limit") {
+                assert_eq!((p["schema"]["minimum"].as_u64(), p["schema"]["maximum"].as_u64()), (Some(1), Some(1000)));
+            }
+        }
+    }
+    assert!(operations >= 35, "{operations}");
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["CreateBudget"]["properties"]["name"]["minLength"], 1);
+    assert_eq!(schemas["CreateBudget"]["properties"]["name"]["maxLength"], 128);
+    assert_eq!(schemas["CreateKey"]["properties"]["role"]["enum"], json!(["read", "write", "admin"]));
+    assert!(
+        schemas["PolicySpec"]["properties"]["period"]["enum"].as_array().is_some_and(|e| e.contains(&json!("daily")))
+    );
+    assert!(schemas["AllocationRequest"]["properties"]["model"]["pattern"].is_string());
+    assert_eq!(schemas["AllocationRequest"]["properties"]["priority"]["maximum"], 10);
+}
+
+/// A client that opens connections and never finishes its request head does not hold them:
+/// each is closed after `server.header_read_timeout_seconds`, and with every slot of
+/// `server.max_connections` taken by such clients the daemon still answers once they are gone.
+#[tokio::test]
+async fn stalled_clients_are_dropped_and_do_not_starve_others() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = Daemon::start_with_config(
+        "[server]\nheader_read_timeout_seconds = 1\nmax_connections = 3\n\n[price_monitor]\nenabled = false\n",
+    );
+    let address = d.url.trim_start_matches("http://").to_string();
+    let mut stalled = Vec::new();
+    for i in 0..3 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
+        if i > 0 {
+            // Half a request head; the first sends nothing at all.
+            stream.write_all(b"GET /health HTTP/1.1\r\nHost: budget\r\n").await.expect("write");
+        }
+        stalled.push(stream);
+    }
+    for (i, mut stream) in stalled.into_iter().enumerate() {
+        let mut buf = [0u8; 256];
+        let closed = async {
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        // The bound only keeps a daemon without the limit from hanging the suite.
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(60), closed).await;
+        assert!(outcome.is_ok(), "stalled connection {i} was still open after 60 s");
+    }
+    let (status, _) = d.call(Method::GET, "/health", None, None).await;
+    assert_eq!(status, 200);
 }

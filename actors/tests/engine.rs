@@ -380,6 +380,47 @@ async fn a_panicking_request_does_not_take_the_budget_away(t: TestRepo) {
     engine.shutdown().await;
 }
 
+/// Changes to one budget at once: two that succeed both stay (each read the catalogue, wrote,
+/// and put its copy back, so one was lost in memory); one racing the budget's deletion is a
+/// NotFound (404), never a storage error (a policy written for a deleted budget failed its
+/// foreign key, a 500), and the deleted budget never comes back.
+async fn concurrent_catalogue_changes_all_stay_and_a_delete_wins(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    for i in 0..20 {
+        let name = format!("b{i}");
+        let b = engine.create_budget(budget(&name, "svc", &["daily:1.00:hard_limit"])).await.expect("budget");
+        let policy = b.policies[0].id;
+        // Two changes at once both stay: each is a read-modify-write of the catalogue.
+        let monthly = PolicySpec::parse_shorthand("monthly:9:warn").expect("policy");
+        let (added, described) = tokio::join!(
+            engine.add_policy(&name, monthly),
+            engine.update_budget(&name, UpdateBudget { owner: Some("ops".into()), ..Default::default() }),
+        );
+        added.expect("added");
+        described.expect("described");
+        let now_known = engine.get_budget(&name).await.expect("budget");
+        assert_eq!((now_known.policies.len(), now_known.owner.as_deref()), (2, Some("ops")), "a change was lost");
+        let weekly = PolicySpec::parse_shorthand("weekly:5:warn").expect("policy");
+        // The delete goes first, so the others read the budget before it is gone and write
+        // after.
+        let (deleted, updated, added, described) = tokio::join!(
+            engine.delete_budget(&name),
+            engine.update_policy(policy, UpdatePolicy { cost_limit: Some(dec("2")), ..Default::default() }),
+            engine.add_policy(&name, weekly),
+            engine.update_budget(&name, UpdateBudget { description: Some("d".into()), ..Default::default() }),
+        );
+        deleted.expect("delete");
+        for result in [updated.map(drop), added.map(drop), described.map(drop)] {
+            if let Err(e) = result {
+                assert!(matches!(e, EngineError::NotFound { .. }), "{e:?}");
+            }
+        }
+        assert!(engine.get_budget(&name).await.is_err(), "the deleted budget {name} came back");
+        assert!(engine.list_budgets().await.expect("list").iter().all(|b| b.name != name));
+    }
+    engine.shutdown().await;
+}
+
 /// An expired lease is released by the engine on its own; no reservation leaks.
 async fn expired_leases_are_released(t: TestRepo) {
     let engine = common::engine(&t).await;
@@ -477,6 +518,7 @@ both_backends!(
     request_id_is_idempotent,
     crashed_actor_restarts_from_storage,
     a_panicking_request_does_not_take_the_budget_away,
+    concurrent_catalogue_changes_all_stay_and_a_delete_wins,
     expired_leases_are_released,
     unpriced_models_are_never_free,
     usage_is_priced_with_the_version_in_force,

@@ -44,7 +44,7 @@ pub async fn get_budget(
 }
 
 #[utoipa::path(patch, path = "/api/v1/budgets/{id}", tag = "budgets", request_body = UpdateBudget,
-    params(("id" = String, Path, description = "id or unique name")), responses((status = 200, body = Budget)))]
+    params(("id" = String, Path, description = "id or unique name")), responses((status = 200, body = Budget), (status = 409, description = "another budget has that name")))]
 pub async fn update_budget(
     _: WriteKey,
     State(s): State<AppState>,

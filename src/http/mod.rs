@@ -13,10 +13,11 @@ pub mod openapi;
 mod ops;
 mod policies;
 mod prices;
+pub mod server;
 mod usage;
 
 use axum::Router;
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -43,12 +44,44 @@ pub struct AppState {
     pub monitor: Option<PriceMonitor>,
     /// The actor tree, for readiness.
     pub tree: budget_actors::Tree,
+    /// The OpenAPI document, built once (it names configured bounds).
+    pub openapi: Arc<serde_json::Value>,
 }
 
-/// JSON body extractor whose rejections use our error shape.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// JSON body extractor whose rejections use our error shape. Every request body of this API
+/// is a JSON object: anything else (an array, a string, `null`) is a 400 before serde sees it,
+/// as serde would otherwise fill a struct from an array's elements in order.
 pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(request.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let body = axum::body::Bytes::from_request(request, state).await?;
+        match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => {}
+            Some(_) => return Err(ApiError::bad_request("", "the request body must be a JSON object")),
+            None => return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "the request body is empty")),
+        }
+        Ok(ApiJson(axum::Json::<T>::from_bytes(&body)?.0))
+    }
+}
+
+/// `application/json` or `application/<something>+json`, as axum's own `Json` accepts.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(mime) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
 
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
@@ -64,7 +97,7 @@ fn parse_uuid(field: &str, text: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(text).map_err(|_| ApiError::bad_request(field, format!("'{text}' is not a valid id")))
 }
 
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState, max_body_bytes: usize, request_timeout: std::time::Duration) -> Router {
     let api = Router::new()
         .merge(budgets::routes())
         .merge(policies::routes())
@@ -90,6 +123,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             tracing::error!(target: "api", "a request handler panicked");
             error::ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error").into_response()
         }))
+        .layer(middleware::from_fn_with_state(state.clone(), allow_header))
+        // Inside the metrics layer, so a 408 is counted.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
         .layer(middleware::from_fn(record_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
@@ -110,5 +146,20 @@ async fn record_metrics(request: Request, next: Next) -> Response {
         .increment(1);
     metrics::histogram!("budget_http_request_seconds", "method" => method, "route" => route)
         .record(start.elapsed().as_secs_f64());
+    response
+}
+
+/// Every 405 names, in `Allow`, the methods the OpenAPI document declares on the path (plus
+/// HEAD where GET is): axum only adds `Allow` to its own 405s and knows nothing of the
+/// read-only `…/history` that shares a wildcard route with the price itself.
+async fn allow_header(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allow) = openapi::allowed_methods(&state.openapi, &path)
+        && let Ok(value) = axum::http::HeaderValue::from_str(&allow)
+    {
+        response.headers_mut().insert(axum::http::header::ALLOW, value);
+    }
     response
 }

@@ -1,7 +1,15 @@
 //! The OpenAPI document served at `/api/v1/openapi.json`: every path of the resource files and
-//! the bearer scheme.
+//! the bearer scheme, then made to say what the server enforces ([`document`]): every path
+//! parameter, every error status an operation can answer with its body schema, and the
+//! server's rules for strings, numbers and enumerations, taken from the same constants the
+//! server checks against (`budget_actors::domain::text`, `MAX_TOKENS`, `MAX_PAGE`).
 
+use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
+
+use budget_actors::api::MAX_PAGE;
+use budget_actors::domain::MAX_TOKENS;
+use budget_actors::domain::text::*;
 
 use super::{alerts, allocations, budgets, keys, monitoring, policies, prices, usage};
 
@@ -34,5 +42,350 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The served document. `max_ttl_seconds` is the configured longest lease, which bounds
+/// `ttl_seconds`.
+pub fn document(max_ttl_seconds: u64) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
+    add_error_schema(&mut doc);
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for (method, op) in item.iter_mut() {
+                if let Some(op) = op.as_object_mut() {
+                    declare_path_params(path, op);
+                    constrain_query_params(op);
+                    document_errors(path, method, op);
+                }
+            }
+        }
+    }
+    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+        constrain_request_schemas(schemas, max_ttl_seconds);
+    }
+    doc
+}
+
+/// The methods `doc` declares on the path template that `path` matches (`{model}` may span
+/// several segments; a literal segment wins over a parameter), as an `Allow` value.
+pub fn allowed_methods(doc: &Value, path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let paths = doc.get("paths")?.as_object()?;
+    let (_, item) = paths
+        .iter()
+        .filter(|(template, _)| {
+            let template: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+            matches_template(&template, &segments)
+        })
+        // Prefer the template with the most literal segments (`/prices/estimate` over
+        // `/prices/{provider}/{model}`).
+        .max_by_key(|(template, _)| template.split('/').filter(|s| !s.starts_with('{')).count())?;
+    let declared = item.as_object()?;
+    // axum's order; HEAD wherever GET is, as the server answers it.
+    let methods: Vec<&str> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+        .into_iter()
+        .filter(|m| {
+            let wanted = if *m == "HEAD" { "get" } else { &m.to_ascii_lowercase() };
+            declared.contains_key(wanted)
+        })
+        .collect();
+    Some(methods.join(","))
+}
+
+fn matches_template(template: &[&str], path: &[&str]) -> bool {
+    match (template.split_first(), path.split_first()) {
+        (None, None) => true,
+        (Some((&"{model}", rest)), Some(_)) => {
+            // One or more segments, leaving what the rest of the template needs.
+            (1..=path.len()).any(|taken| matches_template(rest, &path[taken..]))
+        }
+        (Some((t, rest)), Some((p, path_rest))) => {
+            (t.starts_with('{') && !p.is_empty() || t == p) && matches_template(rest, path_rest)
+        }
+        _ => false,
+    }
+}
+
+fn add_error_schema(doc: &mut Value) {
+    let error = json!({
+        "type": "object",
+        "description": "Every answer that is not a success.",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "description": "machine-readable, e.g. invalid_request, budget_exceeded"},
+                "message": {"type": "string"},
+                "details": {"type": "object", "description": "e.g. {\"field\": \"input_tokens\"} for a 400"}
+            }
+        }}
+    });
+    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+        schemas.insert("Error".into(), error);
+    }
+}
+
+// ---- path parameters ------------------------------------------------------------------------
+
+fn declare_path_params(path: &str, op: &mut Map<String, Value>) {
+    let params = op.entry("parameters").or_insert_with(|| json!([]));
+    let Some(params) = params.as_array_mut() else { return };
+    for name in path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))) {
+        let declared = params.iter().any(|p| p["in"] == "path" && p["name"] == name);
+        if !declared {
+            params.push(json!({"name": name, "in": "path", "required": true, "schema": path_param_schema(path, name)}));
+        }
+    }
+}
+
+fn path_param_schema(path: &str, name: &str) -> Value {
+    match name {
+        "provider" => json!({"type": "string", "maxLength": PROVIDER_MAX, "pattern": PROVIDER_PATTERN}),
+        "model" => json!({"type": "string", "maxLength": MODEL_MAX, "pattern": MODEL_PATTERN,
+            "description": "may hold '/' (e.g. openrouter/anthropic/claude-3.5-sonnet)"}),
+        // A budget is named by id or by name; everything else by id.
+        "id" if path.starts_with("/api/v1/budgets/") => json!({"type": "string", "description": "id or unique name"}),
+        _ => json!({"type": "string", "format": "uuid"}),
+    }
+}
+
+// ---- query parameters -----------------------------------------------------------------------
+
+fn constrain_query_params(op: &mut Map<String, Value>) {
+    let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else { return };
+    let pending = op_is(params, "status", "superseded");
+    for param in params.iter_mut().filter(|p| p["in"] == "query") {
+        let name = param["name"].as_str().unwrap_or_default().to_string();
+        let Some(schema) = param.get_mut("schema").and_then(Value::as_object_mut) else { continue };
+        match name.as_str() {
+            "limit" => {
+                schema.insert("minimum".into(), json!(1));
+                schema.insert("maximum".into(), json!(MAX_PAGE));
+            }
+            "status" if pending => {
+                schema.insert("enum".into(), json!(["pending", "approved", "rejected", "superseded", "all"]));
+            }
+            "status" => {
+                schema.insert("enum".into(), json!(["active", "released", "expired"]));
+            }
+            "cursor" => {
+                schema.insert("format".into(), json!("uuid"));
+            }
+            "group_by" => {
+                let names = "provider|model|component|task_type|context_id|budget|day";
+                let pattern = format!(r"^\s*(?:(?:{names})?\s*,\s*)*(?:{names})?\s*$");
+                schema.insert("pattern".into(), json!(pattern));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether the parameter `name`'s description mentions `word` (tells the two `status`
+/// parameters apart without naming operations).
+fn op_is(params: &[Value], name: &str, word: &str) -> bool {
+    params.iter().any(|p| p["name"] == name && p["description"].as_str().is_some_and(|d| d.contains(word)))
+}
+
+// ---- responses ------------------------------------------------------------------------------
+
+fn document_errors(path: &str, method: &str, op: &mut Map<String, Value>) {
+    let has_body = op.contains_key("requestBody");
+    let has_params = op.get("parameters").and_then(Value::as_array).is_some_and(|p| !p.is_empty());
+    let has_path_params = path.contains('{');
+    let responses = op.entry("responses").or_insert_with(|| json!({}));
+    let Some(responses) = responses.as_object_mut() else { return };
+    let add = |responses: &mut Map<String, Value>, status: &str, description: &str| {
+        let entry = responses.entry(status.to_string()).or_insert_with(|| json!({"description": description}));
+        if let Some(entry) = entry.as_object_mut() {
+            if entry.get("description").and_then(Value::as_str).is_none_or(str::is_empty) {
+                entry.insert("description".into(), json!(description));
+            }
+            entry.insert(
+                "content".into(),
+                json!({"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}),
+            );
+        }
+    };
+    if has_body || has_params {
+        add(responses, "400", "invalid request: details.field names what was wrong");
+    }
+    add(responses, "401", "missing, unknown or revoked API key");
+    add(responses, "403", "the key's role is below what the operation needs");
+    // Path parameters name something that may not exist; an allocation or a usage record
+    // names budgets and policies that may be deleted while it is written.
+    if has_path_params || method == "post" && (path.ends_with("/allocations") || path.ends_with("/usage/record")) {
+        add(responses, "404", "no such resource");
+    }
+    if has_body {
+        add(responses, "413", "request body larger than server.max_body_bytes");
+        add(responses, "415", "request body is not application/json");
+    }
+    add(responses, "503", "storage or an actor is unavailable; retry later");
+    // Status codes the handlers answer beyond those: keep any the operation documents itself
+    // (402, 409) with the error body.
+    for status in ["402", "409"] {
+        if responses.contains_key(status) {
+            let description = responses[status]["description"].as_str().unwrap_or("refused").to_string();
+            add(responses, status, &description);
+        }
+    }
+}
+
+// ---- request bodies -------------------------------------------------------------------------
+
+/// Optional string fields where an empty string means "absent".
+fn optional_pattern(pattern: &str) -> String {
+    let inner = pattern.trim_start_matches('^').trim_end_matches('$');
+    format!("^(?:{inner})?$")
+}
+
+fn constrain_request_schemas(schemas: &mut Map<String, Value>, max_ttl_seconds: u64) {
+    let ident = json!({"maxLength": IDENT_MAX, "pattern": IDENT_PATTERN});
+    let optional_ident = json!({"maxLength": IDENT_MAX, "pattern": optional_pattern(IDENT_PATTERN)});
+    let provider = json!({"maxLength": PROVIDER_MAX, "pattern": PROVIDER_PATTERN});
+    let model = json!({"maxLength": MODEL_MAX, "pattern": MODEL_PATTERN});
+    let optional_provider = json!({"maxLength": PROVIDER_MAX, "pattern": optional_pattern(PROVIDER_PATTERN)});
+    let optional_model = json!({"maxLength": MODEL_MAX, "pattern": optional_pattern(MODEL_PATTERN)});
+    let budget_name = json!({"minLength": 1, "maxLength": NAME_MAX, "pattern": BUDGET_NAME_PATTERN});
+    let key_name = json!({"minLength": 1, "maxLength": NAME_MAX, "pattern": IDENT_PATTERN});
+    let tokens = json!({"minimum": 0, "maximum": MAX_TOKENS});
+    let periods = json!({"enum": ["hourly", "daily", "weekly", "monthly", "total", "per_session", "cron"]});
+    let enforcements = json!({"enum": ["hard_limit", "soft_limit", "warn", "ignore", "hard", "soft", "enforce"]});
+    let schedule = json!({"maxLength": SCHEDULE_MAX});
+    let filters = [
+        ("provider", &optional_provider),
+        ("model", &optional_model),
+        ("component", &optional_ident),
+        ("task_type", &optional_ident),
+        ("tier", &optional_ident),
+        ("context_id", &optional_ident),
+    ];
+    let token_fields = [
+        "input_tokens",
+        "output_tokens",
+        "max_output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "reasoning_tokens",
+        "token_limit",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "cache_creation_input_tokens",
+        "cached_tokens",
+        "cache_creation_tokens",
+    ];
+    let mut rules: Vec<(&str, &str, Value)> = vec![
+        ("CreateBudget", "name", budget_name.clone()),
+        ("UpdateBudget", "name", budget_name),
+        ("CreateBudget", "description", json!({"maxLength": DESCRIPTION_MAX})),
+        ("UpdateBudget", "description", json!({"maxLength": DESCRIPTION_MAX})),
+        ("CreateBudget", "owner", json!({"maxLength": OWNER_MAX})),
+        ("UpdateBudget", "owner", json!({"maxLength": OWNER_MAX})),
+        ("CreateBudget", "component", optional_ident.clone()),
+        ("PolicySpec", "period", periods.clone()),
+        ("UpdatePolicy", "period", periods),
+        ("PolicySpec", "enforcement", enforcements.clone()),
+        ("UpdatePolicy", "enforcement", enforcements),
+        ("PolicySpec", "cron", schedule.clone()),
+        ("UpdatePolicy", "cron", schedule.clone()),
+        ("PolicySpec", "timezone", schedule.clone()),
+        ("UpdatePolicy", "timezone", schedule),
+        ("AllocationRequest", "component", ident.clone()),
+        ("AllocationRequest", "provider", provider.clone()),
+        ("AllocationRequest", "model", model.clone()),
+        ("AllocationRequest", "context_id", optional_ident.clone()),
+        ("AllocationRequest", "task_type", optional_ident.clone()),
+        ("AllocationRequest", "tier", optional_ident.clone()),
+        ("AllocationRequest", "priority", json!({"minimum": 1, "maximum": 10})),
+        ("AllocationRequest", "ttl_seconds", json!({"minimum": 1, "maximum": max_ttl_seconds})),
+        ("UsageRequest", "component", optional_ident.clone()),
+        ("UsageRequest", "provider", optional_provider.clone()),
+        ("UsageRequest", "model", optional_model.clone()),
+        ("UsageRequest", "context_id", optional_ident.clone()),
+        ("UsageRequest", "task_type", optional_ident.clone()),
+        ("UsageRequest", "tier", optional_ident.clone()),
+        ("UsageRequest", "request_id", json!({"minLength": 1, "maxLength": IDENT_MAX, "pattern": IDENT_PATTERN})),
+        ("EstimateRequest", "provider", provider),
+        ("EstimateRequest", "model", model),
+        ("CreateKey", "name", key_name),
+        ("CreateKey", "role", json!({"enum": ["read", "write", "admin"]})),
+        ("RejectBody", "note", json!({"maxLength": DESCRIPTION_MAX})),
+        (
+            "UpdatePolicy",
+            "clear",
+            json!({"items": {"type": "string", "enum": [
+                "cost_limit", "token_limit", "cron", "timezone", "provider", "model", "component", "task_type",
+                "tier", "context_id", "context", "context-id", "cost-limit", "token-limit", "task-type"
+            ]}}),
+        ),
+    ];
+    for schema in ["ScopeFilter", "PolicySpec", "UpdatePolicy"] {
+        for (field, rule) in &filters {
+            rules.push((schema, field, (*rule).clone()));
+        }
+    }
+    for (schema, field, rule) in rules {
+        if let Some(property) = schemas.get_mut(schema).and_then(|s| s.pointer_mut(&format!("/properties/{field}"))) {
+            merge(property, rule);
+        }
+    }
+    // Every token count, wherever it appears in a request, is bounded by MAX_TOKENS; every
+    // money field takes a decimal string or a JSON number (kept exact), as the server does.
+    for schema in schemas.values_mut() {
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else { continue };
+        for (field, property) in properties.iter_mut() {
+            if token_fields.contains(&field.as_str()) && is_integer(property) {
+                merge(property, tokens.clone());
+            }
+        }
+    }
+    for (schema, fields) in [
+        ("AllocationRequest", &["amount"][..]),
+        ("PolicySpec", &["cost_limit", "warning_threshold", "action_threshold"][..]),
+        ("UpdatePolicy", &["cost_limit", "warning_threshold", "action_threshold"][..]),
+        (
+            "SetPrice",
+            &[
+                "input_cost_per_token",
+                "output_cost_per_token",
+                "cache_read_input_token_cost",
+                "cache_creation_input_token_cost",
+                "input_cost_per_million",
+                "output_cost_per_million",
+                "cache_read_input_cost_per_million",
+                "cache_creation_input_cost_per_million",
+            ][..],
+        ),
+    ] {
+        for field in fields {
+            if let Some(property) = schemas.get_mut(schema).and_then(|s| s.pointer_mut(&format!("/properties/{field}")))
+            {
+                property["type"] = json!(["string", "number", "null"]);
+                property["pattern"] =
+                    json!(r"^\s*[+-]?(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?\s*$");
+            }
+        }
+    }
+}
+
+fn is_integer(property: &Value) -> bool {
+    match &property["type"] {
+        Value::String(t) => t == "integer",
+        Value::Array(types) => types.iter().any(|t| t == "integer"),
+        _ => false,
+    }
+}
+
+fn merge(property: &mut Value, rule: Value) {
+    if let (Some(target), Value::Object(rule)) = (property.as_object_mut(), rule) {
+        for (key, value) in rule {
+            target.insert(key, value);
+        }
     }
 }

@@ -4,11 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use utoipa::OpenApi;
 
 use super::AppState;
 use super::error::ApiError;
-use super::openapi::ApiDoc;
 
 pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok", "component": "budget", "version": env!("CARGO_PKG_VERSION")}))
@@ -28,6 +26,6 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
     }
 }
 
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], state.openapi.to_string()).into_response()
 }

@@ -1,6 +1,6 @@
 //! `/prices`: the price table (list, show, history, manual set) and estimates.
 
-use axum::extract::State;
+use axum::extract::{FromRequest, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -55,9 +55,16 @@ pub async fn set_price(
     _: AdminKey,
     State(s): State<AppState>,
     ApiPath((provider, model)): ApiPath<(String, String)>,
-    ApiJson(req): ApiJson<SetPrice>,
-) -> ApiResult<Json<PriceSummary>> {
-    Ok(Json(s.engine.set_price(&provider, &model, req).await?))
+    request: axum::extract::Request,
+) -> ApiResult<Response> {
+    // `…/{model}/history` shares this wildcard route but is read-only: its PUT is a 405 that
+    // names what the document declares there, before any body is read.
+    if model.ends_with("/history") {
+        let allow = [(axum::http::header::ALLOW, "GET,HEAD")];
+        return Ok((axum::http::StatusCode::METHOD_NOT_ALLOWED, allow).into_response());
+    }
+    let ApiJson(req) = ApiJson::<SetPrice>::from_request(request, &s).await?;
+    Ok(Json(s.engine.set_price(&provider, &model, req).await?).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/prices/estimate", tag = "prices", request_body = EstimateRequest,

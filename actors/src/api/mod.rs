@@ -12,6 +12,7 @@ use crate::prices::PriceVersion;
 use crate::pricing::{CostBreakdown, ServiceTier};
 
 mod query;
+pub mod strict;
 pub use query::*;
 
 /// `GET /api/v1/prices/{provider}/{model}/history`: every stored version of a model's price
@@ -33,12 +34,12 @@ pub struct CreateBudget {
     #[serde(default)]
     pub owner: Option<String>,
     /// Calls outside this scope never count against the budget.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::object")]
     pub scope: Option<ScopeFilter>,
     /// Shorthand for `scope.component`.
     #[serde(default)]
     pub component: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::objects")]
     pub policies: Vec<PolicySpec>,
 }
 
@@ -51,7 +52,7 @@ pub struct UpdateBudget {
     pub description: Option<String>,
     #[serde(default)]
     pub owner: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::object")]
     pub scope: Option<ScopeFilter>,
 }
 
@@ -160,9 +161,9 @@ pub struct AllocationGrant {
 pub struct OpenAiUsage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::object")]
     pub prompt_tokens_details: Option<OpenAiPromptDetails>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::object")]
     pub completion_tokens_details: Option<OpenAiCompletionDetails>,
     /// Anthropic-through-OpenAI shape: cache writes counted inside `prompt_tokens`.
     #[serde(default)]
@@ -215,7 +216,7 @@ pub struct UsageRequest {
     #[serde(default)]
     pub reasoning_tokens: Option<u64>,
     /// Alternative to the token fields above.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::object")]
     pub usage: Option<OpenAiUsage>,
     #[serde(default)]
     pub service_tier: Option<ServiceTier>,
@@ -227,7 +228,7 @@ pub struct UsageRequest {
     pub timestamp: Option<DateTime<Utc>>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub metadata: Option<serde_json::Value>,
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// How one policy stands after a record or at a status query.
@@ -310,7 +311,7 @@ pub struct EstimateRequest {
     pub cache_write_1h_tokens: Option<u64>,
     #[serde(default)]
     pub reasoning_tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict::object")]
     pub usage: Option<OpenAiUsage>,
     #[serde(default)]
     pub service_tier: Option<ServiceTier>,

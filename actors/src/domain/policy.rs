@@ -240,6 +240,9 @@ impl Policy {
         if let Some(limit) = self.cost_limit {
             crate::money::check_bounds("cost_limit", limit, crate::money::MAX_AMOUNT)?;
         }
+        if let Some(limit) = self.token_limit {
+            super::usage::check_tokens("token_limit", limit)?;
+        }
         for (field, value) in
             [("warning_threshold", self.warning_threshold), ("action_threshold", self.action_threshold)]
         {
@@ -352,8 +355,12 @@ impl Policy {
 fn fields_to_clear(patch: &crate::api::UpdatePolicy) -> Result<Vec<String>, EngineError> {
     let mut names = Vec::with_capacity(patch.clear.len());
     for field in &patch.clear {
-        let name = match field.trim().replace('-', "_").as_str() {
-            "context" => "context_id".to_string(),
+        // Exact names (and the CLI's spellings), as the OpenAPI enum lists them.
+        let name = match field.as_str() {
+            "context" | "context-id" => "context_id".to_string(),
+            "cost-limit" => "cost_limit".to_string(),
+            "token-limit" => "token_limit".to_string(),
+            "task-type" => "task_type".to_string(),
             other => other.to_string(),
         };
         let given = match name.as_str() {

@@ -121,12 +121,14 @@ impl Engine {
     #[instrument(target = "engine", skip_all, fields(name = %req.name))]
     pub async fn create_budget(&self, req: CreateBudget) -> Result<Budget, EngineError> {
         self.sync_catalog().await?;
+        let _writing = self.inner.catalog_writes.lock().await;
         let name = validate_budget_name(&req.name)?;
         check_free_text(req.description.as_deref(), req.owner.as_deref())?;
         let now = crate::domain::now();
         let id = Uuid::now_v7();
         let mut scope = req.scope.unwrap_or_default();
-        if let Some(component) = req.component {
+        // The shorthand, when given (empty means not given), names the scope's component.
+        if let Some(component) = req.component.filter(|c| !c.is_empty()) {
             scope.component = Some(component);
         }
         let mut policies = Vec::with_capacity(req.policies.len());
@@ -151,6 +153,7 @@ impl Engine {
 
     pub async fn update_budget(&self, id_or_name: &str, req: UpdateBudget) -> Result<Budget, EngineError> {
         self.sync_catalog().await?;
+        let _writing = self.inner.catalog_writes.lock().await;
         let mut budget = (*self.find_budget(id_or_name)?).clone();
         if let Some(name) = req.name {
             budget.name = validate_budget_name(&name)?;
@@ -173,6 +176,7 @@ impl Engine {
 
     pub async fn delete_budget(&self, id_or_name: &str) -> Result<(), EngineError> {
         self.sync_catalog().await?;
+        let _writing = self.inner.catalog_writes.lock().await;
         let budget = self.find_budget(id_or_name)?;
         self.inner.repo.delete_budget(budget.id).await?;
         self.replace_budget(None, Some(budget.id));
@@ -183,6 +187,7 @@ impl Engine {
 
     pub async fn add_policy(&self, id_or_name: &str, spec: PolicySpec) -> Result<Policy, EngineError> {
         self.sync_catalog().await?;
+        let _writing = self.inner.catalog_writes.lock().await;
         let mut budget = (*self.find_budget(id_or_name)?).clone();
         let policy = spec.into_policy(budget.id, crate::domain::now())?;
         self.inner.repo.upsert_policy(&policy).await?;
@@ -208,6 +213,7 @@ impl Engine {
 
     pub async fn update_policy(&self, id: Uuid, patch: UpdatePolicy) -> Result<Policy, EngineError> {
         self.sync_catalog().await?;
+        let _writing = self.inner.catalog_writes.lock().await;
         let mut policy = self.policy_by_id(id)?;
         policy.apply_patch(patch)?;
         self.inner.repo.upsert_policy(&policy).await?;
@@ -221,6 +227,7 @@ impl Engine {
 
     pub async fn delete_policy(&self, id: Uuid) -> Result<(), EngineError> {
         self.sync_catalog().await?;
+        let _writing = self.inner.catalog_writes.lock().await;
         let policy = self.policy_by_id(id)?;
         self.inner.repo.delete_policy(id).await?;
         let mut budget = (*self.find_budget(&policy.budget_id.to_string())?).clone();

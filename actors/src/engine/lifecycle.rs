@@ -53,6 +53,7 @@ impl Engine {
                 active: std::sync::Mutex::new(HashMap::new()),
                 update_seq: std::sync::atomic::AtomicU64::new(0),
                 catalog_generation: std::sync::atomic::AtomicU64::new(0),
+                catalog_writes: tokio::sync::Mutex::new(()),
                 sweeper: Sweeper { stop, task: std::sync::Mutex::new(None) },
             }),
         };

@@ -72,6 +72,11 @@ struct Inner {
     /// Bumped (under the `budgets` lock) by every change of the in-memory catalogue, so a
     /// reload that read the database before a change does not undo it (`sync_catalog`).
     catalog_generation: std::sync::atomic::AtomicU64,
+    /// Held by every change to budgets and policies from its read of the catalogue to its
+    /// replacement: each change is a read-modify-write across a storage write, and two at once
+    /// would lose one in memory (or bring a budget deleted meanwhile back). Changes are rare;
+    /// reads never take it.
+    catalog_writes: tokio::sync::Mutex<()>,
     /// Stops the lease sweeper; its task is joined at shutdown.
     sweeper: lifecycle::Sweeper,
 }

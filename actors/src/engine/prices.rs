@@ -33,6 +33,8 @@ impl Engine {
 
     /// Every stored version of a model's price and the update records that made them.
     pub async fn price_history_view(&self, provider: &str, model: &str) -> Result<PriceHistory, EngineError> {
+        crate::domain::text::check_provider("provider", provider)?;
+        crate::domain::text::check_model("model", model)?;
         self.sync_catalog().await?;
         let versions = self.price_history(provider, model).iter().map(|v| (**v).clone()).collect();
         let updates = self.price_updates(Some(&provider.to_ascii_lowercase()), Some(model), 1000).await?;
@@ -40,6 +42,8 @@ impl Engine {
     }
 
     pub async fn show_price(&self, provider: &str, model: &str) -> Result<PriceSummary, EngineError> {
+        crate::domain::text::check_provider("provider", provider)?;
+        crate::domain::text::check_model("model", model)?;
         self.sync_catalog().await?;
         self.inner
             .prices

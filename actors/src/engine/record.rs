@@ -173,7 +173,7 @@ impl Engine {
             request_id: req.request_id.clone(),
             timestamp,
             recorded_at: now,
-            metadata: req.metadata.unwrap_or_else(|| json!({})),
+            metadata: req.metadata.map(serde_json::Value::Object).unwrap_or_else(|| json!({})),
             budgets: undo.iter().map(|u| u.budget_id).collect(),
         };
         // The record's alerts commit with it, so a crash cannot keep one and lose the other.

@@ -357,6 +357,9 @@ impl PriceMonitor {
     }
 
     pub async fn reject(&self, id: Uuid, note: Option<&str>) -> Result<PendingChange, EngineError> {
+        if let Some(note) = note {
+            crate::domain::text::check_text("note", note, crate::domain::text::DESCRIPTION_MAX)?;
+        }
         self.still_pending(id).await?;
         if !self.engine.decide_held_change(id, "rejected", note).await? {
             return Err(EngineError::Conflict(format!("pending change {id} was decided meanwhile")));

@@ -35,6 +35,13 @@ pub type StorageResult<T> = Result<T, EngineError>;
 // Here, not in `error.rs`: errors name no storage type.
 impl From<sqlx::Error> for EngineError {
     fn from(err: sqlx::Error) -> Self {
+        // A row referring to a budget or policy deleted meanwhile (by a request running at the
+        // same time, or by another daemon): what the caller named is gone, not a storage fault.
+        if let sqlx::Error::Database(db) = &err
+            && db.is_foreign_key_violation()
+        {
+            return EngineError::NotFound { what: "budget or policy", id: "(deleted while this request ran)".into() };
+        }
         EngineError::Storage(err.to_string())
     }
 }
