@@ -25,6 +25,17 @@ pub async fn run(settings: Settings, metrics: Option<metrics_exporter_prometheus
     .await
     .context("starting the actor tree")?;
     ensure_admin_key(tree.keys(), &settings.data_dir).await?;
+    if let Some(handle) = metrics.clone() {
+        // The recorder keeps every histogram sample until upkeep folds it into the summary:
+        // without a scrape of /metrics that list would grow with every request served.
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
     let app = router(
         AppState {
             engine: tree.engine().clone(),

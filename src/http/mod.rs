@@ -137,7 +137,17 @@ async fn not_found() -> ApiError {
 
 async fn record_metrics(request: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = request.method().to_string();
+    // Any token is a valid HTTP method: a label per method sent would grow without bound.
+    let method = match *request.method() {
+        axum::http::Method::GET
+        | axum::http::Method::HEAD
+        | axum::http::Method::POST
+        | axum::http::Method::PUT
+        | axum::http::Method::PATCH
+        | axum::http::Method::DELETE
+        | axum::http::Method::OPTIONS => request.method().to_string(),
+        _ => "other".to_string(),
+    };
     let route =
         request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let response = next.run(request).await;
