@@ -3,6 +3,7 @@
 # the HTTP benchmark (fresh daemon and data directory per run), then the in-process durable
 # and engine-core benchmarks.
 #   tools/ab-bench.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]
+# AB_HTTP_ONLY=1 runs the HTTP benchmark only.
 set -u
 before=${1:?before binary}; after=${2:?after binary}; rounds=${3:-5}
 port=8914
@@ -25,6 +26,7 @@ for i in $(seq 1 "$rounds"); do
   if (( i % 2 )); then run_http "$before" before; run_http "$after" after
   else run_http "$after" after; run_http "$before" before; fi
 done
+[[ ${AB_HTTP_ONLY:-0} == 1 ]] && exit 0
 for i in $(seq 1 "$rounds"); do
   if (( i % 2 )); then run_inproc "$before" before; run_inproc "$after" after
   else run_inproc "$after" after; run_inproc "$before" before; fi

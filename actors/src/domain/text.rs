@@ -40,6 +40,17 @@ fn too_long(field: &str, max: usize) -> EngineError {
     EngineError::invalid(field, format!("{field} is longer than {max} characters"))
 }
 
+/// 1 to `max` characters.
+fn check_length(field: &str, value: &str, max: usize) -> Result<(), EngineError> {
+    if value.is_empty() {
+        return Err(EngineError::invalid(field, format!("{field} must not be empty")));
+    }
+    if value.chars().count() > max {
+        return Err(too_long(field, max));
+    }
+    Ok(())
+}
+
 /// Free text (descriptions, owners): any characters, at most `max` of them.
 pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), EngineError> {
     if value.chars().count() > max {
@@ -65,12 +76,7 @@ fn check_identifier_chars(
     allowed: impl Fn(char) -> bool,
     also_refused: &str,
 ) -> Result<(), EngineError> {
-    if value.is_empty() {
-        return Err(EngineError::invalid(field, format!("{field} must not be empty")));
-    }
-    if value.chars().count() > max {
-        return Err(too_long(field, max));
-    }
+    check_length(field, value, max)?;
     if value.chars().any(|c| c.is_control() || !allowed(c)) {
         return Err(EngineError::invalid(field, format!("{field} must not contain control characters{also_refused}")));
     }
@@ -82,12 +88,7 @@ fn check_identifier_chars(
 
 /// A provider name (see [`PROVIDER_PATTERN`]).
 pub fn check_provider(field: &str, value: &str) -> Result<(), EngineError> {
-    if value.is_empty() {
-        return Err(EngineError::invalid(field, format!("{field} must not be empty")));
-    }
-    if value.chars().count() > PROVIDER_MAX {
-        return Err(too_long(field, PROVIDER_MAX));
-    }
+    check_length(field, value, PROVIDER_MAX)?;
     let mut chars = value.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
@@ -104,12 +105,7 @@ pub fn check_provider(field: &str, value: &str) -> Result<(), EngineError> {
 
 /// A model name (see [`MODEL_PATTERN`]).
 pub fn check_model(field: &str, value: &str) -> Result<(), EngineError> {
-    if value.is_empty() {
-        return Err(EngineError::invalid(field, format!("{field} must not be empty")));
-    }
-    if value.chars().count() > MODEL_MAX {
-        return Err(too_long(field, MODEL_MAX));
-    }
+    check_length(field, value, MODEL_MAX)?;
     let segment_ok = |segment: &str| {
         let mut chars = segment.chars();
         chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '*' | '_'))
