@@ -222,6 +222,10 @@ impl BudgetClient {
     pub async fn list_alerts(&self, query: &AlertsQuery) -> ClientResult<Vec<Alert>> {
         self.get_query("/api/v1/alerts", query).await
     }
+
+    pub async fn acknowledge_alert(&self, id: &str) -> ClientResult<Alert> {
+        self.post(&format!("/api/v1/alerts/{}/acknowledge", enc(id)), &serde_json::json!({})).await
+    }
 }
 
 /// Sends a request and reads the answer: the value on success, the API's error shape otherwise.

@@ -947,3 +947,56 @@ async fn stalled_clients_are_dropped_and_do_not_starve_others() {
     let (status, _) = d.call(Method::GET, "/health", None, None).await;
     assert_eq!(status, 200);
 }
+
+/// Alerts are listed with filters and acknowledged over HTTP and through the CLI; a threshold
+/// crossing is one alert however often its window is charged again.
+#[tokio::test]
+async fn alerts_are_filtered_and_acknowledged() {
+    let d = Daemon::start();
+    let (status, _) = d
+        .post(
+            "/api/v1/budgets",
+            json!({"name": "rhetor", "component": "rhetor",
+                   "policies": [{"period": "daily", "cost_limit": "0.018", "enforcement": "warn"}]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let usage = json!({"component": "rhetor", "provider": "anthropic", "model": "claude-sonnet-4-5",
+                       "input_tokens": 1800, "output_tokens": 640});
+    for _ in 0..3 {
+        let (status, body) = d.post("/api/v1/usage/record", usage.clone()).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, all) = d.get("/api/v1/alerts?budget=rhetor").await;
+    assert_eq!(status, 200, "{all}");
+    let kinds: Vec<&str> = all.as_array().expect("list").iter().filter_map(|a| a["kind"].as_str()).collect();
+    assert_eq!(kinds, ["budget_exceeded", "budget_warning"], "one alert per crossing: {all}");
+    let (_, exceeded) = d.get("/api/v1/alerts?kind=budget_exceeded&severity=warning").await;
+    let id = exceeded[0]["id"].as_str().expect("id").to_string();
+    assert_eq!(exceeded.as_array().map(Vec::len), Some(1), "{exceeded}");
+
+    let (status, acked) = d.post(&format!("/api/v1/alerts/{id}/acknowledge"), json!({})).await;
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["acknowledged"], true);
+    assert!(acked["acknowledged_at"].is_string(), "{acked}");
+    let (_, open) = d.get("/api/v1/alerts?acknowledged=false").await;
+    assert_eq!(open.as_array().map(Vec::len), Some(1), "{open}");
+    assert_eq!(open[0]["kind"], "budget_warning");
+
+    let (status, answer) = d.get("/api/v1/alerts?kind=nonsense").await;
+    assert_eq!((status, answer["error"]["details"]["field"].as_str()), (400, Some("kind")), "{answer}");
+    let (status, _) = d.post("/api/v1/alerts/00000000-0000-7000-8000-000000000000/acknowledge", json!({})).await;
+    assert_eq!(status, 404);
+    let (status, _) = d.get("/api/v1/alerts?budget=nope").await;
+    assert_eq!(status, 404);
+
+    // The CLI: the bare command still lists; `list` filters; `ack` acknowledges.
+    let listed = d.cli_json(&["alerts"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    let open = d.cli_json(&["alerts", "list", "--unacknowledged", "--budget", "rhetor"]);
+    let warning = open[0]["id"].as_str().expect("id").to_string();
+    let acked = d.cli_json(&["alerts", "ack", &warning]);
+    assert_eq!(acked["acknowledged"], true, "{acked}");
+    let open = d.cli_json(&["alerts", "list", "--unacknowledged"]);
+    assert_eq!(open, json!([]));
+}

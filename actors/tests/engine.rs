@@ -293,7 +293,7 @@ async fn overspend_is_recorded_and_alerted(t: TestRepo) {
     let r = engine.record_usage(usage_for(grant.id, 10_000, 1_000)).await.expect("recorded");
     assert_eq!(r.cost, Some(dec("0.045")));
     assert_eq!(r.budgets[0].policies[0].state, "exceeded");
-    let alerts = engine.list_alerts(&AlertsQuery { limit: Some(10) }).await.expect("alerts");
+    let alerts = engine.list_alerts(&AlertsQuery { limit: Some(10), ..Default::default() }).await.expect("alerts");
     assert!(alerts.iter().any(|a| a.kind == "budget_exceeded"), "{alerts:?}");
     // A soft limit still grants.
     engine.allocate(by_tokens("svc", 100, 100)).await.expect("soft still allows");
@@ -461,7 +461,7 @@ async fn unpriced_models_are_never_free(t: TestRepo) {
     assert_eq!((r.cost, r.priced), (None, false));
     assert!(
         engine
-            .list_alerts(&AlertsQuery { limit: Some(10) })
+            .list_alerts(&AlertsQuery { limit: Some(10), ..Default::default() })
             .await
             .expect("alerts")
             .iter()
@@ -549,6 +549,42 @@ async fn two_instances_share_one_limit_on_postgres() {
     assert_eq!(granted, 100, "the database serializes the two daemons");
     let s = status(&a, "shared").await;
     assert_eq!(s.reserved, dec("5.00"));
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// Two daemons on one PostgreSQL database judge a crossing on the database sums after their
+/// commit, so two usages committed at once can both see the window cross 80 %: the alert is
+/// stored once between them (its key is the kind, the policy and the window). Each round is a
+/// fresh per-session window, crossed by two concurrent usages, one per daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(pg_tests), ignore = "set BUDGET_TEST_DATABASE_URL to run PostgreSQL tests")]
+async fn a_crossing_seen_by_two_daemons_is_one_alert() {
+    let first = common::postgres().await;
+    let a = common::engine(&first).await;
+    a.create_budget(budget("shared", "svc", &["per_session:1000t:warn"])).await.expect("budget");
+    let second_repo = budget_actors::storage::open(&first.url).await.expect("second connection");
+    let b = Engine::start(second_repo, budget_actors::EngineConfig::default()).await.expect("second engine");
+    let tokens = |context: &str| UsageRequest {
+        allocation_id: None,
+        component: Some("svc".into()),
+        provider: Some("anthropic".into()),
+        model: Some("claude-sonnet-4-5".into()),
+        context_id: Some(context.into()),
+        ..usage_for(uuid::Uuid::now_v7(), 450, 0)
+    };
+    const ROUNDS: usize = 25;
+    for round in 0..ROUNDS {
+        let context = format!("ctx-{round}");
+        let (from_a, from_b) = tokio::join!(a.record_usage(tokens(&context)), b.record_usage(tokens(&context)));
+        from_a.expect("a");
+        from_b.expect("b");
+    }
+    let warnings = a
+        .list_alerts(&AlertsQuery { kind: Some("budget_warning".into()), limit: Some(1000), ..Default::default() })
+        .await
+        .expect("alerts");
+    assert_eq!(warnings.len(), ROUNDS, "one warning per window crossed: {warnings:#?}");
     a.shutdown().await;
     b.shutdown().await;
 }
@@ -674,7 +710,7 @@ async fn thresholds_raise_one_alert_each(t: TestRepo) {
     engine.record_usage(spend("0.12")).await.expect("to 96%");
     engine.record_usage(spend("0.06")).await.expect("to 102%");
     let mut kinds: Vec<String> = engine
-        .list_alerts(&AlertsQuery { limit: Some(10) })
+        .list_alerts(&AlertsQuery { limit: Some(10), ..Default::default() })
         .await
         .expect("alerts")
         .into_iter()

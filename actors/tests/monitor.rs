@@ -312,7 +312,11 @@ async fn failed_fetches_keep_the_previous_prices() {
         assert!(!litellm.healthy && litellm.last_error.is_some());
         assert!(litellm.model_count > 4000, "the last good count is kept");
     }
-    let alerts = s.engine.list_alerts(&budget_actors::api::AlertsQuery { limit: Some(50) }).await.expect("alerts");
+    let alerts = s
+        .engine
+        .list_alerts(&budget_actors::api::AlertsQuery { limit: Some(50), ..Default::default() })
+        .await
+        .expect("alerts");
     assert!(alerts.iter().any(|a| a.kind == "price_source_failed"));
     s.monitor.shutdown();
 }
@@ -502,7 +506,7 @@ async fn rate_limits_and_disabled_sources_are_not_failures() {
     assert_eq!(off.last_attempt, None, "a disabled source is never fetched");
     assert!(
         !engine
-            .list_alerts(&budget_actors::api::AlertsQuery { limit: Some(50) })
+            .list_alerts(&budget_actors::api::AlertsQuery { limit: Some(50), ..Default::default() })
             .await
             .expect("alerts")
             .iter()

@@ -431,6 +431,8 @@ fn alert(kind: AlertKind) -> Alert {
         details: serde_json::json!({"at": "80%"}),
         created_at: budget_actors::domain::now(),
         acknowledged: false,
+        acknowledged_at: None,
+        dedup_key: None,
     }
 }
 
@@ -450,14 +452,18 @@ async fn alerts_commit_with_their_record(t: TestRepo) {
     let first = alert(AlertKind::BudgetWarning);
     let out = repo.write(record_with("req-a", vec![first.clone()])).await.expect("record");
     assert_eq!(out, WriteOutcome::Done);
-    assert_eq!(repo.list_alerts(10).await.expect("alerts"), vec![first.clone()], "stored with the record");
+    assert_eq!(repo.list_alerts(&latest(10)).await.expect("alerts"), vec![first.clone()], "stored with the record");
 
     let out = repo
         .write(record_with("req-a", vec![alert(AlertKind::BudgetExceeded)]))
         .await
         .expect("duplicate is not an error");
     assert_eq!(out, WriteOutcome::DuplicateRequest);
-    assert_eq!(repo.list_alerts(10).await.expect("alerts"), vec![first.clone()], "a duplicate's alert is not stored");
+    assert_eq!(
+        repo.list_alerts(&latest(10)).await.expect("alerts"),
+        vec![first.clone()],
+        "a duplicate's alert is not stored"
+    );
 
     // Two records with one new request id at once: one wins, and only its alert is stored.
     let (a, b) = (alert(AlertKind::PriceChanged), alert(AlertKind::PricePending));
@@ -469,13 +475,62 @@ async fn alerts_commit_with_their_record(t: TestRepo) {
     let done: Vec<bool> = outcomes.iter().map(|o| matches!(o, Ok(WriteOutcome::Done))).collect();
     assert_eq!(done.iter().filter(|d| **d).count(), 1, "{outcomes:?}");
     let winner = if done[0] { a } else { b };
-    let stored = repo.list_alerts(10).await.expect("alerts");
+    let stored = repo.list_alerts(&latest(10)).await.expect("alerts");
     assert_eq!(stored, vec![winner, first], "newest first, the loser's alert absent");
 
     // A stand-alone alert is still written on its own.
     let lone = alert(AlertKind::PriceSourceFailed);
     repo.write(WriteOp::Alert(lone.clone())).await.expect("alert");
-    assert_eq!(repo.list_alerts(1).await.expect("alerts"), vec![lone]);
+    assert_eq!(repo.list_alerts(&latest(1)).await.expect("alerts"), vec![lone]);
 }
 
 both_backends!(alerts_commit_with_their_record);
+
+fn latest(limit: u32) -> AlertFilter {
+    AlertFilter { limit, ..Default::default() }
+}
+
+/// Alerts with one de-duplication key are stored once, whether they arrive in one batch,
+/// one after the other, or (on PostgreSQL) from several daemons; listing filters and
+/// acknowledgement work on both databases.
+async fn alerts_are_stored_once_per_key_filtered_and_acknowledged(t: TestRepo) {
+    let repo = t.repo;
+    let policy = Uuid::now_v7();
+    let key = Alert::crossing_key(AlertKind::BudgetWarning, policy, "2026-12-03T00:00:00+00:00");
+    let keyed = |kind| Alert { dedup_key: Some(key.clone()), policy_id: Some(policy), ..alert(kind) };
+    let first = keyed(AlertKind::BudgetWarning);
+    repo.write(WriteOp::Alert(first.clone())).await.expect("first");
+    repo.write(WriteOp::Alert(keyed(AlertKind::BudgetWarning))).await.expect("the same crossing again is no error");
+    // Concurrent copies, as two daemons (or one batch) would write them.
+    let copies =
+        futures::future::join_all((0..5).map(|_| repo.write(WriteOp::Alert(keyed(AlertKind::BudgetWarning))))).await;
+    assert!(copies.iter().all(Result::is_ok), "{copies:?}");
+    let stored = repo.list_alerts(&latest(100)).await.expect("alerts");
+    assert_eq!(stored, vec![first.clone()], "one alert for one key");
+
+    let mut other = alert(AlertKind::UnpricedModel);
+    other.severity = Severity::Info;
+    repo.write(WriteOp::Alert(other.clone())).await.expect("other");
+    let only = |f: AlertFilter| {
+        let repo = repo.clone();
+        async move { repo.list_alerts(&f).await.expect("alerts") }
+    };
+    let by_kind = only(AlertFilter { kind: Some(AlertKind::UnpricedModel), ..latest(100) }).await;
+    assert_eq!(by_kind, vec![other.clone()]);
+    let by_severity = only(AlertFilter { severity: Some(Severity::Warning), ..latest(100) }).await;
+    assert_eq!(by_severity, vec![first.clone()]);
+    let since = only(AlertFilter { since: Some(other.created_at), ..latest(100) }).await;
+    assert_eq!(since, vec![other.clone()]);
+
+    let at = budget_actors::domain::now();
+    let acked = repo.acknowledge_alert(first.id, at).await.expect("ack").expect("found");
+    assert!(acked.acknowledged);
+    assert_eq!(acked.acknowledged_at, Some(at));
+    let again = repo.acknowledge_alert(first.id, at + Duration::seconds(5)).await.expect("ack").expect("found");
+    assert_eq!(again.acknowledged_at, Some(at), "the first acknowledgement's time is kept");
+    assert_eq!(only(AlertFilter { acknowledged: Some(false), ..latest(100) }).await, vec![other]);
+    assert_eq!(only(AlertFilter { acknowledged: Some(true), ..latest(100) }).await, vec![again]);
+    assert!(repo.acknowledge_alert(Uuid::now_v7(), at).await.expect("ack").is_none());
+}
+
+both_backends!(alerts_are_stored_once_per_key_filtered_and_acknowledged);

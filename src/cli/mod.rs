@@ -85,8 +85,8 @@ pub enum Command {
     /// API keys (admin).
     #[command(subcommand)]
     Keys(KeysCmd),
-    /// Recent alerts.
-    Alerts,
+    /// Recent alerts (`budget alerts` alone lists them), and acknowledging one.
+    Alerts(alerts::AlertsArgs),
     /// Load-test a running daemon with allocate → record → release cycles.
     Bench(crate::bench::BenchArgs),
 }
@@ -228,7 +228,7 @@ async fn dispatch(client: &BudgetClient, output: Output, command: Command) -> Re
         Command::Prices(cmd) => prices::run(client, output, cmd).await,
         Command::Status { budget, context } => budgets::status(client, output, &budget, context).await,
         Command::Keys(cmd) => keys::run(client, output, cmd).await,
-        Command::Alerts => alerts::run(client, output).await,
+        Command::Alerts(args) => alerts::run(client, output, args).await,
     }
 }
 

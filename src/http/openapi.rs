@@ -23,7 +23,7 @@ use super::{alerts, allocations, budgets, keys, monitoring, policies, prices, us
         allocations::list_allocations, allocations::get_allocation, allocations::release, usage::record_usage,
         usage::list_usage, usage::get_usage, usage::usage_summary, prices::list_prices, prices::show_price,
         prices::price_history, prices::set_price, prices::estimate, keys::list_keys, keys::create_key,
-        keys::revoke_key, alerts::list_alerts, monitoring::price_sources, monitoring::refresh_prices,
+        keys::revoke_key, alerts::list_alerts, alerts::acknowledge_alert, monitoring::price_sources, monitoring::refresh_prices,
         monitoring::price_updates, monitoring::pending_prices, monitoring::approve_price,
         monitoring::reject_price, monitoring::price_conflicts
     ),
@@ -171,6 +171,13 @@ fn constrain_query_params(op: &mut Map<String, Value>) {
             "status" => {
                 schema.insert("enum".into(), json!(["active", "released", "expired"]));
             }
+            "kind" => {
+                let kinds: Vec<&str> = budget_actors::domain::AlertKind::ALL.iter().map(|k| k.as_str()).collect();
+                schema.insert("enum".into(), json!(kinds));
+            }
+            "severity" => {
+                schema.insert("enum".into(), json!(["info", "warning", "error"]));
+            }
             "cursor" => {
                 schema.insert("format".into(), json!("uuid"));
             }
@@ -196,6 +203,9 @@ fn document_errors(path: &str, method: &str, op: &mut Map<String, Value>) {
     let has_body = op.contains_key("requestBody");
     let has_params = op.get("parameters").and_then(Value::as_array).is_some_and(|p| !p.is_empty());
     let has_path_params = path.contains('{');
+    // A listing filtered by budget names a budget that may not exist.
+    let names_a_budget =
+        op.get("parameters").and_then(Value::as_array).is_some_and(|p| p.iter().any(|p| p["name"] == "budget"));
     let responses = op.entry("responses").or_insert_with(|| json!({}));
     let Some(responses) = responses.as_object_mut() else { return };
     let add = |responses: &mut Map<String, Value>, status: &str, description: &str| {
@@ -217,7 +227,10 @@ fn document_errors(path: &str, method: &str, op: &mut Map<String, Value>) {
     add(responses, "403", "the key's role is below what the operation needs");
     // Path parameters name something that may not exist; an allocation or a usage record
     // names budgets and policies that may be deleted while it is written.
-    if has_path_params || method == "post" && (path.ends_with("/allocations") || path.ends_with("/usage/record")) {
+    if has_path_params
+        || names_a_budget
+        || method == "post" && (path.ends_with("/allocations") || path.ends_with("/usage/record"))
+    {
         add(responses, "404", "no such resource");
     }
     if has_body {

@@ -156,6 +156,21 @@ pub struct PendingQuery {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AlertsQuery {
+    /// Only this kind (budget_warning, budget_action_threshold, budget_exceeded, unpriced_model, price_source_failed, price_changed, price_pending, price_conflict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Only this severity (info, warning, error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// Only this budget's (id or name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<String>,
+    /// Only acknowledged (true) or unacknowledged (false) alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<bool>,
+    /// Only alerts raised at or after this time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
     /// 1–1000, default 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,

@@ -21,6 +21,19 @@ impl Severity {
             Severity::Error => "error",
         }
     }
+    /// A severity a caller asked for (a filter).
+    pub fn parse_input(field: &str, text: &str) -> Result<Severity, crate::error::EngineError> {
+        match text {
+            "info" => Ok(Severity::Info),
+            "warning" => Ok(Severity::Warning),
+            "error" => Ok(Severity::Error),
+            other => Err(crate::error::EngineError::invalid(
+                field,
+                format!("unknown severity '{other}' (expected info, warning or error)"),
+            )),
+        }
+    }
+
     pub fn parse(text: &str) -> Severity {
         match text {
             "error" => Severity::Error,
@@ -109,4 +122,19 @@ pub struct Alert {
     pub details: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub acknowledged: bool,
+    /// When it was acknowledged (`POST /alerts/{id}/acknowledge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Alerts with one key are stored once: a threshold crossing is keyed by kind, policy and
+    /// window (however many daemons see it), an unpriced model by model and day. `None`:
+    /// never merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_key: Option<String>,
+}
+
+impl Alert {
+    /// The key of a policy's threshold crossing in one window.
+    pub fn crossing_key(kind: AlertKind, policy_id: Uuid, window_key: &str) -> String {
+        format!("{kind}:{policy_id}:{window_key}")
+    }
 }

@@ -270,5 +270,7 @@ pub fn crossing_alerts(
         }),
         created_at: Utc::now(),
         acknowledged: false,
+        acknowledged_at: None,
+        dedup_key: Some(Alert::crossing_key(kind, policy.id, window_key)),
     }]
 }

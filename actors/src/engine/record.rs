@@ -148,6 +148,15 @@ impl Engine {
                 details: json!({"provider": call.provider, "model": call.model, "record_id": record_id}),
                 created_at: now,
                 acknowledged: false,
+                acknowledged_at: None,
+                // One a model a day: every unpriced call is recorded, but not alerted again.
+                dedup_key: Some(format!(
+                    "{}:{}/{}:{}",
+                    AlertKind::UnpricedModel,
+                    call.provider,
+                    call.model,
+                    timestamp.date_naive()
+                )),
             });
         }
         let record = UsageRecord {

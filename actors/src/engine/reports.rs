@@ -159,7 +159,44 @@ impl Engine {
         Ok(UsageSummary { from, to, group_by, rows, total_cost, total_records })
     }
 
+    /// Alerts newest first, filtered by kind, severity, budget (id or name), acknowledged and
+    /// time.
     pub async fn list_alerts(&self, query: &AlertsQuery) -> Result<Vec<Alert>, EngineError> {
-        self.inner.repo.list_alerts(crate::api::check_limit(query.limit, 100)?).await
+        let kind = query
+            .kind
+            .as_deref()
+            .map(|k| {
+                crate::domain::AlertKind::parse(k)
+                    .ok_or_else(|| EngineError::invalid("kind", format!("unknown alert kind '{k}'")))
+            })
+            .transpose()?;
+        let severity =
+            query.severity.as_deref().map(|s| crate::domain::Severity::parse_input("severity", s)).transpose()?;
+        let budget_id = match query.budget.as_deref() {
+            Some(b) => {
+                self.sync_catalog().await?;
+                Some(self.find_budget(b)?.id)
+            }
+            None => None,
+        };
+        let since = query.since.map(|t| crate::domain::check_time("since", t)).transpose()?;
+        let filter = crate::storage::AlertFilter {
+            kind,
+            severity,
+            budget_id,
+            acknowledged: query.acknowledged,
+            since,
+            limit: crate::api::check_limit(query.limit, 100)?,
+        };
+        self.inner.repo.list_alerts(&filter).await
+    }
+
+    /// Acknowledges an alert (again: keeps the first time).
+    pub async fn acknowledge_alert(&self, id: Uuid) -> Result<Alert, EngineError> {
+        self.inner
+            .repo
+            .acknowledge_alert(id, crate::domain::now())
+            .await?
+            .ok_or_else(|| EngineError::not_found("alert", id))
     }
 }

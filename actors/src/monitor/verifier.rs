@@ -437,6 +437,8 @@ pub(super) async fn raise(
         details,
         created_at: crate::domain::now(),
         acknowledged: false,
+        acknowledged_at: None,
+        dedup_key: None,
     };
     if let Err(e) = engine.store_alert(alert).await {
         warn!(target: "price_monitor", error = %e, "event not stored");

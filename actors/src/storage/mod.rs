@@ -85,6 +85,17 @@ pub struct AllocationFilter {
     pub limit: u32,
 }
 
+/// Which alerts to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub kind: Option<crate::domain::AlertKind>,
+    pub severity: Option<crate::domain::Severity>,
+    pub budget_id: Option<Uuid>,
+    pub acknowledged: Option<bool>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: u32,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct UsageFilter {
     pub from: Option<DateTime<Utc>>,
@@ -207,7 +218,10 @@ pub trait UsageStore: Send + Sync {
     async fn get_usage(&self, id: Uuid) -> StorageResult<Option<UsageRecord>>;
     async fn usage_by_request_id(&self, request_id: &str) -> StorageResult<Option<UsageRecord>>;
     async fn list_usage(&self, filter: &UsageFilter) -> StorageResult<Vec<UsageRecord>>;
-    async fn list_alerts(&self, limit: u32) -> StorageResult<Vec<Alert>>;
+    async fn list_alerts(&self, filter: &AlertFilter) -> StorageResult<Vec<Alert>>;
+    /// Marks an alert acknowledged; a second acknowledgement keeps the first time. `None`
+    /// when there is no such alert.
+    async fn acknowledge_alert(&self, id: Uuid, at: DateTime<Utc>) -> StorageResult<Option<Alert>>;
 }
 
 /// Price versions, applied updates, changes held for approval and the sources' health.

@@ -39,7 +39,12 @@ pub(super) const LIST_USAGE: &str = "SELECT * FROM usage_records WHERE ($1 IS NU
      AND ($2 IS NULL OR timestamp < $2) AND ($3 IS NULL OR provider = $3) AND ($4 IS NULL OR model = $4) \
      AND ($5 IS NULL OR component = $5) AND ($6 IS NULL OR context_id = $6) AND ($7 IS NULL OR task_type = $7) \
      AND ($8 IS NULL OR allocation_id = $8) AND ($9 IS NULL OR id > $9) ORDER BY id LIMIT $10";
-pub(super) const LIST_ALERTS: &str = "SELECT * FROM alerts ORDER BY id DESC LIMIT $1";
+pub(super) const LIST_ALERTS: &str = "SELECT * FROM alerts WHERE ($1 IS NULL OR kind = $1) \
+     AND ($2 IS NULL OR severity = $2) AND ($3 IS NULL OR budget_id = $3) AND ($4 IS NULL OR acknowledged = $4) \
+     AND ($5 IS NULL OR created_at >= $5) ORDER BY id DESC LIMIT $6";
+pub(super) const ACKNOWLEDGE_ALERT: &str =
+    "UPDATE alerts SET acknowledged = TRUE, acknowledged_at = COALESCE(acknowledged_at, $2) WHERE id = $1";
+pub(super) const GET_ALERT: &str = "SELECT * FROM alerts WHERE id = $1";
 
 pub(super) const CLOSE_PRICE_VERSION: &str = "UPDATE prices SET effective_to = $1 WHERE provider = $2 AND model = $3 \
      AND effective_to IS NULL AND effective_from <= $1";

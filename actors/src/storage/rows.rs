@@ -24,7 +24,7 @@ pub(super) const USAGE_COLUMNS: &str = "id, allocation_id, component, context_id
 pub(super) const CHARGE_COLUMNS: &str = "record_id, policy_id, budget_id, window_key, cost, tokens";
 /// `alerts`, in bind order.
 pub(super) const ALERT_COLUMNS: &str =
-    "id, severity, kind, budget_id, policy_id, message, details, created_at, acknowledged";
+    "id, severity, kind, budget_id, policy_id, message, details, created_at, acknowledged, acknowledged_at, dedup_key";
 
 /// `INSERT INTO <table> (<columns>) ` — the head that `QueryBuilder::push_values` completes.
 pub(super) fn insert_head(table: &str, columns: &str) -> String {
@@ -186,6 +186,8 @@ pub(super) fn alert(row: &impl ReadRow) -> StorageResult<Alert> {
         details: from_json(&row.text("details")?, "alert details")?,
         created_at: row.time("created_at")?,
         acknowledged: row.flag("acknowledged")?,
+        acknowledged_at: row.opt_time("acknowledged_at")?,
+        dedup_key: row.opt_text("dedup_key")?,
     })
 }
 

@@ -8,7 +8,7 @@ use super::{PostgresRepository, sum_window};
 use crate::domain::{Alert, Allocation, Hold, Totals, UsageRecord};
 use crate::storage::rows::{self, ReadRow};
 use crate::storage::{
-    AllocationFilter, LedgerStore, StorageResult, UsageFilter, UsageStore, WriteOp, WriteOutcome, queries,
+    AlertFilter, AllocationFilter, LedgerStore, StorageResult, UsageFilter, UsageStore, WriteOp, WriteOutcome, queries,
 };
 
 impl PostgresRepository {
@@ -122,8 +122,25 @@ impl UsageStore for PostgresRepository {
         rows.iter().map(rows::usage).collect()
     }
 
-    async fn list_alerts(&self, limit: u32) -> StorageResult<Vec<Alert>> {
-        let rows = sqlx::query(queries::LIST_ALERTS).bind(i64::from(limit.max(1))).fetch_all(&self.read).await?;
+    async fn list_alerts(&self, f: &AlertFilter) -> StorageResult<Vec<Alert>> {
+        let since = f.since;
+        let rows = sqlx::query(queries::LIST_ALERTS)
+            .bind(f.kind.map(|k| k.as_str()))
+            .bind(f.severity.map(|s| s.as_str()))
+            .bind(f.budget_id.map(|b| b.to_string()))
+            .bind(f.acknowledged)
+            .bind(since)
+            .bind(i64::from(f.limit.max(1)))
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(rows::alert).collect()
+    }
+
+    async fn acknowledge_alert(&self, id: Uuid, at: DateTime<Utc>) -> StorageResult<Option<Alert>> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(queries::ACKNOWLEDGE_ALERT).bind(id.to_string()).bind(at).execute(&mut *tx).await?;
+        let row = sqlx::query(queries::GET_ALERT).bind(id.to_string()).fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
+        row.as_ref().map(rows::alert).transpose()
     }
 }

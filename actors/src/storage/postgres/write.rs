@@ -172,8 +172,13 @@ async fn insert_alerts(conn: &mut PgConnection, alerts: &[Alert]) -> StorageResu
             .push_bind(a.message.clone())
             .push_bind(details)
             .push_bind(a.created_at)
-            .push_bind(a.acknowledged);
+            .push_bind(a.acknowledged)
+            .push_bind(a.acknowledged_at)
+            .push_bind(a.dedup_key.clone());
     });
+    // An alert whose key is stored already — the same crossing seen by another daemon, or
+    // again — is dropped: one alert per key across every daemon on the database.
+    q.push(" ON CONFLICT DO NOTHING");
     q.build().execute(&mut *conn).await?;
     Ok(())
 }
