@@ -421,6 +421,49 @@ async fn concurrent_catalogue_changes_all_stay_and_a_delete_wins(t: TestRepo) {
     engine.shutdown().await;
 }
 
+/// Alerts of one kind, waiting (up to 10 s) for background writes to land.
+async fn alerts_of(engine: &Engine, kind: &str, at_least: usize) -> Vec<budget_actors::domain::Alert> {
+    let query = AlertsQuery { kind: Some(kind.into()), ..Default::default() };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let alerts = engine.list_alerts(&query).await.expect("alerts");
+        if alerts.len() >= at_least || tokio::time::Instant::now() > deadline {
+            // Give any other write in flight the time to land too.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            return engine.list_alerts(&query).await.expect("alerts");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A refused allocation is alerted once per policy window however often it is refused, and
+/// leases that run out without a release once a day.
+async fn denials_and_expired_leases_are_alerted_once(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    engine.create_budget(budget("b", "svc", &["daily:1.00:hard_limit"])).await.expect("budget");
+    // Long enough that neither the lease nor the background sweeper ends it during the
+    // denials; then both leases run out.
+    let lease = AllocationRequest { ttl_seconds: Some(3), ..by_amount("svc", "0.60") };
+    let grant = engine.allocate(lease).await.expect("first");
+    for _ in 0..3 {
+        assert!(matches!(engine.allocate(by_amount("svc", "0.50")).await, Err(EngineError::BudgetExceeded(_))));
+    }
+    let denied = alerts_of(&engine, "allocation_denied", 1).await;
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0].details["remaining"], "0.40", "{:?}", denied[0]);
+
+    let second = engine.allocate(AllocationRequest { ttl_seconds: Some(1), ..by_amount("svc", "0.10") }).await;
+    let last_expiry = second.expect("second").expires_at.max(grant.expires_at);
+    let until = (last_expiry - now()).to_std().unwrap_or_default();
+    tokio::time::sleep(until + std::time::Duration::from_millis(200)).await;
+    // The background sweeper may have expired either lease already; any sweep raises the
+    // day's one alert.
+    engine.sweep_expired().await.expect("sweep");
+    let expired = alerts_of(&engine, "allocation_expired", 1).await;
+    assert_eq!(expired.len(), 1, "two leases ran out, one alert for the day: {expired:?}");
+    engine.shutdown().await;
+}
+
 /// An expired lease is released by the engine on its own; no reservation leaks.
 async fn expired_leases_are_released(t: TestRepo) {
     let engine = common::engine(&t).await;
@@ -519,6 +562,7 @@ both_backends!(
     crashed_actor_restarts_from_storage,
     a_panicking_request_does_not_take_the_budget_away,
     concurrent_catalogue_changes_all_stay_and_a_delete_wins,
+    denials_and_expired_leases_are_alerted_once,
     expired_leases_are_released,
     unpriced_models_are_never_free,
     usage_is_priced_with_the_version_in_force,

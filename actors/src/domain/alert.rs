@@ -64,10 +64,14 @@ pub enum AlertKind {
     PricePending,
     /// Sources disagree; the change is held for approval.
     PriceConflict,
+    /// A hard limit refused an allocation (once per policy window).
+    AllocationDenied,
+    /// Allocations' leases ran out without a release (once a day).
+    AllocationExpired,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 8] = [
+    pub const ALL: [AlertKind; 10] = [
         AlertKind::BudgetWarning,
         AlertKind::BudgetActionThreshold,
         AlertKind::BudgetExceeded,
@@ -76,6 +80,8 @@ impl AlertKind {
         AlertKind::PriceChanged,
         AlertKind::PricePending,
         AlertKind::PriceConflict,
+        AlertKind::AllocationDenied,
+        AlertKind::AllocationExpired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +94,8 @@ impl AlertKind {
             AlertKind::PriceChanged => "price_changed",
             AlertKind::PricePending => "price_pending",
             AlertKind::PriceConflict => "price_conflict",
+            AlertKind::AllocationDenied => "allocation_denied",
+            AlertKind::AllocationExpired => "allocation_expired",
         }
     }
 

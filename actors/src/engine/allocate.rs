@@ -29,6 +29,63 @@ impl Engine {
             .map_err(|e| EngineError::Internal(format!("allocate task: {e}")))?
     }
 
+    /// A denial is alerted once per policy window (the alert's key), and in the background:
+    /// the caller's 402 never waits for the alert's write.
+    fn alert_denial(&self, denied: &EngineError, call: &CallScope, at: chrono::DateTime<chrono::Utc>) {
+        let (budget_id, policy_id, message, details) = match denied {
+            EngineError::BudgetExceeded(ex) => (
+                ex.budget_id,
+                ex.policy,
+                format!(
+                    "budget '{}' {} policy refused an allocation for {}: {} {} requested, {} of {} remains",
+                    ex.budget, ex.period, call.component, ex.requested, ex.limit_kind, ex.remaining, ex.limit
+                ),
+                serde_json::json!({"reason": "limit", "component": call.component, "provider": call.provider,
+                    "model": call.model, "limit_kind": ex.limit_kind, "limit": ex.limit.to_string(),
+                    "remaining": ex.remaining.to_string(), "requested": ex.requested.to_string()}),
+            ),
+            EngineError::Unpriced(u) => (
+                u.budget_id,
+                u.policy,
+                format!(
+                    "budget '{}' {} policy refused an allocation for {}: no price is known for {}/{}",
+                    u.budget, u.period, call.component, u.provider, u.model
+                ),
+                serde_json::json!({"reason": "unpriced_model", "component": call.component,
+                    "provider": u.provider, "model": u.model}),
+            ),
+            _ => return,
+        };
+        let window = self
+            .snapshot()
+            .iter()
+            .flat_map(|b| b.policies.iter())
+            .find(|p| p.id == policy_id)
+            .and_then(|p| crate::period::PolicyClock::new(p, self.inner.config.default_timezone).ok())
+            .and_then(|clock| clock.window(at, call.context_id.as_deref()).ok())
+            .map(|w| w.key)
+            .unwrap_or_default();
+        let alert = Alert {
+            id: Uuid::now_v7(),
+            severity: Severity::Warning,
+            kind: AlertKind::AllocationDenied,
+            budget_id: Some(budget_id),
+            policy_id: Some(policy_id),
+            message,
+            details,
+            created_at: at,
+            acknowledged: false,
+            acknowledged_at: None,
+            dedup_key: Some(Alert::crossing_key(AlertKind::AllocationDenied, policy_id, &window)),
+        };
+        let repo = self.inner.repo.clone();
+        tokio::spawn(async move {
+            if let Err(e) = repo.write(WriteOp::Alert(alert)).await {
+                tracing::warn!(target: "engine", error = %e, "allocation_denied alert not stored");
+            }
+        });
+    }
+
     async fn allocate_to_end(&self, req: AllocationRequest) -> Result<AllocationGrant, EngineError> {
         self.sync_catalog().await?;
         let call = CallScope::new(req.component, req.context_id, req.provider, req.model, req.task_type, req.tier)?;
@@ -89,6 +146,7 @@ impl Engine {
                     for id in reserved_in {
                         self.inner.actors.unreserve(id, allocation_id);
                     }
+                    self.alert_denial(&denied, &call, now);
                     metrics::counter!("budget_allocations_total", "result" => "denied").increment(1);
                     debug!(target: "allocation", reason = %denied, "allocation denied");
                     return Err(denied);
@@ -123,6 +181,7 @@ impl Engine {
             }
             if matches!(e, EngineError::BudgetExceeded(_)) {
                 metrics::counter!("budget_allocations_total", "result" => "denied").increment(1);
+                self.alert_denial(&e, &call, now);
             }
             return Err(e);
         }

@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use super::*;
-use crate::domain::AllocationStatus;
+use crate::domain::{Alert, AlertKind, AllocationStatus, Severity};
 use crate::prices::PriceVersion;
 use crate::pricing::PriceTable;
 use crate::storage::WriteOp;
@@ -115,8 +115,29 @@ impl Engine {
             result?;
         }
         debug!(target: "allocation", expired = expired.len(), "leases expired");
-        if !expired.is_empty() {
+        if let Some(first) = expired.first() {
             metrics::counter!("budget_allocations_expired_total").increment(expired.len() as u64);
+            // Once a day (the key): a caller that never releases would otherwise raise one per
+            // lease.
+            let alert = Alert {
+                id: Uuid::now_v7(),
+                severity: Severity::Info,
+                kind: AlertKind::AllocationExpired,
+                budget_id: None,
+                policy_id: None,
+                message: format!(
+                    "{} allocation lease(s) ran out without a release (first: {first}); callers should release what they do not use",
+                    expired.len()
+                ),
+                details: serde_json::json!({"expired": expired.len(), "first": first}),
+                created_at: now,
+                acknowledged: false,
+                acknowledged_at: None,
+                dedup_key: Some(format!("{}:{}", AlertKind::AllocationExpired, now.date_naive())),
+            };
+            if let Err(e) = self.inner.repo.write(WriteOp::Alert(alert)).await {
+                tracing::warn!(target: "engine", error = %e, "allocation_expired alert not stored");
+            }
         }
         Ok(expired.len())
     }

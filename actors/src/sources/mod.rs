@@ -586,6 +586,29 @@ pub fn parse_body(
     }
 }
 
+/// Drops the entries whose provider or model, once normalized, breaks the character rule of
+/// every name in the daemon (`domain::text`): such a price could be stored but never be asked
+/// for (a name with a space scraped from a page, or a path). Logged, not an error: the rest of
+/// the snapshot is good.
+fn with_valid_names(source: &str, prices: Vec<SourcePrice>) -> Vec<SourcePrice> {
+    use crate::domain::text::{check_model, check_provider};
+    let before = prices.len();
+    let kept: Vec<SourcePrice> = prices
+        .into_iter()
+        .filter(|p| match check_provider("provider", &p.provider).and_then(|()| check_model("model", &p.model)) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(target: TRACE_TARGET, source, entry = %p.source_id, error = %e, "entry skipped");
+                false
+            }
+        })
+        .collect();
+    if kept.len() < before {
+        tracing::warn!(target: TRACE_TARGET, source, skipped = before - kept.len(), "entries with names outside the rule were skipped");
+    }
+    kept
+}
+
 /// Sanity guards: reject an empty snapshot, any negative price, and a snapshot
 /// with fewer than `min_ratio × last_good_count` models.
 pub fn sanity_check(
@@ -662,6 +685,7 @@ pub(crate) fn finish(
     body: FetchedBody,
 ) -> Result<FetchOutcome, SourceError> {
     let result = parse_body(kind, &body.text, html).and_then(|prices| {
+        let prices = with_valid_names(&config.name, prices);
         sanity_check(&prices, None, config.min_model_ratio)?;
         Ok(prices)
     });
@@ -688,4 +712,24 @@ pub(crate) fn per_token(value: Decimal, unit: PriceUnit) -> Result<Decimal, Sour
         .checked_div(unit.tokens())
         .map(|d| d.normalize())
         .ok_or_else(|| SourceError::Parse(format!("{value} per {:?} cannot be converted to per token", unit)))
+}
+
+#[cfg(test)]
+mod name_rule_tests {
+    use super::*;
+
+    /// A scraped or fed name that breaks the daemon's name rule is skipped, not stored where
+    /// no request could ask for it; the rest of the snapshot is kept.
+    #[test]
+    fn entries_with_names_outside_the_rule_are_skipped() {
+        let prices = vec![
+            SourcePrice::new("anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5"),
+            SourcePrice::new("trav", "../../etc/passwd", "../../etc/passwd"),
+            SourcePrice::new("acme", "model (beta)", "Model (beta)"),
+            SourcePrice::new("bad provider", "m", "m"),
+        ];
+        let kept = with_valid_names("test", prices);
+        let names: Vec<&str> = kept.iter().map(|p| p.model.as_str()).collect();
+        assert_eq!(names, ["claude-sonnet-4-5"]);
+    }
 }
