@@ -969,7 +969,15 @@ async fn alerts_are_filtered_and_acknowledged() {
     }
     let (status, all) = d.get("/api/v1/alerts?budget=rhetor").await;
     assert_eq!(status, 200, "{all}");
-    let kinds: Vec<&str> = all.as_array().expect("list").iter().filter_map(|a| a["kind"].as_str()).collect();
+    // (Past a tenth of the day a `budget_projected_to_exceed` comes too; it depends on the
+    // hour the test runs.)
+    let kinds: Vec<&str> = all
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|a| a["kind"].as_str())
+        .filter(|k| *k != "budget_projected_to_exceed")
+        .collect();
     assert_eq!(kinds, ["budget_exceeded", "budget_warning"], "one alert per crossing: {all}");
     let (_, exceeded) = d.get("/api/v1/alerts?kind=budget_exceeded&severity=warning").await;
     let id = exceeded[0]["id"].as_str().expect("id").to_string();
@@ -980,8 +988,8 @@ async fn alerts_are_filtered_and_acknowledged() {
     assert_eq!(acked["acknowledged"], true);
     assert!(acked["acknowledged_at"].is_string(), "{acked}");
     let (_, open) = d.get("/api/v1/alerts?acknowledged=false").await;
-    assert_eq!(open.as_array().map(Vec::len), Some(1), "{open}");
-    assert_eq!(open[0]["kind"], "budget_warning");
+    let open: Vec<&str> = open.as_array().expect("list").iter().filter_map(|a| a["kind"].as_str()).collect();
+    assert!(open.contains(&"budget_warning") && !open.contains(&"budget_exceeded"), "{open:?}");
 
     let (status, answer) = d.get("/api/v1/alerts?kind=nonsense").await;
     assert_eq!((status, answer["error"]["details"]["field"].as_str()), (400, Some("kind")), "{answer}");
@@ -992,11 +1000,11 @@ async fn alerts_are_filtered_and_acknowledged() {
 
     // The CLI: the bare command still lists; `list` filters; `ack` acknowledges.
     let listed = d.cli_json(&["alerts"]);
-    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
-    let open = d.cli_json(&["alerts", "list", "--unacknowledged", "--budget", "rhetor"]);
+    assert_eq!(listed.as_array().map(Vec::len), all.as_array().map(Vec::len), "{listed}");
+    let warnings = ["alerts", "list", "--unacknowledged", "--budget", "rhetor", "--kind", "budget_warning"];
+    let open = d.cli_json(&warnings);
     let warning = open[0]["id"].as_str().expect("id").to_string();
     let acked = d.cli_json(&["alerts", "ack", &warning]);
     assert_eq!(acked["acknowledged"], true, "{acked}");
-    let open = d.cli_json(&["alerts", "list", "--unacknowledged"]);
-    assert_eq!(open, json!([]));
+    assert_eq!(d.cli_json(&warnings), json!([]));
 }

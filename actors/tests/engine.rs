@@ -464,6 +464,38 @@ async fn denials_and_expired_leases_are_alerted_once(t: TestRepo) {
     engine.shutdown().await;
 }
 
+/// A record that makes the window's run-rate reach the limit before the window ends raises
+/// one `budget_projected_to_exceed`; not again while the run-rate stays there, and not in the
+/// first tenth of a window, where one call would project anything.
+async fn a_run_rate_past_the_limit_is_alerted_once(t: TestRepo) {
+    let engine = common::engine(&t).await;
+    engine.create_budget(budget("b", "svc", &["daily:1000t:soft_limit"])).await.expect("budget");
+    let at = |text: &str| chrono::DateTime::parse_from_rfc3339(text).expect("time").with_timezone(&chrono::Utc);
+    let usage = |tokens: u64, when: &str| UsageRequest {
+        allocation_id: None,
+        component: Some("svc".into()),
+        provider: Some("anthropic".into()),
+        model: Some("claude-sonnet-4-5".into()),
+        timestamp: Some(at(when)),
+        ..usage_for(uuid::Uuid::now_v7(), tokens, 0)
+    };
+    // Half the day gone: 300 of 1000 projects 600, 550 projects 1100 (the alert), 600 1200.
+    for tokens in [300, 250, 50] {
+        engine.record_usage(usage(tokens, "2026-11-30T12:00:00Z")).await.expect("usage");
+    }
+    // An hour into another day (4 % of it): 900 tokens project far past the limit, but it is
+    // too early to say.
+    engine.record_usage(usage(900, "2026-11-29T01:00:00Z")).await.expect("usage");
+    let projected = engine
+        .list_alerts(&AlertsQuery { kind: Some("budget_projected_to_exceed".into()), ..Default::default() })
+        .await
+        .expect("alerts");
+    assert_eq!(projected.len(), 1, "{projected:#?}");
+    assert_eq!(projected[0].details["window"], "2026-11-30T00:00:00+00:00");
+    assert_eq!(projected[0].details["projected_share"], "1.10");
+    engine.shutdown().await;
+}
+
 /// An expired lease is released by the engine on its own; no reservation leaks.
 async fn expired_leases_are_released(t: TestRepo) {
     let engine = common::engine(&t).await;
@@ -563,6 +595,7 @@ both_backends!(
     a_panicking_request_does_not_take_the_budget_away,
     concurrent_catalogue_changes_all_stay_and_a_delete_wins,
     denials_and_expired_leases_are_alerted_once,
+    a_run_rate_past_the_limit_is_alerted_once,
     expired_leases_are_released,
     unpriced_models_are_never_free,
     usage_is_priced_with_the_version_in_force,
@@ -747,6 +780,11 @@ async fn thresholds_raise_one_alert_each(t: TestRepo) {
         // $3 per million input tokens.
         input_tokens: Some((dec(dollars) * Decimal::from(1_000_000) / Decimal::from(3)).try_into().expect("u64")),
         output_tokens: Some(0),
+        // An hour into a past day: too early in the window for a run-rate projection, so the
+        // alerts are the thresholds' alone whatever the hour the test runs.
+        timestamp: Some(
+            chrono::DateTime::parse_from_rfc3339("2026-11-30T01:00:00Z").expect("time").with_timezone(&chrono::Utc),
+        ),
         ..Default::default()
     };
     engine.record_usage(spend("0.81")).await.expect("to 81%");

@@ -17,6 +17,7 @@ use super::messages::*;
 use crate::api::PolicyStatus;
 use crate::domain::{
     BYPASS_PRIORITY, Charge, Hold, HoldShrink, Totals, check_hard_limit, crossing_alerts, policy_status,
+    projection_alert,
 };
 use crate::domain::{Budget, CallScope, Enforcement, Policy};
 use crate::error::EngineError;
@@ -211,6 +212,16 @@ impl BudgetActor {
             totals.settled_tokens = totals.settled_tokens.saturating_add(req.tokens);
             let after = *totals;
             outcome.alerts.extend(crossing_alerts(&budget, policy, &window.key, &before, &after));
+            outcome.alerts.extend(projection_alert(
+                &budget,
+                policy,
+                &window.key,
+                window.start,
+                window.end,
+                &before,
+                &after,
+                req.at,
+            ));
             *state.in_flight.entry((policy.id, window.key.clone())).or_default() += 1;
             outcome.charges.push(crate::domain::Charge {
                 record_id: req.record_id,

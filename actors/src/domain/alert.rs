@@ -64,6 +64,9 @@ pub enum AlertKind {
     PricePending,
     /// Sources disagree; the change is held for approval.
     PriceConflict,
+    /// At the current window's run-rate, settled spend reaches the limit before the window
+    /// ends (once per policy window).
+    BudgetProjectedToExceed,
     /// A hard limit refused an allocation (once per policy window).
     AllocationDenied,
     /// Allocations' leases ran out without a release (once a day).
@@ -71,7 +74,7 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 10] = [
+    pub const ALL: [AlertKind; 11] = [
         AlertKind::BudgetWarning,
         AlertKind::BudgetActionThreshold,
         AlertKind::BudgetExceeded,
@@ -80,6 +83,7 @@ impl AlertKind {
         AlertKind::PriceChanged,
         AlertKind::PricePending,
         AlertKind::PriceConflict,
+        AlertKind::BudgetProjectedToExceed,
         AlertKind::AllocationDenied,
         AlertKind::AllocationExpired,
     ];
@@ -94,6 +98,7 @@ impl AlertKind {
             AlertKind::PriceChanged => "price_changed",
             AlertKind::PricePending => "price_pending",
             AlertKind::PriceConflict => "price_conflict",
+            AlertKind::BudgetProjectedToExceed => "budget_projected_to_exceed",
             AlertKind::AllocationDenied => "allocation_denied",
             AlertKind::AllocationExpired => "allocation_expired",
         }

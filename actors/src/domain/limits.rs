@@ -209,6 +209,78 @@ pub fn state_of(policy: &Policy, ratio: Decimal) -> PolicyState {
     }
 }
 
+/// The share of a window that must have passed before its run-rate is trusted: in the first
+/// minutes of a day one call would project anything.
+pub const PROJECTION_MIN_ELAPSED: Decimal = Decimal::from_parts(1, 0, 0, false, 1); // 0.1
+
+/// An alert when this record makes the window's run-rate reach the limit before the window
+/// ends: settled ÷ elapsed share of the window ≥ 1 after the record and < 1 before it, while
+/// the limit itself is not reached yet. Only for windows with an end, at least
+/// [`PROJECTION_MIN_ELAPSED`] into them.
+#[allow(clippy::too_many_arguments)]
+pub fn projection_alert(
+    budget: &Budget,
+    policy: &Policy,
+    window_key: &str,
+    start: Option<chrono::DateTime<Utc>>,
+    end: Option<chrono::DateTime<Utc>>,
+    before: &Totals,
+    after: &Totals,
+    at: chrono::DateTime<Utc>,
+) -> Option<Alert> {
+    if policy.enforcement == Enforcement::Ignore {
+        return None;
+    }
+    let (start, end) = (start?, end?);
+    let (elapsed, length) = ((at - start).num_seconds(), (end - start).num_seconds());
+    if elapsed <= 0 || length <= 0 || elapsed >= length {
+        return None;
+    }
+    let share = Decimal::from(elapsed) / Decimal::from(length);
+    if share < PROJECTION_MIN_ELAPSED {
+        return None;
+    }
+    let ratio_before = usage_ratio(policy, before.settled_cost, before.settled_tokens);
+    let ratio_after = usage_ratio(policy, after.settled_cost, after.settled_tokens);
+    let projected = |ratio: Decimal| ratio.checked_div(share).unwrap_or(Decimal::MAX);
+    if ratio_after >= Decimal::ONE || projected(ratio_after) < Decimal::ONE || projected(ratio_before) >= Decimal::ONE {
+        return None;
+    }
+    let projected_ratio = projected(ratio_after).round_dp(2);
+    let kind = AlertKind::BudgetProjectedToExceed;
+    Some(Alert {
+        id: Uuid::now_v7(),
+        severity: Severity::Warning,
+        kind,
+        budget_id: Some(budget.id),
+        policy_id: Some(policy.id),
+        message: format!(
+            "budget '{}' {} policy is projected to reach its limit before {}: {} of the window has passed and {} of the limit is used (run-rate {}× the limit)",
+            budget.name,
+            policy.period.as_str(),
+            end.to_rfc3339(),
+            share.round_dp(2),
+            ratio_after.round_dp(2),
+            projected_ratio
+        ),
+        details: json!({
+            "window": window_key,
+            "window_end": end.to_rfc3339(),
+            "elapsed_share": share.round_dp(4).to_string(),
+            "used_share": ratio_after.round_dp(4).to_string(),
+            "projected_share": projected_ratio.to_string(),
+            "settled": after.settled_cost.to_string(),
+            "settled_tokens": after.settled_tokens,
+            "limit": policy.cost_limit.map(|l| l.to_string()),
+            "token_limit": policy.token_limit,
+        }),
+        created_at: Utc::now(),
+        acknowledged: false,
+        acknowledged_at: None,
+        dedup_key: Some(Alert::crossing_key(kind, policy.id, window_key)),
+    })
+}
+
 pub fn crossing_alerts(
     budget: &Budget,
     policy: &Policy,

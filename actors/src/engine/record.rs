@@ -240,7 +240,7 @@ impl Engine {
         if shared {
             // The database sums see every daemon's usage. These crossings are stored after
             // the record, in their own commit (see Known limitations).
-            for alert in shared_crossings(&budgets, &effects, cost.unwrap_or(Decimal::ZERO), tokens) {
+            for alert in shared_crossings(&budgets, &effects, cost.unwrap_or(Decimal::ZERO), tokens, timestamp) {
                 info!(target: "engine", kind = %alert.kind, message = %alert.message, "alert");
                 if let Err(e) = self.inner.repo.write(WriteOp::Alert(alert)).await {
                     warn!(target: "engine", error = %e, "alert not stored");
@@ -306,7 +306,13 @@ impl Engine {
 }
 
 /// Threshold crossings of one record, judged on database sums after it was committed.
-fn shared_crossings(budgets: &[Arc<Budget>], effects: &[BudgetEffect], cost: Decimal, tokens: u64) -> Vec<Alert> {
+fn shared_crossings(
+    budgets: &[Arc<Budget>],
+    effects: &[BudgetEffect],
+    cost: Decimal,
+    tokens: u64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<Alert> {
     let mut out = Vec::new();
     for (budget, effect) in budgets.iter().zip(effects) {
         for status in &effect.policies {
@@ -322,6 +328,16 @@ fn shared_crossings(budgets: &[Arc<Budget>], effects: &[BudgetEffect], cost: Dec
                 ..Default::default()
             };
             out.extend(crate::domain::crossing_alerts(budget, policy, &status.window_key, &before, &after));
+            out.extend(crate::domain::projection_alert(
+                budget,
+                policy,
+                &status.window_key,
+                status.window_start,
+                status.window_end,
+                &before,
+                &after,
+                at,
+            ));
         }
     }
     out
