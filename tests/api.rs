@@ -901,6 +901,17 @@ async fn the_openapi_document_describes_the_api() {
         }
     }
     assert!(operations >= 35, "{operations}");
+    let status_enum = |path: &str| {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "status"))
+            .map(|p| p["schema"]["enum"].clone())
+    };
+    assert_eq!(status_enum("/api/v1/allocations"), Some(json!(["active", "released", "expired"])));
+    assert_eq!(
+        status_enum("/api/v1/prices/pending"),
+        Some(json!(["pending", "approved", "rejected", "superseded", "all"]))
+    );
     let schemas = &doc["components"]["schemas"];
     assert_eq!(schemas["CreateBudget"]["properties"]["name"]["minLength"], 1);
     assert_eq!(schemas["CreateBudget"]["properties"]["name"]["maxLength"], 128);

@@ -56,7 +56,7 @@ pub fn document(max_ttl_seconds: u64) -> Value {
             for (method, op) in item.iter_mut() {
                 if let Some(op) = op.as_object_mut() {
                     declare_path_params(path, op);
-                    constrain_query_params(op);
+                    constrain_query_params(path, op);
                     document_errors(path, method, op);
                 }
             }
@@ -154,9 +154,10 @@ fn path_param_schema(path: &str, name: &str) -> Value {
 
 // ---- query parameters -----------------------------------------------------------------------
 
-fn constrain_query_params(op: &mut Map<String, Value>) {
+fn constrain_query_params(path: &str, op: &mut Map<String, Value>) {
     let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else { return };
-    let pending = op_is(params, "status", "superseded");
+    // Two listings take a `status`: held price changes, and allocations.
+    let pending = path.ends_with("/prices/pending");
     for param in params.iter_mut().filter(|p| p["in"] == "query") {
         let name = param["name"].as_str().unwrap_or_default().to_string();
         let Some(schema) = param.get_mut("schema").and_then(Value::as_object_mut) else { continue };
@@ -189,12 +190,6 @@ fn constrain_query_params(op: &mut Map<String, Value>) {
             _ => {}
         }
     }
-}
-
-/// Whether the parameter `name`'s description mentions `word` (tells the two `status`
-/// parameters apart without naming operations).
-fn op_is(params: &[Value], name: &str, word: &str) -> bool {
-    params.iter().any(|p| p["name"] == name && p["description"].as_str().is_some_and(|d| d.contains(word)))
 }
 
 // ---- responses ------------------------------------------------------------------------------

@@ -57,11 +57,11 @@ pub async fn set_price(
     ApiPath((provider, model)): ApiPath<(String, String)>,
     request: axum::extract::Request,
 ) -> ApiResult<Response> {
-    // `…/{model}/history` shares this wildcard route but is read-only: its PUT is a 405 that
-    // names what the document declares there, before any body is read.
+    // `…/{model}/history` shares this wildcard route but is read-only: its PUT is a 405
+    // before any body is read (the router's `Allow` middleware names what the document
+    // declares there).
     if model.ends_with("/history") {
-        let allow = [(axum::http::header::ALLOW, "GET,HEAD")];
-        return Ok((axum::http::StatusCode::METHOD_NOT_ALLOWED, allow).into_response());
+        return Ok(axum::http::StatusCode::METHOD_NOT_ALLOWED.into_response());
     }
     let ApiJson(req) = ApiJson::<SetPrice>::from_request(request, &s).await?;
     Ok(Json(s.engine.set_price(&provider, &model, req).await?).into_response())
