@@ -338,5 +338,11 @@ async fn run_prices(args: BenchArgs) -> Result<()> {
 /// The daemon's tree over a fresh SQLite file in `dir`.
 async fn start_tree(dir: &tempfile::TempDir, monitor: Option<budget_actors::monitor::MonitorSettings>) -> Result<Tree> {
     let database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    Ok(Tree::start(TreeConfig { database_url, engine: EngineConfig::default(), monitor }).await?)
+    Ok(Tree::start(TreeConfig {
+        database_url,
+        engine: EngineConfig::default(),
+        monitor,
+        alerts: budget_actors::alerts::AlertSettings::default(),
+    })
+    .await?)
 }

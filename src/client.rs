@@ -226,6 +226,70 @@ impl BudgetClient {
     pub async fn acknowledge_alert(&self, id: &str) -> ClientResult<Alert> {
         self.post(&format!("/api/v1/alerts/{}/acknowledge", enc(id)), &serde_json::json!({})).await
     }
+
+    pub async fn create_channel(
+        &self,
+        req: &budget_actors::api::NewChannel,
+    ) -> ClientResult<budget_actors::api::CreatedChannel> {
+        self.post("/api/v1/alert-channels", req).await
+    }
+
+    pub async fn list_channels(&self) -> ClientResult<budget_actors::api::ChannelList> {
+        self.get("/api/v1/alert-channels").await
+    }
+
+    pub async fn delete_channel(&self, id: &str) -> ClientResult<()> {
+        self.send::<(), Value>(Method::DELETE, &format!("/api/v1/alert-channels/{}", enc(id)), None).await.map(|_| ())
+    }
+
+    pub async fn test_channel(&self, id: &str) -> ClientResult<budget_actors::api::ChannelTest> {
+        self.post(&format!("/api/v1/alert-channels/{}/test", enc(id)), &serde_json::json!({})).await
+    }
+
+    pub async fn usage_report(
+        &self,
+        query: &budget_actors::api::ReportQuery,
+    ) -> ClientResult<budget_actors::api::UsageReport> {
+        self.get_query("/api/v1/reports/usage", query).await
+    }
+
+    pub async fn overview(&self) -> ClientResult<budget_actors::api::Overview> {
+        self.get("/api/v1/reports/overview").await
+    }
+
+    /// A GET whose body is not JSON (a CSV or Markdown report, a streamed export), written to
+    /// `out` as it arrives.
+    pub async fn download<Q: Serialize>(
+        &self,
+        path: &str,
+        query: &Q,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> ClientResult<u64> {
+        let mut response = self.request(Method::GET, path).query(query).send().await.map_err(ClientError::transport)?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let bytes = response.bytes().await.map_err(ClientError::transport)?;
+            return Err(api_error(status, &bytes));
+        }
+        let mut written = 0u64;
+        while let Some(chunk) = response.chunk().await.map_err(ClientError::transport)? {
+            out.write_all(&chunk).map_err(|e| ClientError {
+                status: 0,
+                code: "write_failed".into(),
+                message: format!("writing the answer of {path}: {e}"),
+                details: Value::Null,
+            })?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    }
+
+    pub async fn list_deliveries(
+        &self,
+        query: &budget_actors::api::DeliveriesQuery,
+    ) -> ClientResult<budget_actors::api::DeliveryList> {
+        self.get_query("/api/v1/alert-deliveries", query).await
+    }
 }
 
 /// Sends a request and reads the answer: the value on success, the API's error shape otherwise.
@@ -237,17 +301,7 @@ async fn read_answer<T: DeserializeOwned>(
     let status = response.status();
     let bytes = response.bytes().await.map_err(ClientError::transport)?;
     if !status.is_success() {
-        let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let error = &parsed["error"];
-        return Err(ClientError {
-            status: status.as_u16(),
-            code: error["code"].as_str().unwrap_or("http_error").to_string(),
-            message: error["message"]
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned()),
-            details: error["details"].clone(),
-        });
+        return Err(api_error(status, &bytes));
     }
     let value = if bytes.is_empty() { serde_json::from_str("null") } else { serde_json::from_slice(&bytes) };
     value.map(|v| (status, v)).map_err(|e| ClientError {
@@ -256,6 +310,21 @@ async fn read_answer<T: DeserializeOwned>(
         message: format!("cannot read the answer of {path}: {e}"),
         details: Value::Null,
     })
+}
+
+/// The API's error shape read from a failed answer's body.
+fn api_error(status: StatusCode, bytes: &[u8]) -> ClientError {
+    let parsed: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    let error = &parsed["error"];
+    ClientError {
+        status: status.as_u16(),
+        code: error["code"].as_str().unwrap_or("http_error").to_string(),
+        message: error["message"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| String::from_utf8_lossy(bytes).into_owned()),
+        details: error["details"].clone(),
+    }
 }
 
 /// Percent-encodes one path segment (queries go through `.query()` and the typed structs).

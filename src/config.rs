@@ -23,6 +23,8 @@ pub struct FileConfig {
     pub log: LogSection,
     #[serde(default)]
     pub price_monitor: PriceMonitorSection,
+    #[serde(default)]
+    pub alerts: AlertsSection,
     /// When absent: LiteLLM's map and llm-prices.com's feed, every 6 hours.
     #[serde(default)]
     pub price_sources: Option<Vec<budget_actors::sources::SourceConfig>>,
@@ -48,6 +50,67 @@ pub struct PriceMonitorSection {
     /// `"provider/model"`, e.g. `"openrouter/acme/fast-1" = "acme/fast-1"`.
     #[serde(default)]
     pub model_map: std::collections::BTreeMap<String, String>,
+}
+
+/// `[alerts]`: how alerts are delivered to channels (channels themselves are created through
+/// the API, `/api/v1/alert-channels`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    /// Attempts before a delivery is given up (default 8).
+    pub max_attempts: Option<u32>,
+    /// Delay before the first retry; each further retry doubles it (default 5).
+    pub retry_base_seconds: Option<u64>,
+    /// The longest delay between two attempts (default 900).
+    pub retry_max_seconds: Option<u64>,
+    /// One attempt's time limit (default 10).
+    pub request_timeout_seconds: Option<u64>,
+    /// Deliveries sent at once (default 8).
+    pub max_concurrent: Option<usize>,
+    /// How often undelivered alerts are looked for when nothing else wakes the sender, in
+    /// milliseconds (default 1000).
+    pub poll_interval_ms: Option<u64>,
+    /// A repeating alert (a failing price source) is raised at most once in this many seconds
+    /// (default 3600).
+    pub cooldown_seconds: Option<u64>,
+}
+
+impl AlertsSection {
+    fn settings(&self) -> Result<budget_actors::alerts::AlertSettings> {
+        let d = budget_actors::alerts::AlertSettings::default();
+        let secs = |v: Option<u64>, default: Duration, key: &str| -> Result<Duration> {
+            match v {
+                None => Ok(default),
+                Some(s) if (1..=86_400).contains(&s) => Ok(Duration::from_secs(s)),
+                Some(_) => bail!("alerts.{key} must be between 1 and 86400"),
+            }
+        };
+        let settings = budget_actors::alerts::AlertSettings {
+            max_attempts: match self.max_attempts {
+                None => d.max_attempts,
+                Some(n) if (1..=100).contains(&n) => n,
+                Some(_) => bail!("alerts.max_attempts must be between 1 and 100"),
+            },
+            retry_base: secs(self.retry_base_seconds, d.retry_base, "retry_base_seconds")?,
+            retry_max: secs(self.retry_max_seconds, d.retry_max, "retry_max_seconds")?,
+            request_timeout: secs(self.request_timeout_seconds, d.request_timeout, "request_timeout_seconds")?,
+            max_concurrent: match self.max_concurrent {
+                None => d.max_concurrent,
+                Some(n) if (1..=256).contains(&n) => n,
+                Some(_) => bail!("alerts.max_concurrent must be between 1 and 256"),
+            },
+            poll_interval: match self.poll_interval_ms {
+                None => d.poll_interval,
+                Some(ms) if (10..=60_000).contains(&ms) => Duration::from_millis(ms),
+                Some(_) => bail!("alerts.poll_interval_ms must be between 10 and 60000"),
+            },
+            ..d
+        };
+        if settings.retry_max < settings.retry_base {
+            bail!("alerts.retry_max_seconds must not be below alerts.retry_base_seconds");
+        }
+        Ok(settings)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -112,6 +175,7 @@ pub struct Settings {
     pub engine: EngineConfig,
     /// `None` when `[price_monitor] enabled = false`.
     pub monitor: Option<budget_actors::monitor::MonitorSettings>,
+    pub alerts: budget_actors::alerts::AlertSettings,
 }
 
 pub const DEFAULT_PORT: u16 = 8013;
@@ -208,8 +272,15 @@ impl Settings {
             Some("json") => true,
             Some(other) => bail!("log.format must be \"text\" or \"json\", not \"{other}\""),
         };
+        let alerts = file.alerts.settings()?;
+        let alert_cooldown = match file.alerts.cooldown_seconds {
+            None => defaults.alert_cooldown,
+            Some(s) if (1..=604_800).contains(&s) => Duration::from_secs(s),
+            Some(_) => bail!("alerts.cooldown_seconds must be between 1 and 604800"),
+        };
         Ok(Settings {
             monitor,
+            alerts,
             bind,
             data_dir,
             database_url,
@@ -217,7 +288,7 @@ impl Settings {
             limits,
             log_level: file.log.level.unwrap_or_else(|| "info".into()),
             log_json,
-            engine: EngineConfig { default_timezone, default_ttl, max_ttl, ..defaults },
+            engine: EngineConfig { default_timezone, default_ttl, max_ttl, alert_cooldown, ..defaults },
         })
     }
 }

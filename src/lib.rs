@@ -7,3 +7,4 @@ pub mod client;
 pub mod config;
 pub mod http;
 pub mod serve;
+pub mod ui;

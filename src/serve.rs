@@ -21,6 +21,7 @@ pub async fn run(settings: Settings, metrics: Option<metrics_exporter_prometheus
         database_url: settings.database_url.clone(),
         engine: settings.engine.clone(),
         monitor: settings.monitor.clone(),
+        alerts: settings.alerts.clone(),
     })
     .await
     .context("starting the actor tree")?;
@@ -36,6 +37,7 @@ pub async fn run(settings: Settings, metrics: Option<metrics_exporter_prometheus
             }
         });
     }
+    let (stopping, shutdown) = tokio::sync::watch::channel(false);
     let app = router(
         AppState {
             engine: tree.engine().clone(),
@@ -44,6 +46,7 @@ pub async fn run(settings: Settings, metrics: Option<metrics_exporter_prometheus
             monitor: tree.monitor().cloned(),
             tree: tree.clone(),
             openapi: std::sync::Arc::new(crate::http::openapi::document(tree.engine().config().max_ttl.as_secs())),
+            shutdown,
         },
         settings.max_body_bytes,
         settings.limits.request_timeout,
@@ -54,8 +57,11 @@ pub async fn run(settings: Settings, metrics: Option<metrics_exporter_prometheus
     info!(target: "api", address = %local, storage = tree.backend(), data_dir = %settings.data_dir.display(), "listening");
     // Tests and supervisors read this line to learn the port when binding port 0.
     println!("budget listening on http://{local}");
-    crate::http::server::serve(listener, app, settings.limits, shutdown_signal(), std::time::Duration::from_secs(30))
-        .await;
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    };
+    crate::http::server::serve(listener, app, settings.limits, signal, std::time::Duration::from_secs(30)).await;
     // Then the tree stops in order and storage is closed.
     tree.shutdown().await;
     info!(target: "api", "stopped");

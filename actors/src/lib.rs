@@ -2,17 +2,20 @@
 //! (one BudgetActor per budget under a BudgetSupervisor). Front doors (REST, MCP, CLI) call the
 //! typed [`engine::Engine`] handle; no logic lives in them.
 
+pub mod alerts;
 pub mod api;
 pub mod budgets;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod keys;
 pub mod money;
 pub mod monitor;
 pub mod period;
 pub mod prices;
 pub mod pricing;
+pub mod reports;
 pub mod restart;
 pub mod sources;
 pub mod storage;

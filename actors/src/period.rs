@@ -101,6 +101,12 @@ impl PolicyClock {
         Ok(PolicyClock { kind: policy.period, tz, schedule })
     }
 
+    /// A clock of calendar windows (hourly, daily, weekly, monthly) in `tz`, for report
+    /// buckets.
+    pub fn calendar(kind: PeriodKind, tz: Tz) -> PolicyClock {
+        PolicyClock { kind, tz, schedule: None }
+    }
+
     /// The window containing `at` (for per-session policies, the window of `context_id`).
     ///
     /// Times outside [`crate::domain::EARLIEST_TIME`, `crate::domain::LATEST_TIME`) are refused here too, not only at the

@@ -1,13 +1,15 @@
 //! The root of the supervision tree. `Tree::start` opens storage and starts, linked under one
 //! RootSupervisor, the budget subtree (BudgetSupervisor → one BudgetActor per budget) and the
-//! price subtree (PriceSupervisor → one SourceActor per source and the VerifierActor). The
-//! AlertActor, ReporterActor and AssistantActor will be the root's next children.
+//! price subtree (PriceSupervisor → one SourceActor per source and the VerifierActor), and
+//! the AlertActor and the ReporterActor. The AssistantActor will be the root's next child.
 //!
 //! ```text
 //! RootSupervisor
 //!  ├─ BudgetSupervisor ─ BudgetActor × N    (budgets/)
-//!  └─ PriceSupervisor  ─ SourceActor × M    (monitor/)
-//!                      └ VerifierActor
+//!  ├─ PriceSupervisor  ─ SourceActor × M    (monitor/)
+//!  │                   └ VerifierActor
+//!  ├─ AlertActor                            (alerts/)
+//!  └─ ReporterActor                         (reports/)
 //! ```
 //!
 //! Each subtree supervisor handles its children's failures itself (restart with bounded
@@ -20,9 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, info, warn};
 
+use crate::alerts::{AlertService, AlertSettings};
 use crate::error::EngineError;
 use crate::keys::KeyStore;
 use crate::monitor::{MonitorSettings, PriceMonitor};
+use crate::reports::ReportService;
 use crate::storage::Repository;
 use crate::{Engine, EngineConfig};
 
@@ -37,6 +41,7 @@ pub struct TreeConfig {
     pub engine: EngineConfig,
     /// `None` when `[price_monitor] enabled = false`.
     pub monitor: Option<MonitorSettings>,
+    pub alerts: AlertSettings,
 }
 
 pub enum ToRoot {
@@ -100,6 +105,8 @@ pub struct Tree {
     repo: Arc<dyn Repository>,
     engine: Engine,
     monitor: Option<PriceMonitor>,
+    alerts: AlertService,
+    reports: ReportService,
     keys: Arc<KeyStore>,
 }
 
@@ -118,10 +125,29 @@ impl Tree {
                 return Err(e);
             }
         };
+        let alerts = match AlertService::start_under(engine.clone(), config.alerts, parent.clone()).await {
+            Ok(alerts) => alerts,
+            Err(e) => {
+                engine.shutdown().await;
+                root.stop(None);
+                return Err(e);
+            }
+        };
+        let reports = match ReportService::start_under(engine.clone(), parent.clone()).await {
+            Ok(reports) => reports,
+            Err(e) => {
+                stop_and_wait(alerts.cell(), "alert actor").await;
+                engine.shutdown().await;
+                root.stop(None);
+                return Err(e);
+            }
+        };
         let monitor = match config.monitor {
             Some(settings) => match PriceMonitor::start_under(engine.clone(), settings, parent).await {
                 Ok(monitor) => Some(monitor),
                 Err(e) => {
+                    stop_and_wait(alerts.cell(), "alert actor").await;
+                    stop_and_wait(reports.cell(), "reporter").await;
                     engine.shutdown().await;
                     root.stop(None);
                     return Err(e);
@@ -130,7 +156,7 @@ impl Tree {
             None => None,
         };
         let keys = Arc::new(KeyStore::new(repo.clone()));
-        Ok(Tree { root, repo, engine, monitor, keys })
+        Ok(Tree { root, repo, engine, monitor, alerts, reports, keys })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -140,6 +166,14 @@ impl Tree {
     /// `None` when the price monitor is disabled.
     pub fn monitor(&self) -> Option<&PriceMonitor> {
         self.monitor.as_ref()
+    }
+
+    pub fn alerts(&self) -> &AlertService {
+        &self.alerts
+    }
+
+    pub fn reports(&self) -> &ReportService {
+        &self.reports
     }
 
     pub fn keys(&self) -> &Arc<KeyStore> {
@@ -162,13 +196,16 @@ impl Tree {
         Ok(())
     }
 
-    /// Stops the tree in order: the price subtree (it writes prices), the engine (its sweeper
+    /// Stops the tree in order: the price subtree (it writes prices), the AlertActor (a pass
+    /// in flight is cut short: its claims lapse and the next start sends again), the engine (its sweeper
     /// and the budget subtree), then storage — queued writes are committed and the pools
     /// closed — and last the root. Returns when all of it has stopped.
     pub async fn shutdown(&self) {
         if let Some(monitor) = &self.monitor {
             stop_and_wait(monitor.cell(), "price subtree").await;
         }
+        stop_and_wait(self.alerts.cell(), "alert actor").await;
+        stop_and_wait(self.reports.cell(), "reporter").await;
         self.engine.shutdown().await;
         self.repo.close().await;
         stop_and_wait(self.root.get_cell(), "root").await;

@@ -433,6 +433,8 @@ fn alert(kind: AlertKind) -> Alert {
         acknowledged: false,
         acknowledged_at: None,
         dedup_key: None,
+        window_end: None,
+        resolved_at: None,
     }
 }
 
@@ -534,3 +536,76 @@ async fn alerts_are_stored_once_per_key_filtered_and_acknowledged(t: TestRepo) {
 }
 
 both_backends!(alerts_are_stored_once_per_key_filtered_and_acknowledged);
+
+/// The outbox: channels, fan-out into deliveries (once per pair, however often), claims that
+/// keep two passes off one delivery until they lapse, outcomes, and resolution of ended windows.
+async fn alert_deliveries_are_claimed_once_and_logged(t: TestRepo) {
+    let repo = t.repo;
+    let now = budget_actors::domain::now();
+    let channel = AlertChannel {
+        id: Uuid::now_v7(),
+        name: "ops".into(),
+        kind: ChannelKind::Webhook,
+        url: Some("http://127.0.0.1:9/hook".into()),
+        has_secret: true,
+        secret: Some("whsec_0123456789abcdef".into()),
+        min_severity: Severity::Info,
+        kinds: vec![AlertKind::BudgetWarning],
+        budgets: vec![],
+        quiet_hours: None,
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+    };
+    repo.insert_channel(&channel).await.expect("channel");
+    let same_name = AlertChannel { id: Uuid::now_v7(), ..channel.clone() };
+    assert!(matches!(repo.insert_channel(&same_name).await, Err(EngineError::Conflict(_))));
+    let listed = repo.list_channels().await.expect("channels");
+    assert_eq!(listed, vec![channel.clone()], "the secret is stored for signing");
+
+    let ended = Alert { window_end: Some(now - Duration::seconds(1)), ..alert(AlertKind::BudgetWarning) };
+    repo.write(WriteOp::Alert(ended.clone())).await.expect("alert");
+    let undispatched = repo.undispatched_alerts(10).await.expect("outbox");
+    assert_eq!(undispatched.iter().map(|a| a.id).collect::<Vec<_>>(), vec![ended.id]);
+    let pair = (Uuid::now_v7(), ended.id, channel.id);
+    repo.dispatch_alerts(&[ended.id], &[pair], now).await.expect("dispatch");
+    // Another daemon fanning the same alert out: its delivery for the same pair is dropped.
+    repo.dispatch_alerts(&[ended.id], &[(Uuid::now_v7(), ended.id, channel.id)], now).await.expect("again");
+    assert!(repo.undispatched_alerts(10).await.expect("outbox").is_empty());
+
+    let lease = now + Duration::seconds(30);
+    let claimed = repo.claim_deliveries(now, lease, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, pair.0);
+    assert!(repo.claim_deliveries(now, lease, 10).await.expect("claim").is_empty(), "claimed once");
+    // A claim that lapsed (its daemon died mid-send) is claimed again.
+    let later = lease + Duration::seconds(1);
+    assert_eq!(repo.claim_deliveries(later, later + Duration::seconds(30), 10).await.expect("claim").len(), 1);
+
+    let retry_at = later + Duration::seconds(5);
+    let failed = AttemptOutcome::Failed { status_code: Some(503), error: "503".into(), retry_at: Some(retry_at) };
+    repo.finish_delivery(pair.0, &failed, later).await.expect("finish");
+    let log = repo.list_deliveries(&DeliveryFilter { limit: 10, ..Default::default() }).await.expect("log");
+    assert_eq!((log[0].status, log[0].attempts, log[0].last_status_code), (DeliveryStatus::Pending, 1, Some(503)));
+    assert_eq!(log[0].next_attempt_at, Some(retry_at));
+    assert!(
+        repo.claim_deliveries(later, later + Duration::seconds(30), 10).await.expect("claim").is_empty(),
+        "not due"
+    );
+    let due = repo.claim_deliveries(retry_at, retry_at + Duration::seconds(30), 10).await.expect("claim");
+    assert_eq!(due.len(), 1);
+    repo.finish_delivery(pair.0, &AttemptOutcome::Delivered { status_code: Some(200) }, retry_at).await.expect("ok");
+    let filter =
+        DeliveryFilter { status: Some(DeliveryStatus::Delivered), channel_id: Some(channel.id), ..Default::default() };
+    let log = repo.list_deliveries(&DeliveryFilter { limit: 10, ..filter }).await.expect("log");
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].attempts, log[0].last_error.clone(), log[0].delivered_at), (2, None, Some(retry_at)));
+
+    assert_eq!(repo.resolve_alerts(now).await.expect("resolve"), 1, "its window ended");
+    assert!(repo.get_alert(ended.id).await.expect("alert").expect("found").resolved_at.is_some());
+    assert!(repo.delete_channel(channel.id).await.expect("delete"));
+    assert!(repo.list_deliveries(&DeliveryFilter { limit: 10, ..Default::default() }).await.expect("log").is_empty());
+    assert!(!repo.delete_channel(channel.id).await.expect("delete"));
+}
+
+both_backends!(alert_deliveries_are_claimed_once_and_logged);

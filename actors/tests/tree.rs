@@ -14,6 +14,7 @@ fn config(dir: &tempfile::TempDir) -> TreeConfig {
         database_url: format!("sqlite://{}", dir.path().join("budget.db").display()),
         engine: EngineConfig::default(),
         monitor: None,
+        alerts: budget_actors::alerts::AlertSettings::default(),
     }
 }
 

@@ -11,6 +11,7 @@ mod monitoring;
 mod policies;
 mod prices;
 mod render;
+mod report;
 mod usage;
 
 use anyhow::{Result, anyhow};
@@ -87,6 +88,9 @@ pub enum Command {
     Keys(KeysCmd),
     /// Recent alerts (`budget alerts` alone lists them), and acknowledging one.
     Alerts(alerts::AlertsArgs),
+    /// Reports: usage grouped and bucketed (JSON, CSV, Markdown), record exports, overview.
+    #[command(subcommand)]
+    Report(report::ReportCmd),
     /// Load-test a running daemon with allocate → record → release cycles.
     Bench(crate::bench::BenchArgs),
 }
@@ -229,6 +233,7 @@ async fn dispatch(client: &BudgetClient, output: Output, command: Command) -> Re
         Command::Status { budget, context } => budgets::status(client, output, &budget, context).await,
         Command::Keys(cmd) => keys::run(client, output, cmd).await,
         Command::Alerts(args) => alerts::run(client, output, args).await,
+        Command::Report(cmd) => report::run(client, output, cmd).await,
     }
 }
 

@@ -2,17 +2,20 @@
 //! the reply; every rule lives in the `budget-actors` crate. One file per resource; each
 //! handler names the role it needs as its first extractor (see `auth`).
 
+mod alert_channels;
 mod alerts;
 mod allocations;
 pub mod auth;
 mod budgets;
 pub mod error;
+mod events;
 mod keys;
 mod monitoring;
 pub mod openapi;
 mod ops;
 mod policies;
 mod prices;
+mod reports;
 pub mod server;
 mod usage;
 
@@ -46,6 +49,9 @@ pub struct AppState {
     pub tree: budget_actors::Tree,
     /// The OpenAPI document, built once (it names configured bounds).
     pub openapi: Arc<serde_json::Value>,
+    /// Becomes true when the daemon begins to shut down: ends the event streams, which would
+    /// otherwise hold the graceful shutdown for their whole drain time.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// JSON body extractor whose rejections use our error shape. Every request body of this API
@@ -107,6 +113,8 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: std::time
         .merge(monitoring::routes())
         .merge(keys::routes())
         .merge(alerts::routes())
+        .merge(alert_channels::routes())
+        .merge(reports::routes())
         // A method a route does not serve still needs a key first (401/403 before 405, as
         // when auth was a layer); routes that need more than read/write set their own.
         .method_not_allowed_fallback(auth::method_not_allowed);
@@ -115,6 +123,7 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: std::time
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics_text))
         .route("/api/v1/openapi.json", get(ops::openapi))
+        .merge(crate::ui::routes())
         .nest("/api/v1", api)
         .fallback(not_found)
         // A bug must cost one request a 500, never the connection or the process. Inside the
@@ -126,6 +135,12 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: std::time
         .layer(middleware::from_fn_with_state(state.clone(), allow_header))
         // Inside the metrics layer, so a 408 is counted.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
+        // Streams live as long as their client: outside the request timeout.
+        .merge(
+            Router::new()
+                .route("/api/v1/events", get(events::events))
+                .route("/api/v1/reports/usage/records", get(reports::usage_records)),
+        )
         .layer(middleware::from_fn(record_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)

@@ -10,8 +10,11 @@ use utoipa::OpenApi;
 use budget_actors::api::MAX_PAGE;
 use budget_actors::domain::MAX_TOKENS;
 use budget_actors::domain::text::*;
+use budget_actors::domain::{SECRET_MAX, SECRET_MIN, URL_MAX, URL_PATTERN};
 
-use super::{alerts, allocations, budgets, keys, monitoring, policies, prices, usage};
+/// `HH:MM`, 00:00 to 23:59.
+const HHMM_PATTERN: &str = "^(?:[01][0-9]|2[0-3]):[0-5][0-9]$";
+use super::{alert_channels, alerts, allocations, budgets, events, keys, monitoring, policies, prices, reports, usage};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,7 +28,11 @@ use super::{alerts, allocations, budgets, keys, monitoring, policies, prices, us
         prices::price_history, prices::set_price, prices::estimate, keys::list_keys, keys::create_key,
         keys::revoke_key, alerts::list_alerts, alerts::acknowledge_alert, monitoring::price_sources, monitoring::refresh_prices,
         monitoring::price_updates, monitoring::pending_prices, monitoring::approve_price,
-        monitoring::reject_price, monitoring::price_conflicts
+        monitoring::reject_price, monitoring::price_conflicts, alert_channels::list_channels,
+        alert_channels::create_channel, alert_channels::get_channel, alert_channels::update_channel,
+        alert_channels::delete_channel, alert_channels::test_channel, alert_channels::list_deliveries,
+        events::events, reports::usage_report, reports::usage_records, reports::timeseries, reports::breakdown,
+        reports::overview
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -147,7 +154,9 @@ fn path_param_schema(path: &str, name: &str) -> Value {
         "model" => json!({"type": "string", "maxLength": MODEL_MAX, "pattern": MODEL_PATTERN,
             "description": "may hold '/' (e.g. openrouter/anthropic/claude-3.5-sonnet)"}),
         // A budget is named by id or by name; everything else by id.
-        "id" if path.starts_with("/api/v1/budgets/") => json!({"type": "string", "description": "id or unique name"}),
+        "id" if path.starts_with("/api/v1/budgets/") || path.starts_with("/api/v1/alert-channels/") => {
+            json!({"type": "string", "description": "id or unique name"})
+        }
         _ => json!({"type": "string", "format": "uuid"}),
     }
 }
@@ -158,6 +167,7 @@ fn constrain_query_params(path: &str, op: &mut Map<String, Value>) {
     let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else { return };
     // Two listings take a `status`: held price changes, and allocations.
     let pending = path.ends_with("/prices/pending");
+    let deliveries = path.ends_with("/alert-deliveries");
     for param in params.iter_mut().filter(|p| p["in"] == "query") {
         let name = param["name"].as_str().unwrap_or_default().to_string();
         let Some(schema) = param.get_mut("schema").and_then(Value::as_object_mut) else { continue };
@@ -169,15 +179,23 @@ fn constrain_query_params(path: &str, op: &mut Map<String, Value>) {
             "status" if pending => {
                 schema.insert("enum".into(), json!(["pending", "approved", "rejected", "superseded", "all"]));
             }
+            "status" if deliveries => {
+                schema.insert("enum".into(), json!(["pending", "delivered", "failed"]));
+            }
             "status" => {
                 schema.insert("enum".into(), json!(["active", "released", "expired"]));
+            }
+            "kinds" => {
+                let names: Vec<&str> = budget_actors::events::EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                let names = names.join("|");
+                schema.insert("pattern".into(), json!(format!("^(?:(?:{names})(?:,(?:{names}))*)?$")));
             }
             "kind" => {
                 let kinds: Vec<&str> = budget_actors::domain::AlertKind::ALL.iter().map(|k| k.as_str()).collect();
                 schema.insert("enum".into(), json!(kinds));
             }
             "severity" => {
-                schema.insert("enum".into(), json!(["info", "warning", "error"]));
+                schema.insert("enum".into(), json!(["info", "warning", "error", "critical"]));
             }
             "cursor" => {
                 schema.insert("format".into(), json!("uuid"));
@@ -324,6 +342,10 @@ fn constrain_request_schemas(schemas: &mut Map<String, Value>, max_ttl_seconds: 
         ("CreateKey", "name", key_name),
         ("CreateKey", "role", json!({"enum": ["read", "write", "admin"]})),
         ("RejectBody", "note", json!({"maxLength": DESCRIPTION_MAX})),
+        ("NewChannel", "kind", json!({"enum": ["webhook", "slack", "log"]})),
+        ("QuietHours", "start", json!({"pattern": HHMM_PATTERN})),
+        ("QuietHours", "end", json!({"pattern": HHMM_PATTERN})),
+        ("QuietHours", "timezone", json!({"maxLength": SCHEDULE_MAX})),
         (
             "UpdatePolicy",
             "clear",
@@ -333,6 +355,19 @@ fn constrain_request_schemas(schemas: &mut Map<String, Value>, max_ttl_seconds: 
             ]}}),
         ),
     ];
+    let kinds: Vec<&str> = budget_actors::domain::AlertKind::ALL.iter().map(|k| k.as_str()).collect();
+    for schema in ["NewChannel", "ChannelPatch"] {
+        rules.push((schema, "name", json!({"minLength": 1, "maxLength": NAME_MAX, "pattern": BUDGET_NAME_PATTERN})));
+        rules.push((schema, "url", json!({"maxLength": URL_MAX, "pattern": URL_PATTERN})));
+        rules.push((
+            schema,
+            "secret",
+            json!({"minLength": SECRET_MIN, "maxLength": SECRET_MAX, "pattern": "^[!-~]+$"}),
+        ));
+        rules.push((schema, "min_severity", json!({"enum": ["info", "warning", "error", "critical"]})));
+        rules.push((schema, "kinds", json!({"items": {"type": "string", "enum": kinds}})));
+        rules.push((schema, "budgets", json!({"items": {"type": "string", "minLength": 1, "maxLength": NAME_MAX}})));
+    }
     for schema in ["ScopeFilter", "PolicySpec", "UpdatePolicy"] {
         for (field, rule) in &filters {
             rules.push((schema, field, (*rule).clone()));

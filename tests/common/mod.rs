@@ -45,6 +45,16 @@ impl Daemon {
         Self::spawn(data_dir.to_path_buf(), None, None)
     }
 
+    /// A daemon with a config file (TOML text) on `data_dir` (kept by the caller; a fresh temp
+    /// dir when `None`) and on PostgreSQL when `database_url` is given.
+    pub fn start_configured(data_dir: Option<&std::path::Path>, database_url: Option<&str>, config: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("budget.toml");
+        std::fs::write(&path, config).expect("write config");
+        let data = data_dir.map(|d| d.to_path_buf()).unwrap_or_else(|| dir.path().join("data"));
+        Self::spawn_with(data, database_url.map(str::to_string), Some(path), Some(dir))
+    }
+
     /// A daemon on the given PostgreSQL database (its own temp data dir for admin.key).
     pub fn start_postgres(database_url: &str) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -176,6 +186,12 @@ impl Daemon {
         let (ok, out, err) = self.cli(&all);
         assert!(ok, "budget {args:?} failed: {err}");
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("budget {args:?} printed no JSON ({e}): {out}"))
+    }
+
+    /// Kills the daemon (SIGKILL: no shutdown of any kind) and waits for it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Stops the daemon with SIGTERM and waits for it.

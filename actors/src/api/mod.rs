@@ -11,9 +11,13 @@ use crate::domain::{Allocation, Budget, PolicySpec, PolicyState, ScopeFilter, Us
 use crate::prices::PriceVersion;
 use crate::pricing::{CostBreakdown, ServiceTier};
 
+mod channels;
 mod query;
+mod reports;
 pub mod strict;
+pub use channels::*;
 pub use query::*;
+pub use reports::*;
 
 /// `GET /api/v1/prices/{provider}/{model}/history`: every stored version of a model's price
 /// and the update records that made them.

@@ -211,7 +211,7 @@ impl BudgetActor {
             totals.settled_cost += cost;
             totals.settled_tokens = totals.settled_tokens.saturating_add(req.tokens);
             let after = *totals;
-            outcome.alerts.extend(crossing_alerts(&budget, policy, &window.key, &before, &after));
+            outcome.alerts.extend(crossing_alerts(&budget, policy, &window.key, window.end, &before, &after));
             outcome.alerts.extend(projection_alert(
                 &budget,
                 policy,

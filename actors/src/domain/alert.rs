@@ -21,15 +21,25 @@ impl Severity {
             Severity::Error => "error",
         }
     }
-    /// A severity a caller asked for (a filter).
+    /// Ordered info < warning < error.
+    pub fn rank(self) -> u8 {
+        match self {
+            Severity::Info => 0,
+            Severity::Warning => 1,
+            Severity::Error => 2,
+        }
+    }
+
+    /// A severity a caller asked for (a filter, a subscription). `critical` is another name
+    /// for `error`, the severity served since the first release.
     pub fn parse_input(field: &str, text: &str) -> Result<Severity, crate::error::EngineError> {
         match text {
             "info" => Ok(Severity::Info),
             "warning" => Ok(Severity::Warning),
-            "error" => Ok(Severity::Error),
+            "error" | "critical" => Ok(Severity::Error),
             other => Err(crate::error::EngineError::invalid(
                 field,
-                format!("unknown severity '{other}' (expected info, warning or error)"),
+                format!("unknown severity '{other}' (expected info, warning, error or critical)"),
             )),
         }
     }
@@ -143,6 +153,13 @@ pub struct Alert {
     /// never merged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup_key: Option<String>,
+    /// The end of the policy window the alert is about (threshold, projection and denial
+    /// alerts of windowed policies). When the next window starts the alert is resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_end: Option<DateTime<Utc>>,
+    /// When it was resolved: its window ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 impl Alert {

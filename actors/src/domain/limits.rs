@@ -278,6 +278,8 @@ pub fn projection_alert(
         acknowledged: false,
         acknowledged_at: None,
         dedup_key: Some(Alert::crossing_key(kind, policy.id, window_key)),
+        window_end: Some(end),
+        resolved_at: None,
     })
 }
 
@@ -285,6 +287,7 @@ pub fn crossing_alerts(
     budget: &Budget,
     policy: &Policy,
     window_key: &str,
+    window_end: Option<chrono::DateTime<Utc>>,
     before: &Totals,
     after: &Totals,
 ) -> Vec<Alert> {
@@ -305,17 +308,27 @@ pub fn crossing_alerts(
         }
     };
     let (was, is) = (level(before), level(after));
-    if is <= was {
-        return Vec::new();
-    }
-    let (kind, severity, now) = match (is, policy.enforcement) {
+    // Every threshold this record crossed has its alert (0.6 → 1.2 crosses the action
+    // threshold and the limit): each is one per policy window by its key.
+    (was + 1..=is).map(|lvl| crossing_alert(budget, policy, window_key, window_end, after, lvl)).collect()
+}
+
+fn crossing_alert(
+    budget: &Budget,
+    policy: &Policy,
+    window_key: &str,
+    window_end: Option<chrono::DateTime<Utc>>,
+    after: &Totals,
+    level: u8,
+) -> Alert {
+    let (kind, severity, now) = match (level, policy.enforcement) {
         (3, Enforcement::Warn) => (AlertKind::BudgetExceeded, Severity::Warning, "exceeded"),
         (3, _) => (AlertKind::BudgetExceeded, Severity::Error, "exceeded"),
         (2, Enforcement::Warn) => (AlertKind::BudgetActionThreshold, Severity::Warning, "past its action threshold"),
         (2, _) => (AlertKind::BudgetActionThreshold, Severity::Error, "past its action threshold"),
         _ => (AlertKind::BudgetWarning, Severity::Warning, "past its warning threshold"),
     };
-    vec![Alert {
+    Alert {
         id: Uuid::now_v7(),
         severity,
         kind,
@@ -344,5 +357,7 @@ pub fn crossing_alerts(
         acknowledged: false,
         acknowledged_at: None,
         dedup_key: Some(Alert::crossing_key(kind, policy.id, window_key)),
-    }]
+        window_end,
+        resolved_at: None,
+    }
 }

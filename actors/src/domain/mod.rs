@@ -6,6 +6,7 @@
 mod alert;
 mod allocation;
 mod budget;
+mod channel;
 mod key;
 pub mod ledger;
 pub mod limits;
@@ -17,6 +18,7 @@ mod usage;
 pub use alert::*;
 pub use allocation::*;
 pub use budget::*;
+pub use channel::*;
 pub use key::*;
 pub use ledger::*;
 pub use limits::*;

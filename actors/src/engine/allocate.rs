@@ -24,9 +24,26 @@ impl Engine {
     /// future): the actors' memory and storage must not be left half-updated.
     pub async fn allocate(&self, req: AllocationRequest) -> Result<AllocationGrant, EngineError> {
         let engine = self.clone();
-        tokio::spawn(async move { engine.allocate_to_end(req).await })
+        let (component, provider, model) = (req.component.clone(), req.provider.clone(), req.model.clone());
+        let result = tokio::spawn(async move { engine.allocate_to_end(req).await })
             .await
-            .map_err(|e| EngineError::Internal(format!("allocate task: {e}")))?
+            .map_err(|e| EngineError::Internal(format!("allocate task: {e}")))?;
+        match &result {
+            Ok(grant) => self.inner.events.publish(crate::events::EventKind::AllocationGranted, || {
+                serde_json::json!({"allocation_id": grant.id, "component": component, "provider": provider,
+                    "model": model, "reserved_cost": grant.reserved_cost.to_string(),
+                    "reserved_tokens": grant.reserved_tokens, "expires_at": grant.expires_at,
+                    "budgets": grant.budgets.iter().map(|b| b.budget_id).collect::<Vec<_>>()})
+            }),
+            Err(denied @ (EngineError::BudgetExceeded(_) | EngineError::Unpriced(_))) => {
+                self.inner.events.publish(crate::events::EventKind::AllocationDenied, || {
+                    serde_json::json!({"component": component, "provider": provider, "model": model,
+                        "code": denied.code(), "message": denied.to_string()})
+                })
+            }
+            Err(_) => {}
+        }
+        result
     }
 
     /// A denial is alerted once per policy window (the alert's key), and in the background:
@@ -62,9 +79,8 @@ impl Engine {
             .flat_map(|b| b.policies.iter())
             .find(|p| p.id == policy_id)
             .and_then(|p| crate::period::PolicyClock::new(p, self.inner.config.default_timezone).ok())
-            .and_then(|clock| clock.window(at, call.context_id.as_deref()).ok())
-            .map(|w| w.key)
-            .unwrap_or_default();
+            .and_then(|clock| clock.window(at, call.context_id.as_deref()).ok());
+        let (window, window_end) = window.map(|w| (w.key, w.end)).unwrap_or_default();
         let alert = Alert {
             id: Uuid::now_v7(),
             severity: Severity::Warning,
@@ -77,11 +93,14 @@ impl Engine {
             acknowledged: false,
             acknowledged_at: None,
             dedup_key: Some(Alert::crossing_key(AlertKind::AllocationDenied, policy_id, &window)),
+            window_end,
+            resolved_at: None,
         };
-        let repo = self.inner.repo.clone();
+        let engine = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = repo.write(WriteOp::Alert(alert)).await {
-                tracing::warn!(target: "engine", error = %e, "allocation_denied alert not stored");
+            match engine.inner.repo.write(WriteOp::Alert(alert)).await {
+                Ok(_) => engine.alerts_stored(),
+                Err(e) => tracing::warn!(target: "engine", error = %e, "allocation_denied alert not stored"),
             }
         });
     }

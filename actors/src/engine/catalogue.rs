@@ -14,6 +14,11 @@ use crate::prices::PriceVersion;
 impl Engine {
     // ---- budgets ----------------------------------------------------------------------
 
+    /// The budgets in memory now (no reload from a shared database).
+    pub fn budgets_snapshot(&self) -> Arc<Vec<Arc<Budget>>> {
+        self.snapshot()
+    }
+
     pub(super) fn snapshot(&self) -> Arc<Vec<Arc<Budget>>> {
         self.inner.budgets.read().unwrap_or_else(|p| p.into_inner()).clone()
     }

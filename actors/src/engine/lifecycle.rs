@@ -55,6 +55,9 @@ impl Engine {
                 catalog_generation: std::sync::atomic::AtomicU64::new(0),
                 catalog_writes: tokio::sync::Mutex::new(()),
                 sweeper: Sweeper { stop, task: std::sync::Mutex::new(None) },
+                events: crate::events::EventBus::default(),
+                alerts_stored: Arc::new(tokio::sync::Notify::new()),
+                raised: std::sync::Mutex::new(std::collections::HashSet::new()),
             }),
         };
         engine.spawn_sweeper();
@@ -134,9 +137,12 @@ impl Engine {
                 acknowledged: false,
                 acknowledged_at: None,
                 dedup_key: Some(format!("{}:{}", AlertKind::AllocationExpired, now.date_naive())),
+                window_end: None,
+                resolved_at: None,
             };
-            if let Err(e) = self.inner.repo.write(WriteOp::Alert(alert)).await {
-                tracing::warn!(target: "engine", error = %e, "allocation_expired alert not stored");
+            match self.inner.repo.write(WriteOp::Alert(alert)).await {
+                Ok(_) => self.alerts_stored(),
+                Err(e) => tracing::warn!(target: "engine", error = %e, "allocation_expired alert not stored"),
             }
         }
         Ok(expired.len())

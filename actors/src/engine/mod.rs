@@ -41,6 +41,8 @@ pub struct EngineConfig {
     /// Windows (period or session totals) a budget actor keeps in memory before a sweep
     /// drops those no lease holds; a dropped window is re-read from storage when next used.
     pub window_cache_limit: usize,
+    /// A repeating alert (a failing price source) is raised at most once in this long.
+    pub alert_cooldown: Duration,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +53,7 @@ impl Default for EngineConfig {
             max_ttl: Duration::from_secs(86_400),
             sweep_interval: Duration::from_secs(1),
             window_cache_limit: 10_000,
+            alert_cooldown: Duration::from_secs(3600),
         }
     }
 }
@@ -79,6 +82,15 @@ struct Inner {
     catalog_writes: tokio::sync::Mutex<()>,
     /// Stops the lease sweeper; its task is joined at shutdown.
     sweeper: lifecycle::Sweeper,
+    /// Budget events, for `GET /events` and the AlertActor.
+    events: crate::events::EventBus,
+    /// Woken after alerts are stored, so the AlertActor delivers them without waiting for
+    /// its next poll.
+    alerts_stored: Arc<tokio::sync::Notify>,
+    /// Keys of alerts this daemon stored (or found stored) on a shared database, so that a
+    /// level already alerted is not written again by every later record. Bounded: cleared
+    /// when full, which costs only writes that the database's key refuses.
+    raised: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Cheap to clone; all clones share one engine.
@@ -98,6 +110,32 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// This daemon's budget events.
+    pub fn events(&self) -> &crate::events::EventBus {
+        &self.inner.events
+    }
+
+    /// Notified whenever alerts were stored.
+    pub fn alerts_stored_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.alerts_stored.clone()
+    }
+
+    fn alerts_stored(&self) {
+        self.inner.alerts_stored.notify_one();
+    }
+
+    fn already_raised(&self, key: &str) -> bool {
+        self.inner.raised.lock().unwrap_or_else(|p| p.into_inner()).contains(key)
+    }
+
+    fn remember_raised(&self, key: String) {
+        let mut raised = self.inner.raised.lock().unwrap_or_else(|p| p.into_inner());
+        if raised.len() >= 100_000 {
+            raised.clear();
+        }
+        raised.insert(key);
     }
 
     /// How many times each budget's actor was restarted.

@@ -155,6 +155,10 @@ impl Engine {
             }
         }
         self.inner.prices.add_version(PriceVersion::from_row(&version)?);
+        self.inner.events.publish(crate::events::EventKind::PriceChanged, || {
+            serde_json::json!({"provider": version.provider, "model": version.model, "source": version.source,
+                "version_id": version.id, "effective_from": version.effective_from})
+        });
         debug!(target: "engine", provider = %version.provider, model = %version.model, source = %version.source, "price put in force");
         Ok(version.id)
     }
@@ -230,8 +234,18 @@ impl Engine {
         self.inner.repo.upsert_source_state(&row).await
     }
 
-    /// Stores an alert on its own (one not tied to a usage record).
-    pub async fn store_alert(&self, alert: Alert) -> Result<(), EngineError> {
-        self.inner.repo.write(WriteOp::Alert(alert)).await.map(|_| ())
+    /// Stores an alert on its own (one not tied to a usage record). A repeating kind without
+    /// a key of its own (a failing price source) is keyed by its subject and a cooldown
+    /// period, so it is raised at most once per `alert_cooldown`, however often it recurs.
+    pub async fn store_alert(&self, mut alert: Alert) -> Result<(), EngineError> {
+        if alert.dedup_key.is_none() && alert.kind == crate::domain::AlertKind::PriceSourceFailed {
+            let cooldown = self.inner.config.alert_cooldown.as_secs().max(1) as i64;
+            let subject = alert.details.get("source").and_then(|s| s.as_str()).unwrap_or_default();
+            let bucket = alert.created_at.timestamp().div_euclid(cooldown);
+            alert.dedup_key = Some(format!("{}:{subject}:{cooldown}:{bucket}", alert.kind));
+        }
+        self.inner.repo.write(WriteOp::Alert(alert)).await?;
+        self.alerts_stored();
+        Ok(())
     }
 }

@@ -38,9 +38,20 @@ impl Engine {
     /// future): the actors' memory and storage must not be left half-updated.
     pub async fn record_usage(&self, req: UsageRequest) -> Result<UsageResponse, EngineError> {
         let engine = self.clone();
-        tokio::spawn(async move { engine.record_usage_to_end(req).await })
+        let recorded = tokio::spawn(async move { engine.record_usage_to_end(req).await })
             .await
-            .map_err(|e| EngineError::Internal(format!("record_usage task: {e}")))?
+            .map_err(|e| EngineError::Internal(format!("record_usage task: {e}")))?;
+        if let Ok(r) = &recorded
+            && r.created
+        {
+            self.inner.events.publish(crate::events::EventKind::UsageRecorded, || {
+                serde_json::json!({"usage_id": r.id, "allocation_id": r.record.allocation_id,
+                    "component": r.record.component, "provider": r.record.provider, "model": r.record.model,
+                    "cost": r.cost.map(|c| c.to_string()), "priced": r.priced, "total_tokens": r.record.total_tokens,
+                    "budgets": r.budgets.iter().map(|b| b.budget_id).collect::<Vec<_>>()})
+            });
+        }
+        recorded
     }
 
     async fn record_usage_to_end(&self, req: UsageRequest) -> Result<UsageResponse, EngineError> {
@@ -157,6 +168,8 @@ impl Engine {
                     call.model,
                     timestamp.date_naive()
                 )),
+                window_end: None,
+                resolved_at: None,
             });
         }
         let record = UsageRecord {
@@ -201,6 +214,9 @@ impl Engine {
             .await;
         match outcome {
             Ok(WriteOutcome::Done) => {
+                if !raised.is_empty() {
+                    self.alerts_stored();
+                }
                 for (kind, message) in raised {
                     info!(target: "engine", %kind, %message, "alert");
                 }
@@ -241,9 +257,17 @@ impl Engine {
             // The database sums see every daemon's usage. These crossings are stored after
             // the record, in their own commit (see Known limitations).
             for alert in shared_crossings(&budgets, &effects, cost.unwrap_or(Decimal::ZERO), tokens, timestamp) {
+                let key = alert.dedup_key.clone().unwrap_or_default();
+                if self.already_raised(&key) {
+                    continue;
+                }
                 info!(target: "engine", kind = %alert.kind, message = %alert.message, "alert");
-                if let Err(e) = self.inner.repo.write(WriteOp::Alert(alert)).await {
-                    warn!(target: "engine", error = %e, "alert not stored");
+                match self.inner.repo.write(WriteOp::Alert(alert)).await {
+                    Ok(_) => {
+                        self.remember_raised(key);
+                        self.alerts_stored();
+                    }
+                    Err(e) => warn!(target: "engine", error = %e, "alert not stored"),
                 }
             }
         }
@@ -305,7 +329,8 @@ impl Engine {
     }
 }
 
-/// Threshold crossings of one record, judged on database sums after it was committed.
+/// The threshold levels the database sums reached after one record was committed (each level
+/// is one alert by its key), and its run-rate projection.
 fn shared_crossings(
     budgets: &[Arc<Budget>],
     effects: &[BudgetEffect],
@@ -327,7 +352,19 @@ fn shared_crossings(
                 settled_tokens: status.tokens_settled.saturating_sub(tokens),
                 ..Default::default()
             };
-            out.extend(crate::domain::crossing_alerts(budget, policy, &status.window_key, &before, &after));
+            // Every level the database sums have reached, not only those this record crossed:
+            // records of several daemons commit and read their sums in no fixed order, so two
+            // may both read the sum after both, and the crossing between them would be missed.
+            // The alert keys keep each level one alert.
+            let reached = crate::domain::crossing_alerts(
+                budget,
+                policy,
+                &status.window_key,
+                status.window_end,
+                &crate::domain::Totals::default(),
+                &after,
+            );
+            out.extend(reached);
             out.extend(crate::domain::projection_alert(
                 budget,
                 policy,

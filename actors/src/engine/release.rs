@@ -15,9 +15,16 @@ impl Engine {
     /// future): the actors' memory and storage must not be left half-updated.
     pub async fn release(&self, id: Uuid) -> Result<Allocation, EngineError> {
         let engine = self.clone();
-        tokio::spawn(async move { engine.release_to_end(id).await })
+        let released = tokio::spawn(async move { engine.release_to_end(id).await })
             .await
-            .map_err(|e| EngineError::Internal(format!("release task: {e}")))?
+            .map_err(|e| EngineError::Internal(format!("release task: {e}")))?;
+        if let Ok(a) = &released {
+            self.inner.events.publish(crate::events::EventKind::AllocationReleased, || {
+                serde_json::json!({"allocation_id": a.id, "status": a.status, "used_cost": a.used_cost.to_string(),
+                    "budgets": a.budgets})
+            });
+        }
+        released
     }
 
     async fn release_to_end(&self, id: Uuid) -> Result<Allocation, EngineError> {

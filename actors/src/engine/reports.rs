@@ -1,8 +1,7 @@
 //! Reads: a budget's standing, usage records and summaries, alerts.
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -10,7 +9,7 @@ use super::*;
 use crate::api::*;
 use crate::domain::*;
 use crate::error::EngineError;
-use crate::storage::UsageFilter;
+use crate::storage::{ReportKey, ReportSpec, UsageFilter};
 
 impl Engine {
     /// Where each policy of a budget stands now (or at `at`).
@@ -93,69 +92,67 @@ impl Engine {
                 ));
             }
         }
-        let names: HashMap<Uuid, String> = self.snapshot().iter().map(|b| (b.id, b.name.clone())).collect();
-        let mut rows: BTreeMap<Vec<String>, SummaryRow> = BTreeMap::new();
-        let mut filter = UsageFilter { from, to, limit: 5000, ..UsageFilter::default() };
-        let (mut total_cost, mut total_records) = (Decimal::ZERO, 0u64);
-        loop {
-            let page = self.inner.repo.list_usage(&filter).await?;
-            let Some(last) = page.last() else { break };
-            filter.after = Some(last.id);
-            for r in &page {
-                let budget_groups: Vec<String> = if group_by.iter().any(|g| g == "budget") {
-                    if r.budgets.is_empty() {
-                        vec!["(none)".into()]
-                    } else {
-                        r.budgets.iter().map(|b| names.get(b).cloned().unwrap_or_else(|| b.to_string())).collect()
-                    }
-                } else {
-                    vec![String::new()]
-                };
-                total_records += 1;
-                total_cost += r.cost.unwrap_or(Decimal::ZERO);
-                for budget_name in &budget_groups {
-                    let values: Vec<String> = group_by
-                        .iter()
-                        .map(|g| match g.as_str() {
-                            "provider" => r.provider.clone(),
-                            "model" => r.model.clone(),
-                            "component" => r.component.clone(),
-                            "task_type" => r.task_type.clone().unwrap_or_default(),
-                            "context_id" => r.context_id.clone().unwrap_or_default(),
-                            "budget" => budget_name.clone(),
-                            _ => r.timestamp.format("%Y-%m-%d").to_string(),
-                        })
-                        .collect();
-                    let row = rows.entry(values.clone()).or_insert_with(|| SummaryRow {
-                        group: group_by
-                            .iter()
-                            .cloned()
-                            .zip(values.into_iter().map(serde_json::Value::String))
-                            .collect(),
-                        records: 0,
-                        cost: Decimal::ZERO,
-                        unpriced_records: 0,
-                        input_tokens: 0,
-                        output_tokens: 0,
-                        cache_read_tokens: 0,
-                        cache_write_tokens: 0,
-                        total_tokens: 0,
-                    });
-                    row.records += 1;
-                    match r.cost {
-                        Some(c) => row.cost += c,
-                        None => row.unpriced_records += 1,
-                    }
-                    row.input_tokens += r.input_tokens;
-                    row.output_tokens += r.output_tokens;
-                    row.cache_read_tokens += r.cache_read_tokens;
-                    row.cache_write_tokens += r.cache_write_tokens + r.cache_write_1h_tokens;
-                    row.total_tokens += r.total_tokens;
+        // Summed in the database, as every report is (see `crate::reports`).
+        let keys: Vec<ReportKey> = group_by
+            .iter()
+            .map(|g| match g.as_str() {
+                "provider" => ReportKey::Provider,
+                "model" => ReportKey::Model,
+                "component" => ReportKey::Component,
+                "task_type" => ReportKey::TaskType,
+                "context_id" => ReportKey::ContextId,
+                "budget" => ReportKey::Budget,
+                _ => ReportKey::UtcDay,
+            })
+            .collect();
+        let spec = ReportSpec {
+            from: from.unwrap_or_else(|| crate::domain::EARLIEST_TIME.parse().unwrap_or_default()),
+            to: to.unwrap_or_else(|| crate::domain::LATEST_TIME.parse().unwrap_or_default()),
+            group_by: keys.clone(),
+            ..ReportSpec::default()
+        };
+        let names: HashMap<String, String> =
+            self.snapshot().iter().map(|b| (b.id.to_string(), b.name.clone())).collect();
+        let grouped = self.inner.repo.aggregate_usage(&spec).await?;
+        let totals = self.inner.repo.aggregate_usage(&ReportSpec { group_by: Vec::new(), ..spec }).await?;
+        let totals = totals.into_iter().next().map(|r| r.measures).unwrap_or_default();
+        let (total_cost, total_records) = (totals.cost, totals.requests);
+        let mut rows: Vec<SummaryRow> = grouped
+            .into_iter()
+            .map(|r| {
+                let group = group_by
+                    .iter()
+                    .zip(&keys)
+                    .zip(r.keys)
+                    .map(|((name, key), value)| {
+                        let value = match key {
+                            ReportKey::Budget => match value {
+                                Some(id) => names.get(&id).cloned().unwrap_or(id),
+                                None => "(none)".into(),
+                            },
+                            _ => value.unwrap_or_default(),
+                        };
+                        (name.clone(), serde_json::Value::String(value))
+                    })
+                    .collect();
+                let m = r.measures;
+                SummaryRow {
+                    group,
+                    records: m.requests,
+                    cost: m.cost,
+                    unpriced_records: m.unpriced_requests,
+                    input_tokens: m.input_tokens,
+                    output_tokens: m.output_tokens,
+                    cache_read_tokens: m.cache_read_tokens,
+                    cache_write_tokens: m.cache_write_tokens + m.cache_write_1h_tokens,
+                    total_tokens: m.total_tokens,
                 }
-            }
-        }
-        let mut rows: Vec<SummaryRow> = rows.into_values().collect();
-        rows.sort_by_key(|r| std::cmp::Reverse(r.cost));
+            })
+            .collect();
+        // Highest cost first; ties in the order of their group values.
+        let values =
+            |r: &SummaryRow| r.group.values().map(|v| v.as_str().unwrap_or_default().to_string()).collect::<Vec<_>>();
+        rows.sort_by(|a, b| b.cost.cmp(&a.cost).then_with(|| values(a).cmp(&values(b))));
         Ok(UsageSummary { from, to, group_by, rows, total_cost, total_records })
     }
 

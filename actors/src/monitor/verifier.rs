@@ -439,6 +439,8 @@ pub(super) async fn raise(
         acknowledged: false,
         acknowledged_at: None,
         dedup_key: None,
+        window_end: None,
+        resolved_at: None,
     };
     if let Err(e) = engine.store_alert(alert).await {
         warn!(target: "price_monitor", error = %e, "event not stored");

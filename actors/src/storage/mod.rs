@@ -17,13 +17,14 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::domain::{
-    Alert, Allocation, AllocationStatus, ApiKeyInfo, Budget, Charge, HardCheck, Hold, HoldShrink, Policy, Totals,
-    UsageRecord,
+    Alert, AlertChannel, AlertDelivery, Allocation, AllocationStatus, ApiKeyInfo, AttemptOutcome, Budget, Charge,
+    HardCheck, Hold, HoldShrink, Policy, Totals, UsageRecord,
 };
 use crate::error::EngineError;
 
 mod postgres;
 mod queries;
+mod report_sql;
 mod rows;
 mod sqlite;
 
@@ -43,6 +44,16 @@ impl From<sqlx::Error> for EngineError {
             return EngineError::NotFound { what: "budget or policy", id: "(deleted while this request ran)".into() };
         }
         EngineError::Storage(err.to_string())
+    }
+}
+
+/// A second channel of one name is the caller's conflict, not a storage fault.
+pub(super) fn name_taken(e: sqlx::Error) -> EngineError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            EngineError::Conflict("an alert channel of that name exists".into())
+        }
+        _ => e.into(),
     }
 }
 
@@ -224,6 +235,118 @@ pub trait UsageStore: Send + Sync {
     async fn acknowledge_alert(&self, id: Uuid, at: DateTime<Utc>) -> StorageResult<Option<Alert>>;
 }
 
+/// Where alerts go: channels, and the delivery log that the AlertActor works through. The
+/// alerts table is the outbox: an alert is stored with whatever raised it and fanned out here.
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    /// A name in use is a conflict.
+    async fn insert_channel(&self, channel: &AlertChannel) -> StorageResult<()>;
+    /// False when there is no such channel.
+    async fn update_channel(&self, channel: &AlertChannel) -> StorageResult<bool>;
+    /// False when there is no such channel. Its deliveries go with it.
+    async fn delete_channel(&self, id: Uuid) -> StorageResult<bool>;
+    async fn list_channels(&self) -> StorageResult<Vec<AlertChannel>>;
+    async fn get_alert(&self, id: Uuid) -> StorageResult<Option<Alert>>;
+    /// Alerts not fanned out to channels yet, oldest first.
+    async fn undispatched_alerts(&self, limit: u32) -> StorageResult<Vec<Alert>>;
+    /// In one transaction: a pending delivery per (alert, channel) pair, due at
+    /// `created_at` (a pair stored already, by another daemon, is kept), and the alerts
+    /// marked dispatched.
+    async fn dispatch_alerts(
+        &self,
+        alert_ids: &[Uuid],
+        deliveries: &[(Uuid, Uuid, Uuid)],
+        at: DateTime<Utc>,
+    ) -> StorageResult<()>;
+    /// Up to `limit` due pending deliveries, claimed until `until` so that no other pass or
+    /// daemon sends them meanwhile.
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> StorageResult<Vec<AlertDelivery>>;
+    /// Records an attempt's outcome (and releases the claim).
+    async fn finish_delivery(&self, id: Uuid, outcome: &AttemptOutcome, at: DateTime<Utc>) -> StorageResult<()>;
+    async fn list_deliveries(&self, filter: &DeliveryFilter) -> StorageResult<Vec<AlertDelivery>>;
+    /// Resolves the alerts whose window ended by `now`; returns how many.
+    async fn resolve_alerts(&self, now: DateTime<Utc>) -> StorageResult<u64>;
+}
+
+/// A key a usage report groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKey {
+    Provider,
+    Model,
+    Component,
+    TaskType,
+    ContextId,
+    Tier,
+    /// Each budget the record counted against (a record of two budgets is in both groups).
+    Budget,
+    /// The record's UTC date, `YYYY-MM-DD` (`usage/summary`'s `day`).
+    UtcDay,
+}
+
+/// What a usage report sums: records in `[from, to)` matching the filters, grouped by the
+/// keys and, when given, by the buckets (`[start, end)` pairs, in order).
+#[derive(Debug, Clone, Default)]
+pub struct ReportSpec {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub component: Option<String>,
+    pub task_type: Option<String>,
+    pub context_id: Option<String>,
+    pub tier: Option<String>,
+    pub budget_id: Option<Uuid>,
+    pub group_by: Vec<ReportKey>,
+    pub buckets: Option<Vec<(DateTime<Utc>, DateTime<Utc>)>>,
+}
+
+/// One group's sums, as the database computed them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateRow {
+    /// The bucket's start, when bucketed.
+    pub bucket: Option<DateTime<Utc>>,
+    /// The group keys, in `group_by` order (NULL where the record has none).
+    pub keys: Vec<Option<String>>,
+    pub measures: crate::api::Measures,
+}
+
+/// Usage summed in the database, for reports.
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    async fn aggregate_usage(&self, spec: &ReportSpec) -> StorageResult<Vec<AggregateRow>>;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub alert_id: Option<Uuid>,
+    pub channel_id: Option<Uuid>,
+    pub status: Option<crate::domain::DeliveryStatus>,
+    pub limit: u32,
+}
+
+/// The columns [`AlertStore::finish_delivery`] writes for an outcome: status, attempts added,
+/// next attempt, status code, error, delivered at.
+pub(super) type FinishColumns =
+    (&'static str, i64, Option<DateTime<Utc>>, Option<i64>, Option<String>, Option<DateTime<Utc>>);
+
+pub(super) fn finish_columns(outcome: &AttemptOutcome, at: DateTime<Utc>) -> FinishColumns {
+    match outcome {
+        AttemptOutcome::Delivered { status_code } => ("delivered", 1, None, status_code.map(i64::from), None, Some(at)),
+        AttemptOutcome::Failed { status_code, error, retry_at: Some(retry) } => {
+            ("pending", 1, Some(*retry), status_code.map(i64::from), Some(error.clone()), None)
+        }
+        AttemptOutcome::Failed { status_code, error, retry_at: None } => {
+            ("failed", 1, None, status_code.map(i64::from), Some(error.clone()), None)
+        }
+        AttemptOutcome::Deferred(until) => ("pending", 0, Some(*until), None, None, None),
+    }
+}
+
 /// Price versions, applied updates, changes held for approval and the sources' health.
 #[async_trait]
 pub trait PriceStore: Send + Sync {
@@ -272,7 +395,9 @@ pub trait ApiKeyStore: Send + Sync {
 /// All of storage, as one object (`Arc<dyn Repository>`); callers bring the narrow trait they
 /// use into scope.
 #[async_trait]
-pub trait Repository: CatalogStore + LedgerStore + UsageStore + PriceStore + ApiKeyStore + 'static {
+pub trait Repository:
+    CatalogStore + LedgerStore + UsageStore + AlertStore + ReportStore + PriceStore + ApiKeyStore + 'static
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StorageResult<()>;

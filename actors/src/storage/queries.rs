@@ -81,3 +81,34 @@ pub(super) const INSERT_KEY: &str = "INSERT INTO api_keys (id, name, role, prefi
 pub(super) const FIND_KEY: &str = "SELECT * FROM api_keys WHERE key_hash = $1";
 pub(super) const LIST_KEYS: &str = "SELECT * FROM api_keys ORDER BY created_at";
 pub(super) const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+
+pub(super) const INSERT_CHANNEL: &str = "INSERT INTO alert_channels (id, name, kind, url, secret, min_severity, \
+     kinds, budgets, quiet_hours, enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+pub(super) const UPDATE_CHANNEL: &str = "UPDATE alert_channels SET name = $2, kind = $3, url = $4, secret = $5, \
+     min_severity = $6, kinds = $7, budgets = $8, quiet_hours = $9, enabled = $10, updated_at = $11 WHERE id = $1";
+pub(super) const DELETE_CHANNEL: &str = "DELETE FROM alert_channels WHERE id = $1";
+pub(super) const LIST_CHANNELS: &str = "SELECT * FROM alert_channels ORDER BY name";
+pub(super) const UNDISPATCHED_ALERTS: &str = "SELECT * FROM alerts WHERE dispatched = FALSE ORDER BY id LIMIT $1";
+pub(super) const MARK_DISPATCHED: &str = "UPDATE alerts SET dispatched = TRUE WHERE id = $1";
+pub(super) const INSERT_DELIVERY: &str = "INSERT INTO alert_deliveries (id, alert_id, channel_id, status, attempts, \
+     next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4) \
+     ON CONFLICT (alert_id, channel_id) DO NOTHING";
+/// Due deliveries whose claim (if any) has lapsed: a pass that died mid-send (a killed daemon)
+/// leaves its claims to run out, and the deliveries are sent again.
+pub(super) const CLAIM_DELIVERIES_SQLITE: &str = "UPDATE alert_deliveries SET claimed_until = $2 WHERE id IN \
+     (SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+     AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_attempt_at LIMIT $3) RETURNING *";
+/// Several daemons may claim at once: `SKIP LOCKED` gives each its own deliveries.
+pub(super) const CLAIM_DELIVERIES_POSTGRES: &str = "UPDATE alert_deliveries SET claimed_until = $2 WHERE id IN \
+     (SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+     AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     RETURNING *";
+/// $2 status, $3 attempts added, $4 next attempt, $5 status code, $6 error, $7 delivered at, $8 now.
+pub(super) const FINISH_DELIVERY: &str = "UPDATE alert_deliveries SET status = $2, attempts = attempts + $3, \
+     next_attempt_at = $4, claimed_until = NULL, last_status_code = COALESCE($5, last_status_code), \
+     last_error = CASE WHEN $2 = 'delivered' THEN NULL ELSE COALESCE($6, last_error) END, \
+     delivered_at = $7, updated_at = $8 WHERE id = $1";
+pub(super) const LIST_DELIVERIES: &str = "SELECT * FROM alert_deliveries WHERE ($1 IS NULL OR alert_id = $1) \
+     AND ($2 IS NULL OR channel_id = $2) AND ($3 IS NULL OR status = $3) ORDER BY id DESC LIMIT $4";
+pub(super) const RESOLVE_ALERTS: &str =
+    "UPDATE alerts SET resolved_at = $1 WHERE resolved_at IS NULL AND window_end IS NOT NULL AND window_end <= $1";

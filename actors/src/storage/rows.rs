@@ -8,7 +8,10 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::{PendingRow, PriceUpdateRow, PriceVersionRow, SourceStateRow, StorageResult};
-use crate::domain::{Alert, Allocation, AllocationStatus, ApiKeyInfo, Budget, Hold, Role, Severity, UsageRecord};
+use crate::domain::{
+    Alert, AlertChannel, AlertDelivery, Allocation, AllocationStatus, ApiKeyInfo, Budget, ChannelKind, DeliveryStatus,
+    Hold, Role, Severity, UsageRecord,
+};
 use crate::error::EngineError;
 
 /// `allocations`, in the order the backends bind them.
@@ -23,8 +26,8 @@ pub(super) const USAGE_COLUMNS: &str = "id, allocation_id, component, context_id
 /// `charges`, in bind order.
 pub(super) const CHARGE_COLUMNS: &str = "record_id, policy_id, budget_id, window_key, cost, tokens";
 /// `alerts`, in bind order.
-pub(super) const ALERT_COLUMNS: &str =
-    "id, severity, kind, budget_id, policy_id, message, details, created_at, acknowledged, acknowledged_at, dedup_key";
+pub(super) const ALERT_COLUMNS: &str = "id, severity, kind, budget_id, policy_id, message, details, created_at, acknowledged, acknowledged_at, dedup_key, \
+     window_end";
 
 /// `INSERT INTO <table> (<columns>) ` — the head that `QueryBuilder::push_values` completes.
 pub(super) fn insert_head(table: &str, columns: &str) -> String {
@@ -38,6 +41,7 @@ pub(super) trait ReadRow {
     fn text(&self, col: &str) -> StorageResult<String>;
     fn opt_text(&self, col: &str) -> StorageResult<Option<String>>;
     fn int(&self, col: &str) -> StorageResult<i64>;
+    fn opt_int(&self, col: &str) -> StorageResult<Option<i64>>;
     fn flag(&self, col: &str) -> StorageResult<bool>;
     fn time(&self, col: &str) -> StorageResult<DateTime<Utc>>;
     fn opt_time(&self, col: &str) -> StorageResult<Option<DateTime<Utc>>>;
@@ -188,6 +192,75 @@ pub(super) fn alert(row: &impl ReadRow) -> StorageResult<Alert> {
         acknowledged: row.flag("acknowledged")?,
         acknowledged_at: row.opt_time("acknowledged_at")?,
         dedup_key: row.opt_text("dedup_key")?,
+        window_end: row.opt_time("window_end")?,
+        resolved_at: row.opt_time("resolved_at")?,
+    })
+}
+
+pub(super) fn channel(row: &impl ReadRow) -> StorageResult<AlertChannel> {
+    let kind = row.text("kind")?;
+    let secret = row.opt_text("secret")?;
+    Ok(AlertChannel {
+        id: row.id("id")?,
+        name: row.text("name")?,
+        kind: ChannelKind::parse(&kind)
+            .ok_or_else(|| EngineError::Internal(format!("unknown channel kind '{kind}' in storage")))?,
+        url: row.opt_text("url")?,
+        has_secret: secret.is_some(),
+        secret,
+        min_severity: Severity::parse(&row.text("min_severity")?),
+        kinds: from_json(&row.text("kinds")?, "channel kinds")?,
+        budgets: from_json(&row.text("budgets")?, "channel budgets")?,
+        quiet_hours: row.opt_text("quiet_hours")?.map(|q| from_json(&q, "quiet hours")).transpose()?,
+        enabled: row.flag("enabled")?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+    })
+}
+
+/// A channel's list and object columns as stored: kinds, budgets, quiet hours (JSON text).
+pub(super) fn channel_json(c: &AlertChannel) -> StorageResult<(String, String, Option<String>)> {
+    Ok((to_json(&c.kinds)?, to_json(&c.budgets)?, c.quiet_hours.as_ref().map(to_json).transpose()?))
+}
+
+pub(super) fn delivery(row: &impl ReadRow) -> StorageResult<AlertDelivery> {
+    let status = row.text("status")?;
+    Ok(AlertDelivery {
+        id: row.id("id")?,
+        alert_id: row.id("alert_id")?,
+        channel_id: row.id("channel_id")?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| EngineError::Internal(format!("unknown delivery status '{status}' in storage")))?,
+        attempts: u32::try_from(row.int("attempts")?).unwrap_or(u32::MAX),
+        next_attempt_at: row.opt_time("next_attempt_at")?,
+        last_status_code: row.opt_int("last_status_code")?.and_then(|c| u16::try_from(c).ok()),
+        last_error: row.opt_text("last_error")?,
+        delivered_at: row.opt_time("delivered_at")?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+    })
+}
+
+/// A row of the report query (`report_sql::usage_report`) with `keys` group keys.
+pub(super) fn aggregate(row: &impl ReadRow, keys: usize, bucketed: bool) -> StorageResult<super::AggregateRow> {
+    let count = |col: &str| -> StorageResult<u64> { Ok(row.opt_int(col)?.map(tokens_out).unwrap_or(0)) };
+    Ok(super::AggregateRow {
+        bucket: if bucketed { row.opt_time("bucket")? } else { None },
+        keys: (0..keys).map(|i| row.opt_text(&format!("k{i}"))).collect::<StorageResult<_>>()?,
+        measures: crate::api::Measures {
+            requests: count("requests")?,
+            unpriced_requests: count("unpriced_requests")?,
+            cost: row.opt_money("cost")?.unwrap_or_default(),
+            input_tokens: count("input_tokens")?,
+            output_tokens: count("output_tokens")?,
+            cache_read_tokens: count("cache_read_tokens")?,
+            cache_write_tokens: count("cache_write_tokens")?,
+            cache_write_1h_tokens: count("cache_write_1h_tokens")?,
+            reasoning_tokens: count("reasoning_tokens")?,
+            total_tokens: count("total_tokens")?,
+            avg_cost_per_request: None,
+        }
+        .with_average(),
     })
 }
 

@@ -16,9 +16,11 @@ use super::{Repository, StorageResult, WriteOp, WriteOutcome};
 use crate::domain::{LimitCheck, Totals};
 use crate::error::EngineError;
 
+mod alerts;
 mod catalog;
 mod ledger;
 mod prices;
+mod reports;
 mod write;
 
 impl ReadRow for PgRow {
@@ -31,6 +33,10 @@ impl ReadRow for PgRow {
     }
 
     fn int(&self, col: &str) -> StorageResult<i64> {
+        Ok(self.try_get(col)?)
+    }
+
+    fn opt_int(&self, col: &str) -> StorageResult<Option<i64>> {
         Ok(self.try_get(col)?)
     }
 

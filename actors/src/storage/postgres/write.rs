@@ -174,7 +174,8 @@ async fn insert_alerts(conn: &mut PgConnection, alerts: &[Alert]) -> StorageResu
             .push_bind(a.created_at)
             .push_bind(a.acknowledged)
             .push_bind(a.acknowledged_at)
-            .push_bind(a.dedup_key.clone());
+            .push_bind(a.dedup_key.clone())
+            .push_bind(a.window_end);
     });
     // An alert whose key is stored already — the same crossing seen by another daemon, or
     // again — is dropped: one alert per key across every daemon on the database.

@@ -251,7 +251,8 @@ pub(super) async fn apply_batch(conn: &mut SqliteConnection, ops: &[&WriteOp]) -
                 .push_bind(ts(a.created_at))
                 .push_bind(a.acknowledged)
                 .push_bind(a.acknowledged_at.map(ts))
-                .push_bind(a.dedup_key.clone());
+                .push_bind(a.dedup_key.clone())
+                .push_bind(a.window_end.map(ts));
         });
         // An alert whose key is stored already (the same crossing seen again) is dropped.
         q.push(" ON CONFLICT DO NOTHING");

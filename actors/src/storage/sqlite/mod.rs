@@ -19,10 +19,13 @@ use super::{Repository, StorageResult, WriteOp};
 use crate::error::EngineError;
 use crate::money::decimal_from_str;
 
+mod alerts;
 mod batch;
 mod catalog;
+mod decimal_sum;
 mod ledger;
 mod prices;
+mod reports;
 mod writer;
 
 #[cfg(test)]
@@ -41,6 +44,17 @@ fn ts_out(text: &str) -> StorageResult<DateTime<Utc>> {
         .map_err(|e| EngineError::Internal(format!("bad time '{text}' in storage: {e}")))
 }
 
+/// Registers this crate's SQL functions (`decimal_sum`) on a new connection.
+async fn register_functions(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: the locked handle is this connection's open database, held exclusively here.
+    let code = unsafe { decimal_sum::register(handle.as_raw_handle().as_ptr()) };
+    if code != libsqlite3_sys::SQLITE_OK {
+        return Err(sqlx::Error::Configuration(format!("registering decimal_sum failed: SQLite code {code}").into()));
+    }
+    Ok(())
+}
+
 fn money(d: Decimal) -> String {
     d.to_string()
 }
@@ -55,6 +69,10 @@ impl ReadRow for SqliteRow {
     }
 
     fn int(&self, col: &str) -> StorageResult<i64> {
+        Ok(self.try_get(col)?)
+    }
+
+    fn opt_int(&self, col: &str) -> StorageResult<Option<i64>> {
         Ok(self.try_get(col)?)
     }
 
@@ -118,6 +136,7 @@ impl SqliteRepository {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
+            .after_connect(|conn, _| Box::pin(register_functions(conn)))
             .connect_with(options.clone())
             .await
             .map_err(|e| EngineError::Storage(format!("cannot open SQLite database {}: {e}", path.display())))?;
@@ -128,6 +147,7 @@ impl SqliteRepository {
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
+            .after_connect(|conn, _| Box::pin(register_functions(conn)))
             .connect_with(options.read_only(true))
             .await
             .map_err(|e| EngineError::Storage(format!("cannot open SQLite reader {}: {e}", path.display())))?;
