@@ -900,7 +900,7 @@ async fn the_openapi_document_describes_the_api() {
             }
         }
     }
-    assert!(operations >= 35, "{operations}");
+    assert!(operations >= 49, "{operations}");
     let status_enum = |path: &str| {
         doc["paths"][path]["get"]["parameters"]
             .as_array()
@@ -921,6 +921,23 @@ async fn the_openapi_document_describes_the_api() {
     );
     assert!(schemas["AllocationRequest"]["properties"]["model"]["pattern"].is_string());
     assert_eq!(schemas["AllocationRequest"]["properties"]["priority"]["maximum"], 10);
+    assert_eq!(status_enum("/api/v1/alert-deliveries"), Some(json!(["pending", "delivered", "failed"])));
+    let param = |path: &str, name: &str| {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .map(|p| p["schema"].clone())
+            .unwrap_or_default()
+    };
+    // Reports group by tier (not day); the summary by day (not tier).
+    let report_group = param("/api/v1/reports/usage", "group_by")["pattern"].as_str().unwrap_or_default().to_string();
+    assert!(report_group.contains("tier") && !report_group.contains("day"), "{report_group}");
+    assert!(param("/api/v1/usage/summary", "group_by")["pattern"].as_str().is_some_and(|p| p.contains("day")));
+    assert_eq!(param("/api/v1/reports/usage/records", "format")["enum"], json!(["csv", "ndjson"]));
+    assert_eq!(param("/api/v1/reports/usage", "format")["enum"], json!(["json", "csv", "md"]));
+    assert_eq!(doc["paths"]["/api/v1/alert-channels/{id}"]["get"]["parameters"][0]["schema"]["format"], Value::Null);
+    assert!(schemas["NewChannel"]["properties"]["url"]["pattern"].as_str().is_some_and(|p| p.starts_with("^https?://")));
+    assert!(doc["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"]["text/event-stream"].is_object());
 }
 
 /// A client that opens connections and never finishes its request head does not hold them:

@@ -200,6 +200,29 @@ fn constrain_query_params(path: &str, op: &mut Map<String, Value>) {
             "cursor" => {
                 schema.insert("format".into(), json!("uuid"));
             }
+            "group_by" if path.contains("/reports/") => {
+                let names = budget_actors::api::REPORT_KEYS.join("|");
+                let pattern = format!(r"^\s*(?:(?:{names})?\s*,\s*)*(?:{names})?\s*$");
+                schema.insert("pattern".into(), json!(pattern));
+            }
+            "bucket" => {
+                let mut buckets: Vec<&str> = budget_actors::api::BUCKETS.to_vec();
+                buckets.push("");
+                schema.insert("enum".into(), json!(buckets));
+            }
+            "format" if path.ends_with("/records") => {
+                schema.insert("enum".into(), json!(["csv", "ndjson"]));
+            }
+            "format" => {
+                schema.insert("enum".into(), json!(["json", "csv", "md"]));
+            }
+            "top" => {
+                schema.insert("minimum".into(), json!(1));
+                schema.insert("maximum".into(), json!(MAX_PAGE));
+            }
+            "tz" => {
+                schema.insert("maxLength".into(), json!(SCHEDULE_MAX));
+            }
             "group_by" => {
                 let names = "provider|model|component|task_type|context_id|budget|day";
                 let pattern = format!(r"^\s*(?:(?:{names})?\s*,\s*)*(?:{names})?\s*$");

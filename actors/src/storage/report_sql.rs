@@ -23,7 +23,7 @@ pub(super) struct Dialect {
 
 pub(super) const SQLITE: Dialect = Dialect {
     sum_money: "decimal_sum",
-    buckets_cte: "b(s, e) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))",
+    buckets_cte: "b(s, e) AS MATERIALIZED (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))",
     budgets_join: "LEFT JOIN json_each(u.budgets) jb ON TRUE",
     int_sum: "",
     // Stored as RFC 3339 UTC text: the date is its first ten characters.
@@ -32,7 +32,7 @@ pub(super) const SQLITE: Dialect = Dialect {
 
 pub(super) const POSTGRES: Dialect = Dialect {
     sum_money: "SUM",
-    buckets_cte: "b(s, e) AS (SELECT (x->>0)::timestamptz, (x->>1)::timestamptz FROM jsonb_array_elements($1::jsonb) AS x)",
+    buckets_cte: "b(s, e) AS MATERIALIZED (SELECT (x->>0)::timestamptz, (x->>1)::timestamptz FROM jsonb_array_elements($1::jsonb) AS x)",
     budgets_join: "LEFT JOIN LATERAL jsonb_array_elements_text(u.budgets::jsonb) AS jb(value) ON TRUE",
     int_sum: "::BIGINT",
     utc_day: "to_char(u.timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
@@ -76,15 +76,18 @@ pub(super) fn usage_report(d: &Dialect, spec: &ReportSpec) -> String {
          SUM(u.cache_write_1h_tokens){i} AS cache_write_1h_tokens, SUM(u.reasoning_tokens){i} AS reasoning_tokens, \
          SUM(u.total_tokens){i} AS total_tokens"
     ));
-    let from = if bucketed {
-        "b JOIN usage_records u ON u.timestamp >= b.s AND u.timestamp < b.e".to_string()
+    // Buckets first, then each bucket's records by the timestamp index: CROSS JOIN fixes that
+    // order in SQLite, whose planner cannot cost a JSON table (it would otherwise scan every
+    // bucket for every record).
+    let (from, in_bucket) = if bucketed {
+        ("b CROSS JOIN usage_records u", "u.timestamp >= b.s AND u.timestamp < b.e AND ")
     } else {
-        "usage_records u".to_string()
+        ("usage_records u", "")
     };
     let join = if by_budget { d.budgets_join } else { "" };
     let group_by = if group.is_empty() { String::new() } else { format!(" GROUP BY {}", group.join(", ")) };
     format!(
-        "WITH {cte} SELECT {select} FROM {from} {join} WHERE u.timestamp >= $2 AND u.timestamp < $3 \
+        "WITH {cte} SELECT {select} FROM {from} {join} WHERE {in_bucket}u.timestamp >= $2 AND u.timestamp < $3 \
          AND ($4 IS NULL OR u.provider = $4) AND ($5 IS NULL OR u.model = $5) \
          AND ($6 IS NULL OR u.component = $6) AND ($7 IS NULL OR u.task_type = $7) \
          AND ($8 IS NULL OR u.context_id = $8) AND ($9 IS NULL OR u.tier = $9) \

@@ -389,7 +389,9 @@
       card('OK', num(counts.ok), 'summary-ok', 'ok'),
       card('Warning', num(counts.warning), 'summary-warning', counts.warning ? 'warning' : null),
       card('Exceeded', num(counts.exceeded), 'summary-exceeded', counts.exceeded ? 'exceeded' : null),
-      card('Open alerts', h('a', { href: '#/alerts' }, String(report.unacknowledged_alerts == null ? '—' : report.unacknowledged_alerts)), 'summary-alerts')
+      card('Open alerts', h('a', { href: '#/alerts' }, String(report.unacknowledged_alerts == null ? '—' : report.unacknowledged_alerts)), 'summary-alerts'),
+      report.last_24h ? card('Last 24 h', money(report.last_24h.cost), 'summary-24h') : null,
+      report.last_30d ? card('Last 30 days', money(report.last_30d.cost), 'summary-30d') : null
     ));
     root.appendChild(h('p', { class: 'muted' }, 'As of ', timeEl(report.at),
       forecasts ? '' : ' · forecasts need a daemon with /api/v1/reports/overview'));
