@@ -936,7 +936,9 @@ async fn the_openapi_document_describes_the_api() {
     assert_eq!(param("/api/v1/reports/usage/records", "format")["enum"], json!(["csv", "ndjson"]));
     assert_eq!(param("/api/v1/reports/usage", "format")["enum"], json!(["json", "csv", "md"]));
     assert_eq!(doc["paths"]["/api/v1/alert-channels/{id}"]["get"]["parameters"][0]["schema"]["format"], Value::Null);
-    assert!(schemas["NewChannel"]["properties"]["url"]["pattern"].as_str().is_some_and(|p| p.starts_with("^https?://")));
+    assert!(
+        schemas["NewChannel"]["properties"]["url"]["pattern"].as_str().is_some_and(|p| p.starts_with("^https?://"))
+    );
     assert!(doc["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"]["text/event-stream"].is_object());
 }
 
