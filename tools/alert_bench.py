@@ -6,9 +6,11 @@ fresh daemon in three set-ups, alternating, --rounds times each:
 
   none   no alert channel;
   up     two webhook channels subscribed to every alert (min severity info, all kinds), both
-         answered by a local receiver (204), plus a listener on GET /api/v1/events;
+         answered by a local receiver (204);
   down   the same two channels pointing at a port where nothing listens (every attempt
-         fails and is retried with backoff).
+         fails and is retried with backoff);
+  events no channel, but a client (this script, in Python) reading GET /api/v1/events, so
+         that every operation builds and sends an event.
 
 In every set-up a second budget with no scope and a `per_session` warn policy of $0.0001
 makes each of the bench's 64 contexts cross its warning, action and limit thresholds:
@@ -85,12 +87,12 @@ def run(binary, setup, args, hook_up, hook_down):
     stop = threading.Event()
     post(base, key, "/api/v1/budgets", {"name": "sessions", "policies": [
         {"period": "per_session", "cost_limit": "0.0001", "enforcement": "warn"}]})
-    if setup != "none":
+    if setup in ("up", "down"):
         url = hook_up if setup == "up" else hook_down
         for name in ("hook-a", "hook-b"):
             post(base, key, "/api/v1/alert-channels", {"name": name, "kind": "webhook", "url": url})
-        if setup == "up":
-            threading.Thread(target=listen_events, args=(base, key, stop), daemon=True).start()
+    if setup == "events":
+        threading.Thread(target=listen_events, args=(base, key, stop), daemon=True).start()
     out = subprocess.run([binary, "--url", base, "--api-key", key, "bench", "--seconds", str(args.seconds),
                           "--clients", str(args.clients)], capture_output=True, text=True, check=True).stdout
     stop.set()
@@ -113,16 +115,16 @@ def main():
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         hook_down = f"http://127.0.0.1:{s.getsockname()[1]}/hook"
-    results = {"none": [], "up": [], "down": []}
+    results = {"none": [], "up": [], "down": [], "events": []}
     for r in range(args.rounds):
         for setup in results:
             before = Receiver.count
             ops = run(args.binary, setup, args, hook_up, hook_down)
             results[setup].append(ops)
-            print(f"round {r + 1} {setup:>4}: {ops:,.0f} ops/s"
+            print(f"round {r + 1} {setup:>6}: {ops:,.0f} ops/s"
                   + (f" ({Receiver.count - before} webhook deliveries received)" if setup == "up" else ""), flush=True)
     for setup, values in results.items():
-        print(f"{setup:>4}: median {statistics.median(values):,.0f} ops/s over {len(values)} runs "
+        print(f"{setup:>6}: median {statistics.median(values):,.0f} ops/s over {len(values)} runs "
               f"({', '.join(f'{v:,.0f}' for v in values)})")
 
 

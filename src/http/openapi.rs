@@ -72,7 +72,30 @@ pub fn document(max_ttl_seconds: u64) -> Value {
     if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
         constrain_request_schemas(schemas, max_ttl_seconds);
     }
+    add_text_formats(&mut doc);
     doc
+}
+
+/// Reports answer in the format asked for: the other content types of their 200s.
+fn add_text_formats(doc: &mut Value) {
+    let text = json!({"schema": {"type": "string"}});
+    for (path, types) in [
+        ("/api/v1/reports/usage", &["text/csv; charset=utf-8", "text/markdown; charset=utf-8"][..]),
+        ("/api/v1/reports/usage/records", &["text/csv; charset=utf-8", "application/x-ndjson"][..]),
+    ] {
+        let Some(content) = doc
+            .pointer_mut(&format!("/paths/{}/get/responses/200/content", path.replace('/', "~1")))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        if path.ends_with("/records") {
+            content.clear();
+        }
+        for content_type in types {
+            content.insert(content_type.to_string(), text.clone());
+        }
+    }
 }
 
 /// The methods `doc` declares on the path template that `path` matches (`{model}` may span
@@ -209,6 +232,9 @@ fn constrain_query_params(path: &str, op: &mut Map<String, Value>) {
                 let mut buckets: Vec<&str> = budget_actors::api::BUCKETS.to_vec();
                 buckets.push("");
                 schema.insert("enum".into(), json!(buckets));
+            }
+            "format" if path.ends_with("/timeseries") || path.ends_with("/breakdown") => {
+                schema.insert("enum".into(), json!(["json"]));
             }
             "format" if path.ends_with("/records") => {
                 schema.insert("enum".into(), json!(["csv", "ndjson"]));

@@ -51,6 +51,7 @@ pub async fn timeseries(
     State(s): State<AppState>,
     ApiQuery(mut q): ApiQuery<ReportQuery>,
 ) -> ApiResult<Json<UsageReport>> {
+    json_only(&q)?;
     if q.bucket.as_deref().is_none_or(str::is_empty) {
         q.bucket = Some("day".into());
     }
@@ -65,6 +66,7 @@ pub async fn breakdown(
     State(s): State<AppState>,
     ApiQuery(mut q): ApiQuery<ReportQuery>,
 ) -> ApiResult<Json<UsageReport>> {
+    json_only(&q)?;
     if q.group_by.as_deref().is_none_or(|g| g.trim().is_empty()) {
         q.group_by = Some("model".into());
     }
@@ -128,6 +130,17 @@ pub async fn usage_records(
         ("text/csv; charset=utf-8", "usage-records.csv")
     };
     Ok(with_type(Body::from_stream(body).into_response(), content_type, file))
+}
+
+/// The chart endpoints answer JSON only (`/reports/usage` has the other formats).
+fn json_only(q: &ReportQuery) -> ApiResult<()> {
+    match q.format.as_deref() {
+        None | Some("json") => Ok(()),
+        Some(other) => Err(ApiError::bad_request(
+            "format",
+            format!("'{other}': this endpoint answers JSON only (use /api/v1/reports/usage for csv and md)"),
+        )),
+    }
 }
 
 fn text(body: String, content_type: &'static str, file: &str) -> Response {

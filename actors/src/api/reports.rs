@@ -84,6 +84,21 @@ pub struct Measures {
 }
 
 impl Measures {
+    /// The sum of two sets of measures (the average is left to [`Measures::with_average`]).
+    pub fn plus(mut self, other: &Measures) -> Measures {
+        self.requests += other.requests;
+        self.unpriced_requests += other.unpriced_requests;
+        self.cost += other.cost;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.cache_write_1h_tokens += other.cache_write_1h_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
+        self.total_tokens += other.total_tokens;
+        self
+    }
+
     /// Fills `avg_cost_per_request` from the sums.
     pub fn with_average(mut self) -> Measures {
         let priced = self.requests.saturating_sub(self.unpriced_requests);

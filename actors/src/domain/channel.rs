@@ -13,10 +13,10 @@ use crate::error::EngineError;
 
 /// A channel URL: at most this many characters.
 pub const URL_MAX: usize = 2048;
-/// A channel URL: `http(s)://`, a DNS name or IPv4 host, an optional port below 10,000, a
+/// A channel URL: `http(s)://`, a DNS name or IPv4 host, an optional port (1–65535), a
 /// path and a query of unreserved and percent-encoded characters. The same rule is in the
 /// OpenAPI document; [`url_matches`] checks it.
-pub const URL_PATTERN: &str = r"^https?://[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[1-9][0-9]{0,3})?(?:/[A-Za-z0-9._~%-]*)*(?:\?[A-Za-z0-9._~%&=+-]*)?$";
+pub const URL_PATTERN: &str = r"^https?://[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[1-9][0-9]{0,4})?(?:/[A-Za-z0-9._~%-]*)*(?:\?[A-Za-z0-9._~%&=+-]*)?$";
 
 /// Whether `url` follows [`URL_PATTERN`] (by hand: the pattern is simple, and no regex engine
 /// is otherwise needed).
@@ -31,7 +31,7 @@ pub fn url_matches(url: &str) -> bool {
             && !l.ends_with('-')
     };
     let port_ok =
-        port.is_none_or(|p| (1..=4).contains(&p.len()) && !p.starts_with('0') && p.bytes().all(|b| b.is_ascii_digit()));
+        port.is_none_or(|p| (1..=5).contains(&p.len()) && !p.starts_with('0') && p.bytes().all(|b| b.is_ascii_digit()));
     let (path, query) = tail.split_once('?').map_or((tail, None), |(p, q)| (p, Some(q)));
     let path_ok = path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~%-/".contains(&b));
     let query_ok = query.is_none_or(|q| q.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~%&=+-".contains(&b)));
@@ -326,6 +326,8 @@ mod tests {
         assert!(check_channel_url(ChannelKind::Slack, Some("https://hooks.slack.com/services/T0/B0/XyZ")).is_ok());
         assert!(check_channel_url(ChannelKind::Webhook, Some("http://127.0.0.1:8080/hook?key=a%20b&x=1")).is_ok());
         assert!(check_channel_url(ChannelKind::Webhook, Some("http://-bad.example/")).is_err());
+        assert!(check_channel_url(ChannelKind::Webhook, Some("http://127.0.0.1:45555/hook")).is_ok());
+        assert!(check_channel_url(ChannelKind::Webhook, Some("http://127.0.0.1:99999/hook")).is_err());
         assert!(check_channel_url(ChannelKind::Webhook, Some("http://user@example.com/")).is_err());
         assert!(check_channel_url(ChannelKind::Slack, None).is_err());
         assert!(check_channel_url(ChannelKind::Log, Some("http://x")).is_err());

@@ -231,8 +231,14 @@ pub fn buckets(period: PeriodKind, tz: Tz, from: DateTime<Utc>, to: DateTime<Utc
 
 async fn run_report(engine: &Engine, plan: Plan) -> Result<UsageReport, EngineError> {
     let rows = engine.repo().aggregate_usage(&plan.spec).await?;
-    let totals_spec = ReportSpec { group_by: Vec::new(), buckets: None, ..plan.spec.clone() };
-    let totals = engine.repo().aggregate_usage(&totals_spec).await?.into_iter().next().map(|r| r.measures);
+    // Groups partition the records unless a record can be in several (one per budget): then
+    // the totals are a query of their own; otherwise they are the groups' exact sum.
+    let totals = if plan.spec.group_by.contains(&ReportKey::Budget) {
+        let totals_spec = ReportSpec { group_by: Vec::new(), buckets: None, ..plan.spec.clone() };
+        engine.repo().aggregate_usage(&totals_spec).await?.into_iter().next().map(|r| r.measures)
+    } else {
+        Some(rows.iter().fold(crate::api::Measures::default(), |sum, r| sum.plus(&r.measures)).with_average())
+    };
     let names = budget_names(engine);
     let mut rows: Vec<ReportRow> = rows
         .into_iter()

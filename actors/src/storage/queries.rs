@@ -95,6 +95,9 @@ pub(super) const INSERT_DELIVERY: &str = "INSERT INTO alert_deliveries (id, aler
      ON CONFLICT (alert_id, channel_id) DO NOTHING";
 /// Due deliveries whose claim (if any) has lapsed: a pass that died mid-send (a killed daemon)
 /// leaves its claims to run out, and the deliveries are sent again.
+/// Whether any delivery is due: read first, so that an idle tick takes no write lock.
+pub(super) const ANY_DUE_DELIVERY: &str = "SELECT 1 FROM alert_deliveries WHERE status = 'pending' \
+     AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) LIMIT 1";
 pub(super) const CLAIM_DELIVERIES_SQLITE: &str = "UPDATE alert_deliveries SET claimed_until = $2 WHERE id IN \
      (SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
      AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_attempt_at LIMIT $3) RETURNING *";

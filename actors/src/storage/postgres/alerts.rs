@@ -95,6 +95,9 @@ impl AlertStore for PostgresRepository {
         until: DateTime<Utc>,
         limit: u32,
     ) -> StorageResult<Vec<AlertDelivery>> {
+        if sqlx::query(queries::ANY_DUE_DELIVERY).bind(now).fetch_optional(&self.read).await?.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.read.begin().await?;
         let rows = sqlx::query(queries::CLAIM_DELIVERIES_POSTGRES)
             .bind(now)

@@ -95,6 +95,9 @@ impl AlertStore for SqliteRepository {
         until: DateTime<Utc>,
         limit: u32,
     ) -> StorageResult<Vec<AlertDelivery>> {
+        if sqlx::query(queries::ANY_DUE_DELIVERY).bind(ts(now)).fetch_optional(&self.read).await?.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(queries::CLAIM_DELIVERIES_SQLITE)
             .bind(ts(now))
