@@ -118,11 +118,13 @@ pub struct ReportRow {
     pub measures: Measures,
 }
 
-/// The measure fields of a row; every other field of a row is a group key.
-const MEASURE_FIELDS: [&str; 11] = [
+/// The measure fields of a row, in the order of a report's CSV columns; every other field of
+/// a row is a group key.
+pub const MEASURE_FIELDS: [&str; 11] = [
     "requests",
     "unpriced_requests",
     "cost",
+    "avg_cost_per_request",
     "input_tokens",
     "output_tokens",
     "cache_read_tokens",
@@ -130,7 +132,6 @@ const MEASURE_FIELDS: [&str; 11] = [
     "cache_write_1h_tokens",
     "reasoning_tokens",
     "total_tokens",
-    "avg_cost_per_request",
 ];
 
 // By hand: serde cannot tell a flattened map of keys from the flattened measures beside it.

@@ -1,24 +1,11 @@
 //! Reports as CSV and Markdown, and usage records as CSV lines for a streamed export. CSV
 //! quoting is the `csv` crate's (RFC 4180); money stays an exact decimal string.
 
-use crate::api::{Measures, UsageReport};
+use crate::api::{MEASURE_FIELDS, Measures, UsageReport};
 use crate::domain::UsageRecord;
 
-/// The measure columns, in order.
-const MEASURES: [&str; 11] = [
-    "requests",
-    "unpriced_requests",
-    "cost",
-    "avg_cost_per_request",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-];
 
+/// The measures in [`MEASURE_FIELDS`] order.
 fn measure_values(m: &Measures) -> Vec<String> {
     vec![
         m.requests.to_string(),
@@ -55,7 +42,7 @@ fn csv_line(fields: &[String]) -> String {
 pub fn report_csv(report: &UsageReport) -> String {
     let keys = key_columns(report);
     let mut header = keys.clone();
-    header.extend(MEASURES.iter().map(|m| m.to_string()));
+    header.extend(MEASURE_FIELDS.iter().map(|m| m.to_string()));
     let mut out = csv_line(&header);
     for row in &report.rows {
         let mut fields: Vec<String> =
