@@ -4,7 +4,6 @@
 use crate::api::{MEASURE_FIELDS, Measures, UsageReport};
 use crate::domain::UsageRecord;
 
-
 /// The measures in [`MEASURE_FIELDS`] order.
 fn measure_values(m: &Measures) -> Vec<String> {
     vec![
