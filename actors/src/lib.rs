@@ -21,6 +21,7 @@ pub mod sources;
 pub mod storage;
 #[doc(hidden)]
 pub mod testing;
+pub mod tools;
 pub mod tree;
 
 pub use engine::{Engine, EngineConfig};

@@ -17,6 +17,7 @@ mod policies;
 mod prices;
 mod reports;
 pub mod server;
+pub mod tekton;
 mod usage;
 
 use axum::Router;
@@ -124,6 +125,7 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: std::time
         .route("/metrics", get(ops::metrics_text))
         .route("/api/v1/openapi.json", get(ops::openapi))
         .merge(crate::ui::routes())
+        .merge(tekton::routes())
         .nest("/api/v1", api)
         .fallback(not_found)
         // A bug must cost one request a 500, never the connection or the process. Inside the

@@ -12,10 +12,12 @@ use crate::prices::PriceVersion;
 use crate::pricing::{CostBreakdown, ServiceTier};
 
 mod channels;
+mod check;
 mod query;
 mod reports;
 pub mod strict;
 pub use channels::*;
+pub use check::*;
 pub use query::*;
 pub use reports::*;
 

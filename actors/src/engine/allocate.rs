@@ -16,6 +16,15 @@ use crate::error::EngineError;
 use crate::pricing::Usage;
 use crate::storage::{AllocationFilter, WriteOp};
 
+/// An allocation request, checked and priced.
+pub(super) struct EstimatedCall {
+    pub call: CallScope,
+    /// None when the model has no price (and no amount was given).
+    pub cost: Option<Decimal>,
+    pub tokens: u64,
+    pub priority: u8,
+}
+
 impl Engine {
     // ---- allocations ------------------------------------------------------------------
 
@@ -105,21 +114,21 @@ impl Engine {
         });
     }
 
-    async fn allocate_to_end(&self, req: AllocationRequest) -> Result<AllocationGrant, EngineError> {
-        self.sync_catalog().await?;
-        let call = CallScope::new(req.component, req.context_id, req.provider, req.model, req.task_type, req.tier)?;
-        let now = crate::domain::now();
-        let ttl = match req.ttl_seconds {
-            Some(0) => return Err(EngineError::invalid("ttl_seconds", "ttl_seconds must be at least 1")),
-            Some(s) if s > self.inner.config.max_ttl.as_secs() => {
-                return Err(EngineError::invalid(
-                    "ttl_seconds",
-                    format!("ttl_seconds must be at most {}", self.inner.config.max_ttl.as_secs()),
-                ));
-            }
-            Some(s) => Duration::from_secs(s),
-            None => self.inner.config.default_ttl,
-        };
+    /// Checks an allocation request and prices its estimate (shared by `allocate` and
+    /// `check_allocation`).
+    pub(super) fn estimate_call(
+        &self,
+        req: &AllocationRequest,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<EstimatedCall, EngineError> {
+        let call = CallScope::new(
+            req.component.clone(),
+            req.context_id.clone(),
+            req.provider.clone(),
+            req.model.clone(),
+            req.task_type.clone(),
+            req.tier.clone(),
+        )?;
         let priority = req.priority.unwrap_or(5);
         if !(1..=10).contains(&priority) {
             return Err(EngineError::invalid("priority", "priority must be between 1 and 10"));
@@ -141,6 +150,24 @@ impl Engine {
                 let usage = Usage { input_tokens: input, output_tokens: output, ..Usage::default() };
                 self.price(&call, &usage, now, req.service_tier.unwrap_or_default()).cost()
             }
+        };
+        Ok(EstimatedCall { call, cost, tokens, priority })
+    }
+
+    async fn allocate_to_end(&self, req: AllocationRequest) -> Result<AllocationGrant, EngineError> {
+        self.sync_catalog().await?;
+        let now = crate::domain::now();
+        let EstimatedCall { call, cost, tokens, priority } = self.estimate_call(&req, now)?;
+        let ttl = match req.ttl_seconds {
+            Some(0) => return Err(EngineError::invalid("ttl_seconds", "ttl_seconds must be at least 1")),
+            Some(s) if s > self.inner.config.max_ttl.as_secs() => {
+                return Err(EngineError::invalid(
+                    "ttl_seconds",
+                    format!("ttl_seconds must be at most {}", self.inner.config.max_ttl.as_secs()),
+                ));
+            }
+            Some(s) => Duration::from_secs(s),
+            None => self.inner.config.default_ttl,
         };
         let expires_at = now + ChronoDuration::from_std(ttl).unwrap_or_else(|_| ChronoDuration::seconds(300));
         let allocation_id = Uuid::now_v7();

@@ -9,6 +9,7 @@
 
 mod allocate;
 mod catalogue;
+mod check;
 mod lifecycle;
 mod price_store;
 mod prices;
