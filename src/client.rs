@@ -284,6 +284,12 @@ impl BudgetClient {
         Ok(written)
     }
 
+    /// Calls a tool through Tekton's `/api/mcp/v2/process`: the envelope
+    /// (`{status, result, error, code, details}`) as answered, a tool's failure included.
+    pub async fn process_tool(&self, name: &str, arguments: &Value) -> ClientResult<Value> {
+        self.post("/api/mcp/v2/process", &serde_json::json!({"tool_name": name, "arguments": arguments})).await
+    }
+
     pub async fn list_deliveries(
         &self,
         query: &budget_actors::api::DeliveriesQuery,

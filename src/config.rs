@@ -25,6 +25,8 @@ pub struct FileConfig {
     pub price_monitor: PriceMonitorSection,
     #[serde(default)]
     pub alerts: AlertsSection,
+    #[serde(default)]
+    pub mcp: McpSection,
     /// When absent: LiteLLM's map and llm-prices.com's feed, every 6 hours.
     #[serde(default)]
     pub price_sources: Option<Vec<budget_actors::sources::SourceConfig>>,
@@ -50,6 +52,19 @@ pub struct PriceMonitorSection {
     /// `"provider/model"`, e.g. `"openrouter/acme/fast-1" = "acme/fast-1"`.
     #[serde(default)]
     pub model_map: std::collections::BTreeMap<String, String>,
+}
+
+/// `[mcp]`: the Model Context Protocol door at `/mcp`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct McpSection {
+    /// Serve `/mcp` (default true).
+    pub enabled: Option<bool>,
+    /// `Host` header values accepted, as `name` or `name:port` (default: localhost, 127.0.0.1,
+    /// ::1). A guard against DNS rebinding: list the names the daemon is reached by.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Browser origins accepted, with scheme (`http://localhost:*`); default none checked.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// `[alerts]`: how alerts are delivered to channels (channels themselves are created through
@@ -176,6 +191,7 @@ pub struct Settings {
     /// `None` when `[price_monitor] enabled = false`.
     pub monitor: Option<budget_actors::monitor::MonitorSettings>,
     pub alerts: budget_actors::alerts::AlertSettings,
+    pub mcp: crate::http::McpSettings,
 }
 
 pub const DEFAULT_PORT: u16 = 8013;
@@ -278,9 +294,16 @@ impl Settings {
             Some(s) if (1..=604_800).contains(&s) => Duration::from_secs(s),
             Some(_) => bail!("alerts.cooldown_seconds must be between 1 and 604800"),
         };
+        let mcp_defaults = crate::http::McpSettings::default();
+        let mcp = crate::http::McpSettings {
+            enabled: file.mcp.enabled.unwrap_or(true),
+            allowed_hosts: file.mcp.allowed_hosts.unwrap_or(mcp_defaults.allowed_hosts),
+            allowed_origins: file.mcp.allowed_origins.unwrap_or(mcp_defaults.allowed_origins),
+        };
         Ok(Settings {
             monitor,
             alerts,
+            mcp,
             bind,
             data_dir,
             database_url,

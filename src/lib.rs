@@ -6,5 +6,6 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod http;
+pub mod mcp;
 pub mod serve;
 pub mod ui;

@@ -50,6 +50,7 @@ pub async fn run(settings: Settings, metrics: Option<metrics_exporter_prometheus
         },
         settings.max_body_bytes,
         settings.limits.request_timeout,
+        &settings.mcp,
     );
     let listener =
         tokio::net::TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;

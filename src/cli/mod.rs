@@ -91,6 +91,9 @@ pub enum Command {
     /// Reports: usage grouped and bucketed (JSON, CSV, Markdown), record exports, overview.
     #[command(subcommand)]
     Report(report::ReportCmd),
+    /// Serve the Model Context Protocol on stdin/stdout for a desktop agent, calling the
+    /// daemon at --url with the key (as every command does).
+    Mcp,
     /// Load-test a running daemon with allocate → record → release cycles.
     Bench(crate::bench::BenchArgs),
 }
@@ -234,6 +237,7 @@ async fn dispatch(client: &BudgetClient, output: Output, command: Command) -> Re
         Command::Keys(cmd) => keys::run(client, output, cmd).await,
         Command::Alerts(args) => alerts::run(client, output, args).await,
         Command::Report(cmd) => report::run(client, output, cmd).await,
+        Command::Mcp => crate::mcp::serve_stdio(client.clone()).await,
     }
 }
 

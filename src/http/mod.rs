@@ -104,7 +104,67 @@ fn parse_uuid(field: &str, text: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(text).map_err(|_| ApiError::bad_request(field, format!("'{text}' is not a valid id")))
 }
 
-pub fn router(state: AppState, max_body_bytes: usize, request_timeout: std::time::Duration) -> Router {
+/// `[mcp]`: the Model Context Protocol door at `/mcp`.
+#[derive(Debug, Clone)]
+pub struct McpSettings {
+    pub enabled: bool,
+    /// `Host` values accepted (DNS-rebinding guard); loopback by default.
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin`s accepted; empty: no Origin check (requests without one still pass).
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        McpSettings {
+            enabled: true,
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// `/mcp`: rmcp's streamable HTTP service behind our key check, which puts the caller's role
+/// in the request for the tools to read. Ended at shutdown (its streams would otherwise hold
+/// the drain).
+fn mcp_routes(state: &AppState, settings: &McpSettings) -> Router<AppState> {
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    };
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(settings.allowed_hosts.clone())
+        .with_allowed_origins(settings.allowed_origins.clone());
+    let cancel = config.cancellation_token.clone();
+    let mut shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        let _ = shutdown.wait_for(|stopping| *stopping).await;
+        cancel.cancel();
+    });
+    let tools = budget_actors::tools::Tools::new(state.tree.clone());
+    let service = StreamableHttpService::new(
+        move || Ok(crate::mcp::BudgetMcp::new(crate::mcp::Backend::Local(tools.clone()))),
+        LocalSessionManager::default().into(),
+        config,
+    );
+    Router::new().route_service("/mcp", service).layer(middleware::from_fn_with_state(state.clone(), mcp_key))
+}
+
+async fn mcp_key(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    match auth::authorize(&state, request.headers(), budget_actors::domain::Role::Read).await {
+        Ok(key) => {
+            request.extensions_mut().insert(key.role);
+            next.run(request).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+pub fn router(
+    state: AppState,
+    max_body_bytes: usize,
+    request_timeout: std::time::Duration,
+    mcp: &McpSettings,
+) -> Router {
     let api = Router::new()
         .merge(budgets::routes())
         .merge(policies::routes())
@@ -141,7 +201,8 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: std::time
         .merge(
             Router::new()
                 .route("/api/v1/events", get(events::events))
-                .route("/api/v1/reports/usage/records", get(reports::usage_records)),
+                .route("/api/v1/reports/usage/records", get(reports::usage_records))
+                .merge(if mcp.enabled { mcp_routes(&state, mcp) } else { Router::new() }),
         )
         .layer(middleware::from_fn(record_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
