@@ -10,10 +10,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .._api import Money
 from ..client import BudgetClient
 from ..errors import Conflict, NotFound
-from ..models import Budget, Price
+from ..models import Budget, Price, UsageReport
 
 
 def to_decimal(value: Any) -> Decimal:
@@ -30,10 +29,6 @@ def to_decimal(value: Any) -> Decimal:
     if isinstance(value, (int, str)):
         return Decimal(value)
     raise TypeError(f"expected a number, got {value!r}")
-
-
-def money_arg(value: Any) -> Money:
-    return to_decimal(value)
 
 
 def to_float(value: Decimal | None) -> float:
@@ -122,3 +117,24 @@ class PriceCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+def scoped_report(
+    client: BudgetClient,
+    start: datetime,
+    end: datetime,
+    filters: Mapping[str, str],
+    group_by: str | None = None,
+) -> UsageReport:
+    """``GET /reports/usage`` over ``[start, end)`` with a scope's filters."""
+    return client.usage_report(
+        from_=start,
+        to=end,
+        component=filters.get("component"),
+        provider=filters.get("provider"),
+        model=filters.get("model"),
+        task_type=filters.get("task_type"),
+        context_id=filters.get("context_id"),
+        tier=filters.get("tier"),
+        group_by=group_by,
+    )

@@ -33,7 +33,16 @@ from typing import Any
 from ..client import BudgetClient
 from ..errors import BudgetError, BudgetExceeded, NotFound
 from ..models import Policy, UsageResult
-from ._common import PriceCache, aware, ensure_budget, period_window, to_decimal, to_float, zone
+from ._common import (
+    PriceCache,
+    aware,
+    ensure_budget,
+    period_window,
+    scoped_report,
+    to_decimal,
+    to_float,
+    zone,
+)
 
 __all__ = [
     "BudgetPolicy",
@@ -552,8 +561,7 @@ class RhetorBudgetManager:
         if f is None:
             return Decimal(0)
         start, end = self._range(period)
-        report = self.client.usage_report(from_=start, to=end, **f)
-        return report.totals.cost
+        return scoped_report(self.client, start, end, f).totals.cost
 
     def get_current_usage_total(
         self, period: BudgetPeriod | str = BudgetPeriod.DAILY, provider: str | None = None
@@ -569,7 +577,7 @@ class RhetorBudgetManager:
         per = period.value if isinstance(period, BudgetPeriod) else period
         f = self._filters(None) or {}
         start, end = self._range(period)
-        report = self.client.usage_report(from_=start, to=end, group_by=group_by, **f)
+        report = scoped_report(self.client, start, end, f, group_by)
         t = report.totals
         if t.requests == 0:
             return {"period": per, "total_cost": 0.0, "total_tokens": 0, "groups": {}}
