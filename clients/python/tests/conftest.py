@@ -22,7 +22,8 @@ from tekton_budget import AsyncBudgetClient, BudgetClient
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
-FIXTURES = Path(os.environ.get("TEKTON_FIXTURES", REPO.parent / "shared" / "fixtures" / "tekton"))
+# Real Rhetor and Apollo data, copied with its provenance into the repository.
+FIXTURES = Path(os.environ.get("TEKTON_FIXTURES", REPO / "tests" / "fixtures" / "tekton"))
 
 _LISTENING = re.compile(r"budget listening on (http://\S+)")
 # Variables the daemon (and the client) would read; the tests set what they need.
