@@ -268,6 +268,22 @@ async fn overview_forecasts_and_cli_reports() {
         budget["policies"].as_array().expect("policies").iter().find(|p| p["period"] == "total").expect("total");
     assert!(total["forecast"].is_null(), "no window end, no forecast");
     assert_eq!(overview["last_24h"]["requests"], 1);
+    // A bucket cut by `from` is still labelled with its calendar start.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let (_, clipped) = d.get(&format!("/api/v1/reports/usage?from={today}T00:00:01Z&bucket=day&tz=UTC")).await;
+    assert_eq!(clipped["rows"][0]["bucket"], format!("{today}T00:00:00Z"), "{clipped}");
+    // Without keys the CSV is a header and the one row (which is the totals).
+    let csv = d
+        .http
+        .get(format!("{}/api/v1/reports/usage?format=csv", d.url))
+        .bearer_auth(&d.admin_key)
+        .send()
+        .await
+        .expect("csv")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(csv.lines().count(), 2, "{csv}");
     assert_eq!(dec(&overview["last_30d"]["cost"]), Decimal::from_str("0.03").expect("dec"));
     assert!(overview["unacknowledged_alerts"].as_u64() >= Some(1), "the month's limit is exceeded");
 

@@ -116,9 +116,11 @@ impl ReportService {
             }
         }
         let bucket = query.bucket.as_deref().filter(|b| !b.is_empty());
-        let buckets = match bucket {
-            None => None,
-            Some(b) => Some(buckets(bucket_period(b)?, tz, from, to)?),
+        let bucket_clock =
+            bucket.map(|b| bucket_period(b).map(|period| PolicyClock::calendar(period, tz))).transpose()?;
+        let buckets = match (bucket, &bucket_clock) {
+            (Some(b), Some(_)) => Some(buckets(bucket_period(b)?, tz, from, to)?),
+            _ => None,
         };
         let budget_id = match query.budget.as_deref() {
             Some(b) => Some(self.engine.get_budget(b).await?.id),
@@ -162,6 +164,7 @@ impl ReportService {
             },
             names,
             bucket: bucket.map(str::to_string),
+            bucket_clock,
             timezone: tz.name().to_string(),
             top,
         })
@@ -175,6 +178,8 @@ pub struct Plan {
     /// The group keys' names, in order.
     pub names: Vec<String>,
     pub bucket: Option<String>,
+    /// The buckets' calendar, to label a bucket clipped by `from` with its calendar start.
+    pub bucket_clock: Option<PolicyClock>,
     pub timezone: String,
     pub top: Option<usize>,
 }
@@ -252,8 +257,10 @@ async fn run_report(engine: &Engine, plan: Plan) -> Result<UsageReport, EngineEr
                 };
                 keys.insert(name.clone(), value);
             }
-            if plan.bucket.is_some() {
-                keys.insert("bucket".into(), r.bucket.map(|b| b.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+            if let Some(clock) = &plan.bucket_clock {
+                // A first bucket clipped by `from` still reads as its calendar start.
+                let label = r.bucket.map(|b| clock.window(b, None).ok().and_then(|w| w.start).unwrap_or(b));
+                keys.insert("bucket".into(), label.map(|b| b.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
             }
             ReportRow { keys, measures: r.measures }
         })

@@ -49,9 +49,14 @@ pub fn report_csv(report: &UsageReport) -> String {
         fields.extend(measure_values(&row.measures));
         out.push_str(&csv_line(&fields));
     }
-    let mut totals: Vec<String> = keys.iter().map(|_| "TOTAL".to_string()).collect();
-    totals.extend(measure_values(&report.totals));
-    out.push_str(&csv_line(&totals));
+    // Without keys the one row is the totals already; no second, unlabelled copy.
+    if !keys.is_empty() {
+        let mut totals: Vec<String> = keys.iter().map(|_| "TOTAL".to_string()).collect();
+        totals.extend(measure_values(&report.totals));
+        out.push_str(&csv_line(&totals));
+    } else if report.rows.is_empty() {
+        out.push_str(&csv_line(&measure_values(&report.totals)));
+    }
     out
 }
 
