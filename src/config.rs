@@ -27,6 +27,8 @@ pub struct FileConfig {
     pub alerts: AlertsSection,
     #[serde(default)]
     pub mcp: McpSection,
+    #[serde(default)]
+    pub hermes: HermesSection,
     /// When absent: LiteLLM's map and llm-prices.com's feed, every 6 hours.
     #[serde(default)]
     pub price_sources: Option<Vec<budget_actors::sources::SourceConfig>>,
@@ -52,6 +54,22 @@ pub struct PriceMonitorSection {
     /// `"provider/model"`, e.g. `"openrouter/acme/fast-1" = "acme/fast-1"`.
     #[serde(default)]
     pub model_map: std::collections::BTreeMap<String, String>,
+}
+
+/// `[hermes]`: registration with Tekton's service registry. Off unless a URL is given here or
+/// in `HERMES_URL`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HermesSection {
+    /// Hermes' base URL, e.g. `http://127.0.0.1:8001` (`HERMES_URL` wins).
+    pub url: Option<String>,
+    /// Seconds between heartbeats (default 30).
+    pub heartbeat_seconds: Option<u64>,
+    /// One call's time limit in seconds (default 5).
+    pub request_timeout_seconds: Option<u64>,
+    /// The URL Tekton reaches this daemon at (default `http://<bind address>`, with
+    /// 127.0.0.1 for an unspecified address).
+    pub endpoint: Option<String>,
 }
 
 /// `[mcp]`: the Model Context Protocol door at `/mcp`.
@@ -192,6 +210,8 @@ pub struct Settings {
     pub monitor: Option<budget_actors::monitor::MonitorSettings>,
     pub alerts: budget_actors::alerts::AlertSettings,
     pub mcp: crate::http::McpSettings,
+    /// `None` without a Hermes URL.
+    pub hermes: Option<(budget_actors::registrar::HermesSettings, Option<String>)>,
 }
 
 pub const DEFAULT_PORT: u16 = 8013;
@@ -300,10 +320,28 @@ impl Settings {
             allowed_hosts: file.mcp.allowed_hosts.unwrap_or(mcp_defaults.allowed_hosts),
             allowed_origins: file.mcp.allowed_origins.unwrap_or(mcp_defaults.allowed_origins),
         };
+        let hermes = match env("HERMES_URL").or(file.hermes.url.clone()).filter(|u| !u.trim().is_empty()) {
+            None => None,
+            Some(url) => {
+                let secs = |v: Option<u64>, default: u64, key: &str| -> Result<Duration> {
+                    match v.unwrap_or(default) {
+                        s @ 1..=3600 => Ok(Duration::from_secs(s)),
+                        _ => bail!("hermes.{key} must be between 1 and 3600"),
+                    }
+                };
+                let settings = budget_actors::registrar::HermesSettings {
+                    url,
+                    heartbeat: secs(file.hermes.heartbeat_seconds, 30, "heartbeat_seconds")?,
+                    request_timeout: secs(file.hermes.request_timeout_seconds, 5, "request_timeout_seconds")?,
+                };
+                Some((settings, file.hermes.endpoint.clone()))
+            }
+        };
         Ok(Settings {
             monitor,
             alerts,
             mcp,
+            hermes,
             bind,
             data_dir,
             database_url,

@@ -58,6 +58,17 @@ pub async fn run(settings: Settings, metrics: Option<metrics_exporter_prometheus
     info!(target: "api", address = %local, storage = tree.backend(), data_dir = %settings.data_dir.display(), "listening");
     // Tests and supervisors read this line to learn the port when binding port 0.
     println!("budget listening on http://{local}");
+    if let Some((hermes, endpoint)) = settings.hermes.clone() {
+        let reachable =
+            if local.ip().is_unspecified() { format!("127.0.0.1:{}", local.port()) } else { local.to_string() };
+        let registration = budget_actors::registrar::Registration {
+            endpoint: endpoint.unwrap_or_else(|| format!("http://{reachable}")),
+            port: local.port(),
+            capabilities: crate::http::tekton::CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+            tools: crate::http::tekton::tool_list(),
+        };
+        tree.start_registrar(hermes, registration).await.context("starting the Hermes registrar")?;
+    }
     let signal = async move {
         shutdown_signal().await;
         let _ = stopping.send(true);

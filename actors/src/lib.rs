@@ -15,6 +15,7 @@ pub mod monitor;
 pub mod period;
 pub mod prices;
 pub mod pricing;
+pub mod registrar;
 pub mod reports;
 pub mod restart;
 pub mod sources;

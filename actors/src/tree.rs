@@ -108,6 +108,8 @@ pub struct Tree {
     alerts: AlertService,
     reports: ReportService,
     keys: Arc<KeyStore>,
+    /// Hermes registration, once started (`start_registrar`).
+    registrar: Arc<std::sync::Mutex<Option<crate::registrar::RegistrarHandle>>>,
 }
 
 impl Tree {
@@ -156,7 +158,7 @@ impl Tree {
             None => None,
         };
         let keys = Arc::new(KeyStore::new(repo.clone()));
-        Ok(Tree { root, repo, engine, monitor, alerts, reports, keys })
+        Ok(Tree { root, repo, engine, monitor, alerts, reports, keys, registrar: Default::default() })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -174,6 +176,24 @@ impl Tree {
 
     pub fn reports(&self) -> &ReportService {
         &self.reports
+    }
+
+    /// Starts the Registrar under the root (once the daemon knows its address). Never waits
+    /// for Hermes.
+    pub async fn start_registrar(
+        &self,
+        settings: crate::registrar::HermesSettings,
+        registration: crate::registrar::Registration,
+    ) -> Result<(), EngineError> {
+        let handle =
+            crate::registrar::RegistrarHandle::start(settings, registration, Some(self.root.get_cell())).await?;
+        *self.registrar.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+        Ok(())
+    }
+
+    /// Where the Hermes registration stands; `None` without Hermes.
+    pub fn hermes_status(&self) -> Option<crate::registrar::HermesStatus> {
+        self.registrar.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|r| r.status())
     }
 
     pub fn keys(&self) -> &Arc<KeyStore> {
@@ -201,6 +221,11 @@ impl Tree {
     /// and the budget subtree), then storage — queued writes are committed and the pools
     /// closed — and last the root. Returns when all of it has stopped.
     pub async fn shutdown(&self) {
+        // First out of Hermes (it unregisters, two seconds at most).
+        let registrar = self.registrar.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(registrar) = registrar {
+            stop_and_wait(registrar.cell(), "registrar").await;
+        }
         if let Some(monitor) = &self.monitor {
             stop_and_wait(monitor.cell(), "price subtree").await;
         }

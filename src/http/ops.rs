@@ -14,7 +14,10 @@ pub async fn health() -> Json<serde_json::Value> {
 
 pub async fn ready(State(state): State<AppState>) -> Response {
     match state.tree.ready().await {
-        Ok(()) => Json(serde_json::json!({"status": "ready", "storage": state.tree.backend()})).into_response(),
+        // Hermes is reported, never a reason not to be ready: Budget serves without it.
+        Ok(()) => Json(serde_json::json!({"status": "ready", "storage": state.tree.backend(),
+                                          "hermes": state.tree.hermes_status()}))
+        .into_response(),
         Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()).into_response(),
     }
 }

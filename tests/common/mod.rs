@@ -188,6 +188,24 @@ impl Daemon {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("budget {args:?} printed no JSON ({e}): {out}"))
     }
 
+    /// Stops the daemon with SIGTERM; its exit status, `None` when it had to be killed after
+    /// the grace period.
+    pub fn stop_status(mut self) -> Option<std::process::ExitStatus> {
+        #[cfg(unix)]
+        {
+            let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+            for _ in 0..50 {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    return Some(status);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+
     /// Kills the daemon (SIGKILL: no shutdown of any kind) and waits for it.
     pub fn kill(mut self) {
         let _ = self.child.kill();
