@@ -307,3 +307,45 @@ async fn overview_forecasts_and_cli_reports() {
     assert!(!ok && err.contains("group_by"), "{err}");
     d.stop();
 }
+
+/// A records export filtered by budget (a filter applied after each page is read) goes on past
+/// pages the filter empties: 2,010 records of no budget come first, then the budget's 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_export_reads_past_pages_the_filter_empties() {
+    let d = Daemon::start();
+    let (status, _) = d
+        .post(
+            "/api/v1/budgets",
+            json!({"name": "sparse", "component": "sparse",
+               "policies": [{"period": "total", "cost_limit": "1000"}]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let record = |component: &'static str| {
+        json!({"component": component, "provider": "openai", "model": "gpt-4o-mini",
+               "input_tokens": 10, "output_tokens": 1, "timestamp": "2026-11-10T12:00:00Z"})
+    };
+    for chunk in 0..(2010 / 30) {
+        let calls = (0..30).map(|_| d.post("/api/v1/usage/record", record("noise")));
+        for (status, body) in futures::future::join_all(calls).await {
+            assert_eq!(status, 201, "{chunk}: {body}");
+        }
+    }
+    for _ in 0..3 {
+        let (status, _) = d.post("/api/v1/usage/record", record("sparse")).await;
+        assert_eq!(status, 201);
+    }
+    let csv = d
+        .http
+        .get(format!("{}/api/v1/reports/usage/records?{}&budget=sparse", d.url, window()))
+        .bearer_auth(&d.admin_key)
+        .send()
+        .await
+        .expect("export")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(csv.lines().count(), 1 + 3, "the header and the budget's three records");
+    assert!(csv.lines().skip(1).all(|l| l.contains(",sparse,")), "{csv}");
+    d.stop();
+}

@@ -81,6 +81,11 @@ impl EventBus {
         self.sender.subscribe()
     }
 
+    /// Whether anyone listens (so that a caller can skip gathering what an event would say).
+    pub fn has_listeners(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
     /// Publishes an event; `data` is only built when someone listens.
     pub fn publish(&self, kind: EventKind, data: impl FnOnce() -> serde_json::Value) {
         if self.sender.receiver_count() == 0 {

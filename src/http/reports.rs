@@ -96,21 +96,16 @@ pub async fn usage_records(
             return Err(ApiError::bad_request("format", format!("unknown format '{other}' (expected csv or ndjson)")));
         }
     };
-    // Checked before the first byte, so a bad query is still a 400.
+    // Checked (once) before the first byte, so a bad query is still a 400.
     let reports = s.tree.reports().clone();
-    reports.plan(&q).await?;
+    let plan = reports.plan(&q).await?;
     let header = if ndjson { String::new() } else { render::records_csv_header() };
-    let stream = futures::stream::unfold((reports, q, None, false), move |(reports, q, after, done)| async move {
-        if done {
-            return None;
-        }
-        match reports.records_page(&q, after).await {
-            Ok(page) if page.is_empty() => None,
+    let stream = futures::stream::unfold(Some((reports, plan, None)), move |state| async move {
+        let (reports, plan, after) = state?;
+        match reports.records_page(&plan, after).await {
             Ok(page) => {
-                let full = page.len() as u32 >= budget_actors::reports::EXPORT_PAGE;
-                let next = page.last().map(|r| r.id);
-                let mut chunk = String::with_capacity(page.len() * 256);
-                for record in &page {
+                let mut chunk = String::with_capacity(page.records.len() * 256);
+                for record in &page.records {
                     if ndjson {
                         chunk.push_str(&serde_json::to_string(record).unwrap_or_default());
                         chunk.push('\n');
@@ -118,9 +113,10 @@ pub async fn usage_records(
                         chunk.push_str(&render::record_csv(record));
                     }
                 }
-                Some((Ok::<Bytes, std::io::Error>(Bytes::from(chunk)), (reports, q, next, !full)))
+                let next = page.next.map(|next| (reports, plan, Some(next)));
+                Some((Ok::<Bytes, std::io::Error>(Bytes::from(chunk)), next))
             }
-            Err(e) => Some((Err(std::io::Error::other(e.to_string())), (reports, q, after, true))),
+            Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
         }
     });
     let body = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(Bytes::from(header)) }).chain(stream);

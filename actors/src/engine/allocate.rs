@@ -33,7 +33,12 @@ impl Engine {
     /// future): the actors' memory and storage must not be left half-updated.
     pub async fn allocate(&self, req: AllocationRequest) -> Result<AllocationGrant, EngineError> {
         let engine = self.clone();
-        let (component, provider, model) = (req.component.clone(), req.provider.clone(), req.model.clone());
+        // The request moves into the task; what an event names is kept only when someone listens.
+        let (component, provider, model) = if self.inner.events.has_listeners() {
+            (req.component.clone(), req.provider.clone(), req.model.clone())
+        } else {
+            Default::default()
+        };
         let result = tokio::spawn(async move { engine.allocate_to_end(req).await })
             .await
             .map_err(|e| EngineError::Internal(format!("allocate task: {e}")))?;

@@ -60,14 +60,9 @@ impl ReportService {
         actor::admitted(&self.actor, async move { overview(&engine).await }).await
     }
 
-    /// One page of the records a records export streams (`after` the last id of the previous
-    /// page). Pages keep memory flat however long the range.
-    pub async fn records_page(
-        &self,
-        query: &ReportQuery,
-        after: Option<uuid::Uuid>,
-    ) -> Result<Vec<crate::domain::UsageRecord>, EngineError> {
-        let plan = self.plan(query).await?;
+    /// One page of the records a records export streams, after `after` (the previous page's
+    /// `next`). Pages keep memory flat however long the range.
+    pub async fn records_page(&self, plan: &Plan, after: Option<uuid::Uuid>) -> Result<RecordsPage, EngineError> {
         let filter = UsageFilter {
             from: Some(plan.spec.from),
             to: Some(plan.spec.to),
@@ -80,13 +75,16 @@ impl ReportService {
             after,
             limit: EXPORT_PAGE,
         };
-        let mut page = self.engine.repo().list_usage(&filter).await?;
+        let mut records = self.engine.repo().list_usage(&filter).await?;
+        // The cursor goes by what was read, before the filters below: a page they empty is
+        // not the end.
+        let next = (records.len() >= EXPORT_PAGE as usize).then(|| records.last().map(|r| r.id)).flatten();
         // Filters the listing query has no column for.
-        page.retain(|r| {
+        records.retain(|r| {
             plan.spec.tier.as_deref().is_none_or(|t| r.tier == t)
                 && plan.spec.budget_id.is_none_or(|b| r.budgets.contains(&b))
         });
-        Ok(page)
+        Ok(RecordsPage { records, next })
     }
 
     /// Checks a query and turns it into what storage runs.
@@ -118,10 +116,7 @@ impl ReportService {
         let bucket = query.bucket.as_deref().filter(|b| !b.is_empty());
         let bucket_clock =
             bucket.map(|b| bucket_period(b).map(|period| PolicyClock::calendar(period, tz))).transpose()?;
-        let buckets = match (bucket, &bucket_clock) {
-            (Some(b), Some(_)) => Some(buckets(bucket_period(b)?, tz, from, to)?),
-            _ => None,
-        };
+        let buckets = bucket_clock.as_ref().map(|clock| buckets(clock, from, to)).transpose()?;
         let budget_id = match query.budget.as_deref() {
             Some(b) => Some(self.engine.get_budget(b).await?.id),
             None => None,
@@ -171,6 +166,14 @@ impl ReportService {
     }
 }
 
+/// A page of a records export.
+pub struct RecordsPage {
+    /// The page's records that pass every filter (possibly none).
+    pub records: Vec<crate::domain::UsageRecord>,
+    /// Where the next page starts; `None` when this was the last.
+    pub next: Option<uuid::Uuid>,
+}
+
 /// A checked report query.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -213,8 +216,7 @@ fn bucket_period(name: &str) -> Result<PeriodKind, EngineError> {
 pub type Bucket = (DateTime<Utc>, DateTime<Utc>);
 
 /// The calendar buckets (in `tz`, DST included) that cover `[from, to)`, clipped to it.
-pub fn buckets(period: PeriodKind, tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Bucket>, EngineError> {
-    let clock = PolicyClock::calendar(period, tz);
+pub fn buckets(clock: &PolicyClock, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Bucket>, EngineError> {
     let mut out = Vec::new();
     let mut at = from;
     while at < to {
