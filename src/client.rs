@@ -146,6 +146,11 @@ impl BudgetClient {
         self.post("/api/v1/usage/record", req).await
     }
 
+    /// Imports usage recorded elsewhere (admin key); see `POST /api/v1/usage/import`.
+    pub async fn import_usage(&self, req: &ImportUsageRequest) -> ClientResult<ImportUsageResponse> {
+        self.post("/api/v1/usage/import", req).await
+    }
+
     pub async fn list_usage(&self, query: &UsageQuery) -> ClientResult<UsagePage> {
         self.get_query("/api/v1/usage/records", query).await
     }

@@ -900,7 +900,12 @@ async fn the_openapi_document_describes_the_api() {
             }
         }
     }
-    assert!(operations >= 49, "{operations}");
+    assert!(operations >= 50, "{operations}");
+    // A created key's id is under info: the link says so, and names the revoke operation.
+    let link = &doc["paths"]["/api/v1/keys"]["post"]["responses"]["201"]["links"]["RevokeKey"];
+    assert_eq!(link["parameters"]["id"], "$response.body#/info/id");
+    assert_eq!(link["operationId"], doc["paths"]["/api/v1/keys/{id}"]["delete"]["operationId"]);
+    assert!(link["operationId"].is_string());
     let status_enum = |path: &str| {
         doc["paths"][path]["get"]["parameters"]
             .as_array()

@@ -163,20 +163,34 @@ fi
 # Something for the fuzzer to find: three budgets, an allocation and its usage record.
 "$venv/bin/python" "$root/tools/fuzz_check.py" --base "$base" --key "$key" --seed-out "$report_dir/seeded.txt" ||
   { echo "fuzz: could not seed the daemon" >&2; tail -n 40 "$daemon_log" >&2; elapsed; exit 2; }
+# The run must keep its own admin key: a DELETE of it is turned into the DELETE of a decoy,
+# a read key created for the purpose, so the answer is still the 204 of a key that existed
+# (a random id's 404 would be reported by the stateful phase as "created resource not found"
+# when it reached that DELETE through a link).
 cat > "$work/fuzz_hooks.py" <<'PY'
+import json
 import os
-import uuid
+import urllib.request
 
 import schemathesis
 
 PROTECTED = set(filter(None, os.environ.get("FUZZ_PROTECTED_KEY_IDS", "").split(",")))
 
 
+def decoy_key_id():
+    request = urllib.request.Request(
+        os.environ["FUZZ_BASE"] + "/api/v1/keys", method="POST",
+        data=json.dumps({"name": "fuzz-decoy", "role": "read"}).encode(),
+        headers={"Authorization": "Bearer " + os.environ["FUZZ_KEY"], "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["info"]["id"]
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     if (case.method.upper() == "DELETE" and case.path == "/api/v1/keys/{id}"
             and str((case.path_parameters or {}).get("id")) in PROTECTED):
-        case.path_parameters["id"] = str(uuid.uuid4())
+        case.path_parameters["id"] = decoy_key_id()
 PY
 # An explicit config file, so that a schemathesis.toml in this or a parent directory cannot
 # change the run. Every option is on the command line but this one: by default Schemathesis
@@ -216,7 +230,7 @@ st_cmd=("$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$b
 shown=$(printf ' %q' "${st_cmd[@]}"); echo "fuzz: running${shown//"$key"/<admin key>}"
 t_st=$(date +%s)
 # Run from the report directory so that anything Schemathesis leaves behind lands there.
-(cd "$report_dir" && PYTHONPATH=$work SCHEMATHESIS_HOOKS=fuzz_hooks FUZZ_PROTECTED_KEY_IDS=$admin_key_ids \
+(cd "$report_dir" && PYTHONPATH=$work SCHEMATHESIS_HOOKS=fuzz_hooks FUZZ_PROTECTED_KEY_IDS=$admin_key_ids FUZZ_BASE=$base FUZZ_KEY=$key \
   "${st_cmd[@]}") 2>&1 | tee "$report_dir/schemathesis.txt"
 st_rc=${PIPESTATUS[0]}
 echo "fuzz: schemathesis exited $st_rc after $(( $(date +%s) - t_st )) s"

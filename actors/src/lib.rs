@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod keys;
+pub mod migrate;
 pub mod money;
 pub mod monitor;
 pub mod period;

@@ -7,6 +7,7 @@ mod alerts;
 mod allocations;
 mod budgets;
 mod keys;
+mod migrate;
 mod monitoring;
 mod policies;
 mod prices;
@@ -91,6 +92,9 @@ pub enum Command {
     /// Reports: usage grouped and bucketed (JSON, CSV, Markdown), record exports, overview.
     #[command(subcommand)]
     Report(report::ReportCmd),
+    /// Import Rhetor's or Apollo's budget data (idempotent; --dry-run shows what it would do).
+    #[command(subcommand)]
+    Migrate(migrate::MigrateCmd),
     /// Serve the Model Context Protocol on stdin/stdout for a desktop agent, calling the
     /// daemon at --url with the key (as every command does).
     Mcp,
@@ -237,6 +241,7 @@ async fn dispatch(client: &BudgetClient, output: Output, command: Command) -> Re
         Command::Keys(cmd) => keys::run(client, output, cmd).await,
         Command::Alerts(args) => alerts::run(client, output, args).await,
         Command::Report(cmd) => report::run(client, output, cmd).await,
+        Command::Migrate(cmd) => migrate::run(client, output, cmd).await,
         Command::Mcp => crate::mcp::serve_stdio(client.clone()).await,
     }
 }

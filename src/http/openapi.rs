@@ -23,7 +23,7 @@ use super::{alert_channels, alerts, allocations, budgets, events, keys, monitori
         budgets::list_budgets, budgets::create_budget, budgets::get_budget, budgets::update_budget,
         budgets::delete_budget, policies::list_policies, policies::add_policy, policies::get_policy,
         policies::update_policy, policies::delete_policy, budgets::budget_status, allocations::allocate,
-        allocations::list_allocations, allocations::get_allocation, allocations::release, usage::record_usage,
+        allocations::list_allocations, allocations::get_allocation, allocations::release, usage::record_usage, usage::import_usage,
         usage::list_usage, usage::get_usage, usage::usage_summary, prices::list_prices, prices::show_price,
         prices::price_history, prices::set_price, prices::estimate, keys::list_keys, keys::create_key,
         keys::revoke_key, alerts::list_alerts, alerts::acknowledge_alert, monitoring::price_sources, monitoring::refresh_prices,
@@ -73,7 +73,19 @@ pub fn document(max_ttl_seconds: u64) -> Value {
         constrain_request_schemas(schemas, max_ttl_seconds);
     }
     add_text_formats(&mut doc);
+    add_links(&mut doc);
     doc
+}
+
+/// Where a created resource's id is, for clients (and the fuzzer's stateful phase) that
+/// follow links: a new key's id is `info.id`, beside the secret shown once.
+fn add_links(doc: &mut Value) {
+    let revoke = doc.pointer("/paths/~1api~1v1~1keys~1{id}/delete/operationId").cloned();
+    if let (Some(revoke), Some(created)) = (revoke, doc.pointer_mut("/paths/~1api~1v1~1keys/post/responses/201")) {
+        created["links"] = json!({
+            "RevokeKey": {"operationId": revoke, "parameters": {"id": "$response.body#/info/id"}}
+        });
+    }
 }
 
 /// Reports answer in the format asked for: the other content types of their 200s.
@@ -386,6 +398,8 @@ fn constrain_request_schemas(schemas: &mut Map<String, Value>, max_ttl_seconds: 
         ("UsageRequest", "task_type", optional_ident.clone()),
         ("UsageRequest", "tier", optional_ident.clone()),
         ("UsageRequest", "request_id", json!({"minLength": 1, "maxLength": IDENT_MAX, "pattern": IDENT_PATTERN})),
+        ("ImportUsageRequest", "source", json!({"minLength": 1, "maxLength": 64, "pattern": IDENT_PATTERN})),
+        ("ImportUsageRequest", "records", json!({"maxItems": budget_actors::api::IMPORT_BATCH_MAX})),
         ("EstimateRequest", "provider", provider),
         ("EstimateRequest", "model", model),
         ("CreateKey", "name", key_name),
@@ -429,6 +443,8 @@ fn constrain_request_schemas(schemas: &mut Map<String, Value>, max_ttl_seconds: 
     }
     // Every token count, wherever it appears in a request, is bounded by MAX_TOKENS; every
     // money field takes a decimal string or a JSON number (kept exact), as the server does.
+    // (An imported record's names are checked record by record and answered in its result,
+    // `invalid`, so its schema bounds only its numbers, which the whole request must meet.)
     for schema in schemas.values_mut() {
         let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else { continue };
         for (field, property) in properties.iter_mut() {
@@ -439,6 +455,7 @@ fn constrain_request_schemas(schemas: &mut Map<String, Value>, max_ttl_seconds: 
     }
     for (schema, fields) in [
         ("AllocationRequest", &["amount"][..]),
+        ("ImportedUsage", &["cost"][..]),
         ("PolicySpec", &["cost_limit", "warning_threshold", "action_threshold"][..]),
         ("UpdatePolicy", &["cost_limit", "warning_threshold", "action_threshold"][..]),
         (

@@ -13,11 +13,13 @@ use crate::pricing::{CostBreakdown, ServiceTier};
 
 mod channels;
 mod check;
+mod import;
 mod query;
 mod reports;
 pub mod strict;
 pub use channels::*;
 pub use check::*;
+pub use import::*;
 pub use query::*;
 pub use reports::*;
 

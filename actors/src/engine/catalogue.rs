@@ -250,13 +250,6 @@ impl Engine {
     }
 }
 
-fn prefix_field(err: EngineError, prefix: &str) -> EngineError {
-    match err {
-        EngineError::Invalid { field, message } => EngineError::Invalid { field: format!("{prefix}.{field}"), message },
-        other => other,
-    }
-}
-
 /// A budget's description and owner: free text of bounded length.
 fn check_free_text(description: Option<&str>, owner: Option<&str>) -> Result<(), EngineError> {
     use crate::domain::text::{DESCRIPTION_MAX, OWNER_MAX, check_text};

@@ -10,6 +10,7 @@
 mod allocate;
 mod catalogue;
 mod check;
+mod import;
 mod lifecycle;
 mod price_store;
 mod prices;
@@ -168,5 +169,13 @@ impl Engine {
 
     fn cached_allocation(&self, id: Uuid) -> Option<Allocation> {
         self.active().get(&id).filter(|a| a.expires_at > crate::domain::now()).cloned()
+    }
+}
+
+/// Names a nested field in an invalid-input error (`policies[2].period`).
+pub(super) fn prefix_field(err: EngineError, prefix: &str) -> EngineError {
+    match err {
+        EngineError::Invalid { field, message } => EngineError::Invalid { field: format!("{prefix}.{field}"), message },
+        other => other,
     }
 }

@@ -19,6 +19,15 @@ use crate::storage::{WriteOp, WriteOutcome};
 
 /// What one budget's actor added in memory for a usage record, and which actor it was: taken
 /// back exactly if the write fails, confirmed if it commits.
+/// How a record's cost is found.
+pub(super) enum Costing {
+    /// Priced now from the price book, with the price in force at the call's time.
+    Live,
+    /// Kept as its source recorded it (a migration): `cost` null when the source kept none;
+    /// `total_tokens` when the source kept a total without its input/output split.
+    Imported { source: String, cost: Option<Decimal>, total_tokens: Option<u64> },
+}
+
 struct Settled {
     budget_id: Uuid,
     actor: SettledBy,
@@ -38,23 +47,31 @@ impl Engine {
     /// future): the actors' memory and storage must not be left half-updated.
     pub async fn record_usage(&self, req: UsageRequest) -> Result<UsageResponse, EngineError> {
         let engine = self.clone();
-        let recorded = tokio::spawn(async move { engine.record_usage_to_end(req).await })
+        let recorded = tokio::spawn(async move { engine.record_usage_to_end(req, Costing::Live).await })
             .await
             .map_err(|e| EngineError::Internal(format!("record_usage task: {e}")))?;
         if let Ok(r) = &recorded
             && r.created
         {
-            self.inner.events.publish(crate::events::EventKind::UsageRecorded, || {
-                serde_json::json!({"usage_id": r.id, "allocation_id": r.record.allocation_id,
-                    "component": r.record.component, "provider": r.record.provider, "model": r.record.model,
-                    "cost": r.cost.map(|c| c.to_string()), "priced": r.priced, "total_tokens": r.record.total_tokens,
-                    "budgets": r.budgets.iter().map(|b| b.budget_id).collect::<Vec<_>>()})
-            });
+            self.publish_recorded(r);
         }
         recorded
     }
 
-    async fn record_usage_to_end(&self, req: UsageRequest) -> Result<UsageResponse, EngineError> {
+    pub(super) fn publish_recorded(&self, r: &UsageResponse) {
+        self.inner.events.publish(crate::events::EventKind::UsageRecorded, || {
+            serde_json::json!({"usage_id": r.id, "allocation_id": r.record.allocation_id,
+                "component": r.record.component, "provider": r.record.provider, "model": r.record.model,
+                "cost": r.cost.map(|c| c.to_string()), "priced": r.priced, "total_tokens": r.record.total_tokens,
+                "budgets": r.budgets.iter().map(|b| b.budget_id).collect::<Vec<_>>()})
+        });
+    }
+
+    pub(super) async fn record_usage_to_end(
+        &self,
+        req: UsageRequest,
+        costing: Costing,
+    ) -> Result<UsageResponse, EngineError> {
         self.sync_catalog().await?;
         let now = crate::domain::now();
         let allocation = match req.allocation_id {
@@ -91,22 +108,25 @@ impl Engine {
                 ("cache_write_1h_tokens", req.cache_write_1h_tokens),
                 ("reasoning_tokens", req.reasoning_tokens),
             ],
-            true,
+            !matches!(costing, Costing::Imported { total_tokens: Some(_), .. }),
         )?;
-        let timestamp = req.timestamp.map(|t| check_time("timestamp", t)).transpose()?.unwrap_or(now);
-        if timestamp > now + ChronoDuration::minutes(5) {
-            return Err(EngineError::invalid("timestamp", "timestamp is more than 5 minutes in the future"));
-        }
+        let timestamp = call_time(req.timestamp, now)?;
         if let Some(rid) = &req.request_id {
             crate::domain::text::check_identifier("request_id", rid, crate::domain::text::IDENT_MAX)?;
             if let Some(existing) = self.inner.repo.usage_by_request_id(rid).await? {
                 return self.replay(existing).await;
             }
         }
-        let priced = self.price(&call, &usage, timestamp, req.service_tier.unwrap_or_default());
-        let cost = priced.cost();
+        let (cost, cost_breakdown, price_ref, tokens, imported) = match costing {
+            Costing::Live => {
+                let priced = self.price(&call, &usage, timestamp, req.service_tier.unwrap_or_default());
+                (priced.cost(), priced.breakdown, priced.price_ref, usage.total_tokens(), false)
+            }
+            Costing::Imported { source, cost, total_tokens } => {
+                (cost, None, Some(format!("imported:{source}")), counted_tokens(total_tokens, &usage)?, true)
+            }
+        };
         let record_id = Uuid::now_v7();
-        let tokens = usage.total_tokens();
         let budgets = self.matching_budgets(&call);
         let mut charges = Vec::new();
         let mut hold_shrinks = Vec::new();
@@ -145,7 +165,10 @@ impl Engine {
             hold_shrinks.extend(outcome.hold_shrinks);
             alerts.extend(outcome.alerts);
         }
-        if cost.is_none() {
+        if imported {
+            // History: what its source already reported. Only a window still open is news.
+            alerts.retain(|a| a.window_end.is_none_or(|end| end > now));
+        } else if cost.is_none() {
             alerts.push(Alert {
                 id: Uuid::now_v7(),
                 severity: Severity::Warning,
@@ -190,8 +213,8 @@ impl Engine {
             total_tokens: tokens,
             cost,
             priced: cost.is_some(),
-            cost_breakdown: priced.breakdown.clone(),
-            price_ref: priced.price_ref.clone(),
+            cost_breakdown,
+            price_ref,
             request_id: req.request_id.clone(),
             timestamp,
             recorded_at: now,
@@ -257,6 +280,9 @@ impl Engine {
             // The database sums see every daemon's usage. These crossings are stored after
             // the record, in their own commit (see Known limitations).
             for alert in shared_crossings(&budgets, &effects, cost.unwrap_or(Decimal::ZERO), tokens, timestamp) {
+                if imported && alert.window_end.is_some_and(|end| end <= now) {
+                    continue;
+                }
                 let key = alert.dedup_key.clone().unwrap_or_default();
                 if self.already_raised(&key) {
                     continue;
@@ -326,6 +352,32 @@ impl Engine {
             out.push(BudgetEffect { budget_id: budget.id, budget: budget.name.clone(), policies });
         }
         Ok(out)
+    }
+}
+
+/// When a recorded call happened: the time given (within storage's range, at most 5 minutes
+/// ahead), else now.
+pub(super) fn call_time(given: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<DateTime<Utc>, EngineError> {
+    let timestamp = given.map(|t| check_time("timestamp", t)).transpose()?.unwrap_or(now);
+    if timestamp > now + ChronoDuration::minutes(5) {
+        return Err(EngineError::invalid("timestamp", "timestamp is more than 5 minutes in the future"));
+    }
+    Ok(timestamp)
+}
+
+/// The tokens a record counts for: its counts, or a source's total kept without its split
+/// (which cannot be below the counts given).
+pub(super) fn counted_tokens(total: Option<u64>, usage: &Usage) -> Result<u64, EngineError> {
+    match total {
+        Some(total) if total < usage.total_tokens() => Err(EngineError::invalid(
+            "total_tokens",
+            format!("total_tokens ({total}) is below the counts given ({})", usage.total_tokens()),
+        )),
+        Some(total) => {
+            check_tokens("total_tokens", total)?;
+            Ok(total)
+        }
+        None => Ok(usage.total_tokens()),
     }
 }
 

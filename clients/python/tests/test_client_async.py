@@ -136,3 +136,14 @@ async def test_async_prices_alerts_keys(aadmin: AsyncBudgetClient, name: str) ->
     assert key.info.role == "read"
     assert key.info.id in [k.id for k in await aadmin.list_keys()]
     await aadmin.revoke_key(key.info.id)
+
+
+@pytest.mark.asyncio
+async def test_async_import_usage(aadmin: AsyncBudgetClient, name: str) -> None:
+    record = {"request_id": f"{name}:a", "component": name, "provider": "openai", "model": "gpt-4o",
+              "input_tokens": 1, "output_tokens": 1, "cost": "0.5",
+              "timestamp": datetime(2026, 11, 20, tzinfo=timezone.utc)}
+    first = await aadmin.import_usage(name, [record])
+    assert (first.created, first.created_cost) == (1, Decimal("0.5"))
+    again = await aadmin.import_usage(name, [record])
+    assert (again.created, again.already_imported) == (0, 1)

@@ -321,3 +321,26 @@ def test_env_configuration(
     bare = BudgetClient()
     assert bare.base_url == "http://127.0.0.1:8013" and bare.api_key is None
     bare.close()
+
+
+def test_import_usage_keeps_the_source_cost(admin: BudgetClient, name: str) -> None:
+    when = datetime(2026, 11, 20, 9, 15, tzinfo=timezone.utc)
+    records: list[dict[str, Any]] = [
+        {"request_id": f"{name}:1", "component": name, "provider": "openai", "model": "gpt-4o",
+         "input_tokens": 1200, "output_tokens": 300, "cost": Decimal("0.02163"), "timestamp": when,
+         "metadata": {"ticket": "T-17"}},
+        # no output_tokens: refused, named by index; the batch goes on
+        {"request_id": f"{name}:2", "component": name, "provider": "openai", "model": "gpt-4o",
+         "input_tokens": 10, "cost": "0.0001", "timestamp": when},
+    ]
+    dry = admin.import_usage(name, records, dry_run=True)
+    assert (dry.dry_run, dry.would_create, dry.invalid) == (True, 1, 1)
+    first = admin.import_usage(name, records)
+    assert (first.created, first.invalid, first.created_cost) == (1, 1, Decimal("0.02163"))
+    assert first.results[1].status == "invalid" and first.results[1].field == "records[1].output_tokens"
+    stored = admin.get_usage_record(first.results[0].usage_id or "")
+    assert stored.cost == Decimal("0.02163") and stored.timestamp == when
+    assert stored.price_ref == f"imported:{name}" and stored.metadata["ticket"] == "T-17"
+    again = admin.import_usage(name, records[:1])
+    assert (again.created, again.already_imported) == (0, 1)
+    assert again.results[0].usage_id == first.results[0].usage_id

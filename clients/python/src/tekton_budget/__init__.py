@@ -48,6 +48,8 @@ from .models import (
     UsageRecordPage,
     UsageReport,
     UsageResult,
+    ImportResult,
+    ImportUsageResult,
     UsageSummary,
 )
 
@@ -97,6 +99,8 @@ __all__ = [
     "UsageRecordPage",
     "UsageReport",
     "UsageResult",
+    "ImportResult",
+    "ImportUsageResult",
     "UsageSummary",
     "__version__",
 ]

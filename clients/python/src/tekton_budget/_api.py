@@ -34,6 +34,7 @@ from .models import (
     UsageReport,
     UsageResult,
     UsageSummary,
+    ImportUsageResult,
 )
 
 T = TypeVar("T")
@@ -394,6 +395,19 @@ def record_usage(fields: Mapping[str, Any]) -> Call[UsageResult]:
     if "timestamp" in body:
         body["timestamp"] = time_arg(body["timestamp"])
     return Call("POST", f"{API}/usage/record", UsageResult.from_json, body=body)
+
+
+def import_usage(source: str, records: Sequence[Mapping[str, Any]], dry_run: bool) -> Call[ImportUsageResult]:
+    body_records = []
+    for record in records:
+        r = compact(**record)
+        if "cost" in r:
+            r["cost"] = money(r["cost"])
+        if "timestamp" in r:
+            r["timestamp"] = time_arg(r["timestamp"])
+        body_records.append(r)
+    body = {"source": source, "records": body_records, "dry_run": dry_run}
+    return Call("POST", f"{API}/usage/import", ImportUsageResult.from_json, body=body)
 
 
 def get_usage_record(record_id: str) -> Call[UsageRecord]:

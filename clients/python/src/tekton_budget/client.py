@@ -17,6 +17,7 @@ from ._context import _current_guard
 from .errors import BudgetError, TransportError
 from .models import (
     Alert,
+    ImportUsageResult,
     Allocation,
     AllocationGrant,
     ApiKey,
@@ -365,6 +366,19 @@ class BudgetClient:
             metadata=dict(metadata) if metadata is not None else None,
         )
         return self._run(_api.record_usage(fields))
+
+    def import_usage(
+        self,
+        source: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        dry_run: bool = False,
+    ) -> ImportUsageResult:
+        """Import usage recorded elsewhere, keeping each record's ``cost`` (admin key):
+        ``POST /usage/import``. Each record needs ``request_id`` (its idempotency key),
+        ``component``, ``provider``, ``model``, ``timestamp`` and token counts. A record
+        the daemon refuses is answered ``invalid`` in its result; the others are stored."""
+        return self._run(_api.import_usage(source, records, dry_run))
 
     def get_usage_record(self, record_id: str) -> UsageRecord:
         return self._run(_api.get_usage_record(record_id))

@@ -29,6 +29,8 @@ __all__ = [
     "UsageRecord",
     "BudgetPolicies",
     "UsageResult",
+    "ImportResult",
+    "ImportUsageResult",
     "UsageRecordPage",
     "Estimate",
     "Price",
@@ -567,6 +569,61 @@ class UsageResult:
             created=_bool(d.get("created"), True),
             budgets=[BudgetPolicies.from_json(b) for b in _list(d.get("budgets"))],
             record=UsageRecord.from_json(d.get("record")),
+            raw=d,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """One record's answer in ``POST /usage/import``: ``status`` is ``created``,
+    ``already_imported``, ``invalid`` (``field`` and ``error`` say why) or, on a dry run,
+    ``would_create``."""
+
+    request_id: str
+    status: str
+    usage_id: str | None
+    cost: Decimal | None
+    field: str | None
+    error: str | None
+
+    @classmethod
+    def from_json(cls, data: Any) -> ImportResult:
+        d = _obj(data)
+        return cls(
+            request_id=_req_str(d.get("request_id")),
+            status=_req_str(d.get("status")),
+            usage_id=_str(d.get("usage_id")),
+            cost=_dec(d.get("cost")),
+            field=_str(d.get("field")),
+            error=_str(d.get("error")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImportUsageResult:
+    """The answer to ``POST /usage/import``: counts, the exact cost stored, and one result
+    per record in the order sent."""
+
+    dry_run: bool
+    created: int
+    already_imported: int
+    invalid: int
+    would_create: int
+    created_cost: Decimal
+    results: list[ImportResult]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> ImportUsageResult:
+        d = _obj(data)
+        return cls(
+            dry_run=_bool(d.get("dry_run")),
+            created=_req_int(d.get("created")),
+            already_imported=_req_int(d.get("already_imported")),
+            invalid=_req_int(d.get("invalid")),
+            would_create=_req_int(d.get("would_create")),
+            created_cost=_req_dec(d.get("created_cost")),
+            results=[ImportResult.from_json(r) for r in _list(d.get("results"))],
             raw=d,
         )
 

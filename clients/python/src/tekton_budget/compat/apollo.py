@@ -893,7 +893,8 @@ class ApolloTokenBudget:
     def import_usage_records(self, path: str) -> int:
         """Record the entries of an Apollo ``usage_records_<epoch>.json`` in the daemon with
         their own timestamps (naive times read as UTC), idempotently (``request_id``
-        ``apollo-import:<record_id>``). Returns how many were new."""
+        ``apollo:<record_id>``, the key ``budget migrate apollo`` uses, so a record imported by
+        either is never imported twice). Returns how many were new."""
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
         created = 0
@@ -923,7 +924,7 @@ class ApolloTokenBudget:
                 input_tokens=0 if usage_type == "output" else tokens,
                 output_tokens=tokens if usage_type == "output" else 0,
                 timestamp=when,
-                request_id=f"apollo-import:{r.get('record_id') or uuid.uuid4()}",
+                request_id=f"apollo:{r.get('record_id') or uuid.uuid4()}",
                 metadata=md,
             )
             created += 1 if result.created else 0

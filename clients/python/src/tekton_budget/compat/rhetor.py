@@ -863,8 +863,10 @@ class RhetorBudgetManager:
     def import_usage_from_db(self, db_path: str) -> int:
         """Record the ``usage`` rows of a Rhetor SQLite database in the daemon with their
         own timestamps (naive times read in this manager's time zone), idempotently
-        (``request_id`` ``rhetor-db:<id>:<timestamp>``). The daemon prices them; Rhetor's
-        cost is kept in the metadata as ``rhetor_cost``. Returns how many were new."""
+        (``request_id`` ``rhetor:<id>@<timestamp>``, the key ``budget migrate rhetor`` uses, so
+        a row imported by either is never imported twice). The daemon prices them; Rhetor's
+        cost is kept in the metadata as ``rhetor_cost``. ``budget migrate rhetor`` instead keeps
+        Rhetor's cost as the recorded cost. Returns how many were new."""
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         try:
             rows = conn.execute(
@@ -895,7 +897,7 @@ class RhetorBudgetManager:
                 input_tokens=int(tin or 0),
                 output_tokens=int(tout or 0),
                 timestamp=when,
-                request_id=f"rhetor-db:{rid}:{ts}",
+                request_id=f"rhetor:{rid}@{ts}",
                 metadata=md,
             )
             created += 1 if result.created else 0
