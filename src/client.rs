@@ -14,7 +14,7 @@ use budget_actors::prices::PriceSummary;
 
 /// An error answer of the API, or a transport failure (`status` 0).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{message} ({code}, HTTP {status})")]
+#[error("{message}{} ({code}, HTTP {status})", field_note(.details))]
 pub struct ClientError {
     pub status: u16,
     pub code: String,
@@ -26,6 +26,11 @@ impl ClientError {
     fn transport(err: reqwest::Error) -> ClientError {
         ClientError { status: 0, code: "transport".into(), message: err.to_string(), details: Value::Null }
     }
+}
+
+/// The field the server named, when it named one.
+fn field_note(details: &Value) -> String {
+    details.get("field").and_then(Value::as_str).map(|f| format!(" [field {f}]")).unwrap_or_default()
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;

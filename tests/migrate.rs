@@ -143,6 +143,43 @@ async fn check_rhetor_fixture(d: &Daemon) {
     assert_eq!(records(d).await.len(), 100);
     let (_, budget) = d.get("/api/v1/budgets/rhetor").await;
     assert_eq!(budget["policies"].as_array().map(Vec::len), Some(5));
+    assert_eq!(again["budget"]["policies_differing"], json!([]));
+
+    // A limit changed since the import (by a person, or by the Rhetor drop-in) is left as it
+    // is and never added a second time beside the new one.
+    let daily_all = budget["policies"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["period"] == "daily" && p["provider"].is_null()))
+        .and_then(|p| p["id"].as_str())
+        .expect("the daily policy")
+        .to_string();
+    let key = d.admin_key.clone();
+    let (status, _) = d
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/policies/{daily_all}"),
+            Some(&key),
+            Some(json!({"cost_limit": "7.5"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let edited = migrate(d, &["rhetor", "--db", db_arg, "--timezone", "UTC"]);
+    assert_eq!(
+        (edited["budget"]["policies_added"].clone(), edited["budget"]["policies_present"].clone()),
+        (json!(0), json!(4))
+    );
+    assert_eq!(
+        edited["budget"]["policies_differing"],
+        json!([{"period": "daily", "scope": "all calls", "fields": ["cost_limit"]}])
+    );
+    // Without --timezone the source's policies carry no zone: every one differs in it alone.
+    let no_zone = migrate(d, &["rhetor", "--db", db_arg]);
+    assert_eq!(no_zone["budget"]["policies_added"], 0);
+    let differing = no_zone["budget"]["policies_differing"].as_array().cloned().unwrap_or_default();
+    assert_eq!(differing.len(), 5, "{differing:?}");
+    assert!(differing.iter().all(|p| p["fields"].as_array().is_some_and(|f| f.contains(&json!("timezone")))));
+    let (_, budget) = d.get("/api/v1/budgets/rhetor").await;
+    assert_eq!(budget["policies"].as_array().map(Vec::len), Some(5));
 
     // History raises no alerts: every window it fell in has ended.
     let (_, alerts) = d.get("/api/v1/alerts").await;
@@ -195,7 +232,10 @@ async fn odd_rhetor_db(path: &Path) {
             (4, 'monthly', 'anthropic', 20.0, 'enforce', '2026-11-01T00:00:00', 1),
             (5, 'yearly', 'all', 1.0, 'warn', '2026-11-01T00:00:00', 1),
             (6, 'daily', 'openai', 3.0, 'block', '2026-11-01T00:00:00', 1),
-            (7, 'weekly', 'ALL', 0.0, 'ignore', '2026-11-01T00:00:00', 1);
+            (7, 'weekly', 'ALL', 0.0, 'ignore', '2026-11-01T00:00:00', 1),
+            (8, 'daily', 'open' || char(1) || 'ai', 3.0, 'warn', '2026-11-01T00:00:00', 1),
+            (9, 'weekly', 'openai', 2000000000000000, 'warn', '2026-11-01T00:00:00', 1),
+            (10, 'monthly', 'google', 9.0, 'warn', '2026-11-01T00:00:00', NULL);
         "#
     );
     sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut conn).await.expect("fill");
@@ -228,7 +268,7 @@ async fn rhetor_rows_that_cannot_be_read_are_named_and_skipped() {
         ("usage", "13"),
     ]
     .into_iter()
-    .chain([("budget_settings", "5"), ("budget_settings", "6")])
+    .chain([("budget_settings", "5"), ("budget_settings", "6"), ("budget_settings", "8"), ("budget_settings", "9")])
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
     assert_eq!(skipped, want, "{report}");
@@ -248,6 +288,9 @@ async fn rhetor_rows_that_cannot_be_read_are_named_and_skipped() {
     assert!(reason("usage", "13").contains("implausibly large"), "{}", reason("usage", "13"));
     assert!(reason("budget_settings", "5").contains("yearly"));
     assert!(reason("budget_settings", "6").contains("block"));
+    // Settings the daemon would refuse are skipped here, by row, before anything is created.
+    assert!(reason("budget_settings", "8").contains("provider"), "{}", reason("budget_settings", "8"));
+    assert!(reason("budget_settings", "9").contains("limit_amount"), "{}", reason("budget_settings", "9"));
     let not_imported: BTreeSet<(String, String)> = report["not_imported"]
         .as_array()
         .expect("not imported")
@@ -256,9 +299,13 @@ async fn rhetor_rows_that_cannot_be_read_are_named_and_skipped() {
         .collect();
     assert_eq!(
         not_imported,
-        [("2".to_string(), "inactive".to_string()), ("3".to_string(), "superseded by row 4".to_string())]
-            .into_iter()
-            .collect()
+        [
+            ("2".to_string(), "inactive".to_string()),
+            ("4".to_string(), "another active row (3) has this period and provider; Rhetor reads that one".to_string()),
+            ("10".to_string(), "inactive".to_string()),
+        ]
+        .into_iter()
+        .collect()
     );
 
     // Rows 1, 4, 9, 10, 11, 12 stored; row 8 refused (its cost accounted for as refused).
@@ -267,7 +314,15 @@ async fn rhetor_rows_that_cannot_be_read_are_named_and_skipped() {
     let stored = Decimal::from_str("13.7507501").expect("decimal"); // 0.00075 + 0.25 + 0.5 + 0.0000001 + 6 + 7
     assert_eq!(dec(&u["stored_cost"]), stored);
     assert_eq!(dec(&u["refused_cost"]), Decimal::from_str("0.1").expect("decimal"));
-    assert_eq!(dec(&u["source_cost"]), stored + Decimal::from_str("0.1").expect("decimal"));
+    // Skipped rows whose cost could be read (5, 6, 7, 13) stay in the source's total; rows 2
+    // (no cost) and 3 (negative) have none to count.
+    assert_eq!(u["skipped_rows"], 6);
+    assert_eq!(dec(&u["skipped_cost"]), Decimal::from_str("0.5").expect("decimal"));
+    assert_eq!(
+        report["skipped"].as_array().and_then(|a| a.iter().find(|s| s["row_id"] == "13")).map(|s| s["cost"].clone()),
+        Some(json!("0.2"))
+    );
+    assert_eq!(dec(&u["source_cost"]), stored + Decimal::from_str("0.6").expect("decimal"));
     assert_eq!(report["totals_problem"], Value::Null);
 
     let by_row: HashMap<i64, Value> = records(&d)
@@ -297,7 +352,7 @@ async fn rhetor_rows_that_cannot_be_read_are_named_and_skipped() {
         policies,
         [
             r#""daily" "5" "warn" null true"#,
-            r#""monthly" "20" "hard_limit" "anthropic" true"#,
+            r#""monthly" "10" "hard_limit" "anthropic" true"#,
             r#""weekly" "0" "ignore" null false"#
         ]
         .into_iter()
@@ -320,6 +375,49 @@ async fn rhetor_rows_that_cannot_be_read_are_named_and_skipped() {
     assert_eq!((again["usage"]["created"].clone(), again["usage"]["already_imported"].clone()), (json!(0), json!(6)));
     assert_eq!(dec(&again["usage"]["stored_cost"]), stored);
     assert_eq!(records(&d).await.len(), 6);
+}
+
+#[tokio::test]
+async fn a_row_larger_than_the_daemons_body_limit_is_skipped_and_the_rest_imported() {
+    // A daemon that takes bodies of 8 KiB at most: the batch of 31 rows is split until it
+    // fits, and the one row that never fits alone (20 KB of metadata) is named and skipped.
+    let d = Daemon::start_with_config("[server]\nmax_body_bytes = 8192\n");
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("rhetor.db");
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", db.display())).await.expect("create");
+    sqlx::raw_sql(
+        "CREATE TABLE usage (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT, provider TEXT,
+            model TEXT, component TEXT, task_type TEXT, input_tokens INTEGER,
+            output_tokens INTEGER, cost REAL, metadata TEXT);",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("schema");
+    for id in 1..=31_i64 {
+        let metadata = if id == 17 { format!("{{\"note\": \"{}\"}}", "x".repeat(20_000)) } else { "{}".into() };
+        sqlx::query(
+            "INSERT INTO usage VALUES (?, '2026-11-02T10:00:00', 'openai', 'gpt-4o', 'apollo', 'chat', 10, 5, ?, ?)",
+        )
+        .bind(id)
+        .bind(0.25_f64)
+        .bind(metadata)
+        .execute(&mut conn)
+        .await
+        .expect("row");
+    }
+    conn.close().await.expect("close");
+
+    let report = migrate(&d, &["rhetor", "--db", db.to_str().expect("path"), "--timezone", "UTC"]);
+    let u = &report["usage"];
+    assert_eq!((u["created"].clone(), u["refused"].clone()), (json!(30), json!(1)), "{report}");
+    let skipped = report["skipped"].as_array().cloned().unwrap_or_default();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0]["row_id"], "17");
+    assert!(skipped[0]["reason"].as_str().is_some_and(|r| r.contains("request body limit")), "{skipped:?}");
+    assert_eq!(dec(&u["stored_cost"]), Decimal::from_str("7.5").expect("decimal"));
+    assert_eq!(dec(&u["refused_cost"]), Decimal::from_str("0.25").expect("decimal"));
+    assert_eq!(report["totals_problem"], Value::Null);
+    assert_eq!(records(&d).await.len(), 30);
 }
 
 #[tokio::test]
@@ -387,10 +485,17 @@ async fn apollo_fixture_and_odd_files() {
          "task_type": "chat", "tokens_used": 300, "usage_type": "input", "timestamp": "2026-11-20T10:00:00"},
         {"context_id": "c9", "component": "athena", "tokens_used": 1, "timestamp": "2026-11-20T10:00:00"},
         {"record_id": "r3", "component": "athena", "tokens_used": -5, "timestamp": "2026-11-20T10:00:00"},
-        {"record_id": "r4", "component": "athena", "tokens_used": 5, "usage_type": "weird", "timestamp": "2026-11-20T10:00:00"}
+        {"record_id": "r4", "component": "athena", "tokens_used": 5, "usage_type": "weird", "timestamp": "2026-11-20T10:00:00"},
+        // Crosses the per-session (per_task) limit of 4000 in a session long over: no alert.
+        {"record_id": "r5", "context_id": "c10", "component": "athena", "provider": "ollama", "model": "llama3",
+         "tokens_used": 5000, "timestamp": "2026-11-21T10:00:00"}
     ]);
     std::fs::write(dir.path().join("usage_records_1.json"), usage.to_string()).expect("write");
     std::fs::write(dir.path().join("usage_records_2.json"), "{not json").expect("write");
+    // Apollo rewrites its last records at every stop: a later file repeats r1 (not imported
+    // again) and holds an r5 with other contents (skipped, named).
+    let later = json!([usage[0].clone(), {"record_id": "r5", "component": "athena", "tokens_used": 7, "timestamp": "2026-11-21T10:00:00"}]);
+    std::fs::write(dir.path().join("usage_records_3.json"), later.to_string()).expect("write");
     let path = dir.path().to_str().expect("path");
     let report = migrate(&d, &["apollo", "--dir", path, "--timezone", "UTC", "--budget", "apollo-odd"]);
     let skipped: BTreeSet<String> = report["skipped"]
@@ -412,12 +517,21 @@ async fn apollo_fixture_and_odd_files() {
         "usage_records_1.json r3 tokens_used is -5",
         "usage_records_1.json r4 usage_type 'weird'",
         "usage_records_2.json - is not valid JSON",
+        "usage_records_3.json r5 record_id is also in usage_records_1.json, with other contents",
     ];
     assert_eq!(skipped.len(), expect.len(), "{skipped:?}");
     for (got, want) in skipped.iter().zip(expect) {
         assert!(got.starts_with(want), "{got} should start with {want}");
     }
-    assert_eq!(report["usage"]["created"], 1);
+    assert_eq!(report["usage"]["created"], 2);
+    assert_eq!(
+        report["not_imported"],
+        json!([{"location": "usage_records_3.json", "row_id": "r1",
+                "reason": "a copy of the record in usage_records_1.json (Apollo rewrites its last records at every stop)"}])
+    );
+    // History raises no alerts: its calendar windows have ended and its sessions are over.
+    let (_, alerts) = d.get("/api/v1/alerts").await;
+    assert_eq!(alerts, json!([]), "imported history is not news");
     let (_, budget) = d.get("/api/v1/budgets/apollo-odd").await;
     let by_limit: HashMap<u64, Value> = budget["policies"]
         .as_array()
@@ -437,8 +551,8 @@ async fn apollo_fixture_and_odd_files() {
 #[tokio::test]
 async fn a_row_stored_earlier_with_another_cost_fails_the_migration() {
     let d = Daemon::start();
-    // What the Python drop-in's helper stores for the fixture's row 1: the same request id,
-    // the daemon's price instead of Rhetor's 0.08589.
+    // Another import stored the fixture's row 1 under the same request id with another cost
+    // than Rhetor's 0.08589: a real conflict, named, and the run fails.
     let (status, _) = d
         .post(
             "/api/v1/usage/import",
@@ -453,6 +567,31 @@ async fn a_row_stored_earlier_with_another_cost_fails_the_migration() {
     assert!(!ok, "{out}");
     assert!(err.contains("1 stored record(s) differ in cost") && err.contains("rhetor:1@2026-10-30T09:10:31"), "{err}");
     assert!(out.contains("99 imported now, 1 already imported"), "the report is printed first: {out}");
+}
+
+#[tokio::test]
+async fn rows_recorded_live_earlier_are_listed_apart_and_the_totals_still_match() {
+    let d = Daemon::start();
+    // What the Rhetor drop-in's `import_usage_from_db` stores for the fixture's row 1: a live
+    // record under the same request id, priced by the daemon (gpt-4's price, not 0.08589).
+    let (status, live) = d
+        .post(
+            "/api/v1/usage/record",
+            json!({"request_id": "rhetor:1@2026-10-30T09:10:31", "component": "apollo", "provider": "openai",
+                "model": "gpt-4", "input_tokens": 191, "output_tokens": 1336, "timestamp": "2026-10-30T09:10:31Z"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{live}");
+    let db = fixture("rhetor_budget.db");
+    let report = migrate(&d, &["rhetor", "--db", db.to_str().expect("path"), "--timezone", "UTC"]);
+    let u = &report["usage"];
+    assert_eq!((u["created"].clone(), u["already_imported"].clone()), (json!(99), json!(1)));
+    assert_eq!(u["priced_by_daemon"], 1);
+    assert_eq!(dec(&u["priced_by_daemon_source_cost"]), Decimal::from_str("0.08589").expect("decimal"));
+    assert_eq!(u["priced_by_daemon_cost"], live["cost"]);
+    assert_eq!(report["totals_problem"], Value::Null, "{report}");
+    let total = rhetor_costs(&db).await.values().sum::<Decimal>();
+    assert_eq!(dec(&u["stored_cost"]) + dec(&u["priced_by_daemon_source_cost"]), total);
 }
 
 #[tokio::test]

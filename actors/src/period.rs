@@ -85,6 +85,14 @@ pub struct PolicyClock {
     schedule: Option<Box<cron::Schedule>>,
 }
 
+/// Per-session windows are keyed `ctx:<context_id>`.
+const SESSION_WINDOW_PREFIX: &str = "ctx:";
+
+/// Whether a window key is a per-session window's (one that no clock ends).
+pub fn is_session_window(key: &str) -> bool {
+    key.starts_with(SESSION_WINDOW_PREFIX)
+}
+
 impl PolicyClock {
     pub fn new(policy: &Policy, default_tz: Tz) -> Result<PolicyClock, EngineError> {
         let tz = match &policy.timezone {
@@ -122,9 +130,11 @@ impl PolicyClock {
         };
         match self.kind {
             PeriodKind::Total => Ok(Window { key: "total".into(), start: None, end: None }),
-            PeriodKind::PerSession => {
-                Ok(Window { key: format!("ctx:{}", context_id.unwrap_or("")), start: None, end: None })
-            }
+            PeriodKind::PerSession => Ok(Window {
+                key: format!("{SESSION_WINDOW_PREFIX}{}", context_id.unwrap_or("")),
+                start: None,
+                end: None,
+            }),
             PeriodKind::Cron => self.cron_window(at).ok_or_else(out_of_range),
             PeriodKind::Hourly => {
                 // Hours are real hours even inside a DST fold: step back to the local hour mark.

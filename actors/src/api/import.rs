@@ -85,6 +85,12 @@ pub struct ImportResult {
     #[serde(default, with = "crate::money::option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub cost: Option<Decimal>,
+    /// How the stored record was costed: `imported:<source>` when an import stored it, else
+    /// the price the daemon charged it at (a live record under the same request id; absent
+    /// when the daemon had no price for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "imported:rhetor")]
+    pub price_ref: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,7 +100,15 @@ pub struct ImportResult {
 impl ImportResult {
     /// The answer for a record that is stored (now or by an earlier import).
     pub fn stored(request_id: String, status: ImportStatus, record: &crate::domain::UsageRecord) -> ImportResult {
-        ImportResult { request_id, status, usage_id: Some(record.id), cost: record.cost, field: None, error: None }
+        ImportResult {
+            request_id,
+            status,
+            usage_id: Some(record.id),
+            cost: record.cost,
+            price_ref: record.price_ref.clone(),
+            field: None,
+            error: None,
+        }
     }
 }
 

@@ -17,8 +17,6 @@ use crate::prices::Priced;
 use crate::pricing::{ServiceTier, Usage};
 use crate::storage::{WriteOp, WriteOutcome};
 
-/// What one budget's actor added in memory for a usage record, and which actor it was: taken
-/// back exactly if the write fails, confirmed if it commits.
 /// How a record's cost is found.
 pub(super) enum Costing {
     /// Priced now from the price book, with the price in force at the call's time.
@@ -28,6 +26,8 @@ pub(super) enum Costing {
     Imported { source: String, cost: Option<Decimal>, total_tokens: Option<u64> },
 }
 
+/// What one budget's actor added in memory for a usage record, and which actor it was: taken
+/// back exactly if the write fails, confirmed if it commits.
 struct Settled {
     budget_id: Uuid,
     actor: SettledBy,
@@ -166,8 +166,7 @@ impl Engine {
             alerts.extend(outcome.alerts);
         }
         if imported {
-            // History: what its source already reported. Only a window still open is news.
-            alerts.retain(|a| a.window_end.is_none_or(|end| end > now));
+            alerts.retain(|a| news_for_import(a, now));
         } else if cost.is_none() {
             alerts.push(Alert {
                 id: Uuid::now_v7(),
@@ -280,7 +279,7 @@ impl Engine {
             // The database sums see every daemon's usage. These crossings are stored after
             // the record, in their own commit (see Known limitations).
             for alert in shared_crossings(&budgets, &effects, cost.unwrap_or(Decimal::ZERO), tokens, timestamp) {
-                if imported && alert.window_end.is_some_and(|end| end <= now) {
+                if imported && !news_for_import(&alert, now) {
                     continue;
                 }
                 let key = alert.dedup_key.clone().unwrap_or_default();
@@ -430,4 +429,15 @@ fn shared_crossings(
         }
     }
     out
+}
+
+/// Whether an imported record's alert is news. Imports are history its source already
+/// reported: only a window still open is news. A per-session window never ends by the clock,
+/// but the old manager's sessions are over, so their crossings raise nothing; a total window
+/// (all time) is still open.
+fn news_for_import(alert: &Alert, now: DateTime<Utc>) -> bool {
+    match alert.window_end {
+        Some(end) => end > now,
+        None => !alert.details.get("window").and_then(|w| w.as_str()).is_some_and(crate::period::is_session_window),
+    }
 }

@@ -5,6 +5,7 @@
 //! input/output split is unknown would invent a figure).
 
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::*;
@@ -47,15 +48,17 @@ pub fn read_apollo(dir: &Path, budget: &str, zone: SourceZone) -> Result<Migrati
     if !dir.is_dir() {
         return Err(MigrateError(format!("{}: no such directory (expected Apollo's data directory)", dir.display())));
     }
-    let mut usage_files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| MigrateError(format!("{}: cannot list: {e}", dir.display())))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("usage_records_") && n.ends_with(".json"))
-        })
-        .collect();
+    let mut usage_files: Vec<PathBuf> = Vec::new();
+    let mut unreadable_names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| MigrateError(format!("{}: cannot list: {e}", dir.display())))? {
+        let path = entry.map_err(|e| MigrateError(format!("{}: cannot list: {e}", dir.display())))?.path();
+        match path.file_name().map(|n| n.to_str()) {
+            Some(Some(n)) if n.starts_with("usage_records_") && n.ends_with(".json") => usage_files.push(path),
+            // Not silently passed over: a usage file's name may have been mangled on a copy.
+            Some(None) => unreadable_names.push(path.display().to_string()),
+            _ => {}
+        }
+    }
     usage_files.sort();
     let policy_file = dir.join("budget_policies.json");
     if !policy_file.is_file() && usage_files.is_empty() {
@@ -65,34 +68,57 @@ pub fn read_apollo(dir: &Path, budget: &str, zone: SourceZone) -> Result<Migrati
         )));
     }
     let mut plan = MigrationPlan::new("apollo", budget, "Apollo's token budgets (imported by budget migrate apollo)");
+    for name in unreadable_names {
+        plan.skipped.push(SkippedRow::new(name, "-", "the file name is not UTF-8: not read"));
+    }
     let now = crate::domain::now();
     let mut rows = VecDeque::new();
     if policy_file.is_file() {
         let name = "budget_policies.json";
         match read_array(&policy_file) {
-            Err(reason) => plan.skipped.push(SkippedRow { location: name.into(), row_id: "-".into(), reason }),
+            Err(reason) => plan.skipped.push(SkippedRow::new(name, "-", reason)),
             Ok(items) => {
                 plan.source_rows.push((name.into(), items.len() as u64));
                 for (i, item) in items.iter().enumerate() {
                     let row_id = text(item, "policy_id").unwrap_or_else(|| format!("#{i}"));
-                    match policy(item, &zone, now) {
+                    match policy(item, &zone, now).and_then(checked_policy) {
                         Ok(spec) => plan.budget.policies.push(spec),
-                        Err(reason) => plan.skipped.push(SkippedRow { location: name.into(), row_id, reason }),
+                        Err(reason) => plan.skipped.push(SkippedRow::new(name, row_id, reason)),
                     }
                 }
             }
         }
     }
+    // Apollo writes its last records to a new file at every stop, so files overlap: a record
+    // is read once, from the first file holding it; later copies are listed as not imported.
+    let mut seen: HashMap<String, (String, Value)> = HashMap::new();
     for file in usage_files {
         let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         match read_array(&file) {
-            Err(reason) => plan.skipped.push(SkippedRow { location: name, row_id: "-".into(), reason }),
+            Err(reason) => plan.skipped.push(SkippedRow::new(name, "-", reason)),
             Ok(items) => {
                 plan.source_rows.push((name.clone(), items.len() as u64));
-                for (i, item) in items.iter().enumerate() {
-                    let row_id = text(item, "record_id").unwrap_or_else(|| format!("#{i}"));
+                for (i, item) in items.into_iter().enumerate() {
+                    let row_id = text(&item, "record_id").unwrap_or_else(|| format!("#{i}"));
+                    if let Some(id) = text(&item, "record_id") {
+                        if let Some((first_file, first)) = seen.get(&id) {
+                            if *first == item {
+                                let reason = format!(
+                                    "a copy of the record in {first_file} (Apollo rewrites its last records at every stop)"
+                                );
+                                plan.not_imported.push(SkippedRow::new(name.clone(), row_id, reason));
+                            } else {
+                                let reason = format!(
+                                    "record_id is also in {first_file}, with other contents; that one is imported"
+                                );
+                                plan.skipped.push(SkippedRow::new(name.clone(), row_id, reason));
+                            }
+                            continue;
+                        }
+                        seen.insert(id, (name.clone(), item.clone()));
+                    }
                     let origin = Origin { location: name.clone(), row_id };
-                    rows.push_back(origin.row(usage(item, &name, &zone)));
+                    rows.push_back(origin.row(usage(&item, &name, &zone), None));
                 }
             }
         }

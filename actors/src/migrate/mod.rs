@@ -64,16 +64,17 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// A row as read: ready to import from here, or skipped here with its reason.
-    fn row(self, read: Result<ImportedUsage, String>) -> UsageRow {
+    /// A row as read: ready to import from here, or skipped here with its reason (and the
+    /// cost the source stored for it, when that much could be read).
+    fn row(self, read: Result<ImportedUsage, String>, cost_if_skipped: Option<Decimal>) -> UsageRow {
         match read {
             Ok(record) => Ok((self, record)),
-            Err(reason) => Err(SkippedRow { location: self.location, row_id: self.row_id, reason }),
+            Err(reason) => Err(self.skipped(reason, cost_if_skipped)),
         }
     }
 
-    fn skipped(&self, reason: String) -> SkippedRow {
-        SkippedRow { location: self.location.clone(), row_id: self.row_id.clone(), reason }
+    fn skipped(&self, reason: String, cost: Option<Decimal>) -> SkippedRow {
+        SkippedRow { location: self.location.clone(), row_id: self.row_id.clone(), reason, cost }
     }
 }
 
@@ -110,7 +111,8 @@ pub struct UsageTally {
     /// Read here but refused by the daemon (listed among the skipped rows).
     pub refused: u64,
     pub would_create: u64,
-    /// The exact sum of the readable rows' costs, as the source stored them.
+    /// The exact sum of every usage row's cost as the source stored it: readable rows and
+    /// skipped rows whose cost could still be read. Equals stored + refused + skipped.
     #[serde(with = "rust_decimal::serde::str")]
     pub source_cost: Decimal,
     /// Stored by this run.
@@ -122,9 +124,24 @@ pub struct UsageTally {
     /// Of refused rows.
     #[serde(with = "rust_decimal::serde::str")]
     pub refused_cost: Decimal,
+    /// Usage rows skipped here as malformed.
+    pub skipped_rows: u64,
+    /// Of skipped rows whose cost could be read (the rest are listed as unreadable).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub skipped_cost: Decimal,
+    /// Tokens of the readable rows.
     pub source_tokens: u64,
     /// Rows the source kept without a cost (Apollo's): stored unpriced.
     pub without_cost: u64,
+    /// Rows the daemon already held as a live record under the same request id (the Python
+    /// drop-ins' import helpers record that way): priced by the daemon, not by the source.
+    pub priced_by_daemon: u64,
+    /// Of those rows: their cost in the source, which the totals count them at...
+    #[serde(with = "rust_decimal::serde::str")]
+    pub priced_by_daemon_source_cost: Decimal,
+    /// ...and the cost the daemon stored for them.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub priced_by_daemon_cost: Decimal,
     /// Rows not imported: malformed (read here) or refused by the daemon.
     #[serde(skip)]
     pub skipped: Vec<SkippedRow>,
@@ -145,40 +162,98 @@ impl UsageTally {
                 Some((origin, record))
             }
             Err(skipped) => {
-                self.skipped.push(skipped);
+                self.skipped_row(skipped);
                 None
             }
         }
     }
 
-    /// Counts the daemon's answer to a batch (`sent` and `results` in the same order).
-    pub fn answered(&mut self, origins: &[Origin], sent: &[ImportedUsage], results: &[ImportResult]) {
+    /// Counts a usage row that is not imported: its cost, when known, stays in the totals.
+    fn skipped_row(&mut self, skipped: SkippedRow) {
+        self.skipped_rows += 1;
+        if let Some(cost) = skipped.cost {
+            self.source_cost += cost;
+            self.skipped_cost += cost;
+        }
+        self.skipped.push(skipped);
+    }
+
+    /// Counts the daemon's answer to a batch (`sent` and `results` in the same order). An
+    /// answer that does not hold one result per record sent is an error: no row may vanish
+    /// from the counts.
+    pub fn answered(
+        &mut self,
+        origins: &[Origin],
+        sent: &[ImportedUsage],
+        results: &[ImportResult],
+    ) -> Result<(), MigrateError> {
+        if results.len() != sent.len() || origins.len() != sent.len() {
+            return Err(MigrateError(format!(
+                "the daemon answered {} result(s) for {} record(s) sent (rows {} to {})",
+                results.len(),
+                sent.len(),
+                origins.first().map_or("-", |o| o.row_id.as_str()),
+                origins.last().map_or("-", |o| o.row_id.as_str()),
+            )));
+        }
         for ((origin, sent), result) in origins.iter().zip(sent).zip(results) {
+            if result.request_id != sent.request_id {
+                return Err(MigrateError(format!(
+                    "the daemon answered for {} where {} was sent (row {})",
+                    result.request_id, sent.request_id, origin.row_id
+                )));
+            }
             match result.status {
                 ImportStatus::Created | ImportStatus::AlreadyImported => {
                     if result.status == ImportStatus::Created {
                         self.created += 1;
-                        self.created_cost += result.cost.unwrap_or_default();
                     } else {
                         self.already_imported += 1;
                     }
-                    self.stored_cost += result.cost.unwrap_or_default();
-                    if result.cost != sent.cost {
-                        self.mismatched.push(sent.request_id.clone());
+                    // Imports always carry `imported:<source>`; a live record has its price, or none.
+                    let imported = result.price_ref.as_deref().is_some_and(|r| r.starts_with("imported:"));
+                    match (sent.cost, result.cost) {
+                        // Recorded live earlier and priced by the daemon: a different figure
+                        // by design, listed apart; the totals count the source's cost.
+                        _ if !imported => {
+                            self.priced_by_daemon += 1;
+                            self.priced_by_daemon_source_cost += sent.cost.unwrap_or_default();
+                            self.priced_by_daemon_cost += result.cost.unwrap_or_default();
+                        }
+                        // The source kept no cost (Apollo): nothing to account for.
+                        (None, _) => {}
+                        (Some(source), stored) => {
+                            let stored = stored.unwrap_or_default();
+                            self.stored_cost += stored;
+                            if result.status == ImportStatus::Created {
+                                self.created_cost += stored;
+                            }
+                            if stored != source || result.cost.is_none() {
+                                self.mismatched.push(sent.request_id.clone());
+                            }
+                        }
                     }
                 }
                 ImportStatus::WouldCreate => self.would_create += 1,
-                ImportStatus::Invalid => {
-                    self.refused += 1;
-                    self.refused_cost += sent.cost.unwrap_or_default();
-                    self.skipped.push(origin.skipped(format!(
+                ImportStatus::Invalid => self.refuse(
+                    origin,
+                    sent,
+                    format!(
                         "refused by the daemon: {} ({})",
                         result.error.as_deref().unwrap_or_default(),
                         result.field.as_deref().unwrap_or_default()
-                    )));
-                }
+                    ),
+                ),
             }
         }
+        Ok(())
+    }
+
+    /// Counts a row the daemon would not take (listed among the skipped rows).
+    pub fn refuse(&mut self, origin: &Origin, sent: &ImportedUsage, reason: String) {
+        self.refused += 1;
+        self.refused_cost += sent.cost.unwrap_or_default();
+        self.skipped.push(origin.skipped(reason, sent.cost));
     }
 
     /// Why the stored costs do not account for the source's, to the last digit: each stored
@@ -192,9 +267,16 @@ impl UsageTally {
                 self.mismatched.len()
             ));
         }
-        let accounted = self.stored_cost + self.refused_cost;
+        let accounted = self.stored_cost + self.priced_by_daemon_source_cost + self.refused_cost + self.skipped_cost;
         (!dry_run && accounted != self.source_cost).then(|| {
-            format!("stored {} + refused {} != source {}", self.stored_cost, self.refused_cost, self.source_cost)
+            format!(
+                "stored {} + recorded live earlier {} + refused {} + skipped {} != source {}",
+                self.stored_cost,
+                self.priced_by_daemon_source_cost,
+                self.refused_cost,
+                self.skipped_cost,
+                self.source_cost
+            )
         })
     }
 }
@@ -212,6 +294,17 @@ pub struct SkippedRow {
     /// The row's id in its source (Rhetor's `id`, Apollo's `record_id` or array index).
     pub row_id: String,
     pub reason: String,
+    /// The cost the source stored for a usage row, when it could be read: a skipped row's
+    /// money still appears in the totals.
+    #[serde(skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    pub cost: Option<Decimal>,
+}
+
+impl SkippedRow {
+    /// A row without a cost of its own (a setting, a policy, a whole file).
+    pub fn new(location: impl Into<String>, row_id: impl Into<String>, reason: impl Into<String>) -> SkippedRow {
+        SkippedRow { location: location.into(), row_id: row_id.into(), reason: reason.into(), cost: None }
+    }
 }
 
 /// Why a source could not be read at all (a missing file or table).
@@ -313,22 +406,66 @@ fn metadata_with_origin(raw: Option<Value>, origin: Value) -> Map<String, Value>
     meta
 }
 
-/// Whether an existing policy already is the one a plan would add (running a migration
-/// again adds nothing twice).
-pub fn same_policy(existing: &Policy, spec: &PolicySpec) -> bool {
+/// How a policy a plan would add stands against a budget's existing policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyStanding {
+    /// Not there: add it.
+    Missing,
+    /// There, equal in every field a migration sets.
+    Present,
+    /// There (the same period, scope and kind of limit) but changed since: by a person, by a
+    /// drop-in, or by an earlier import with other options. Left as it is, never added twice.
+    Differs(Vec<&'static str>),
+}
+
+/// Where a source policy stands in a budget: a policy is the same one when its period, its
+/// scope (every filter) and its kind of limit (cost or tokens) are; its values may differ.
+pub fn policy_standing(existing: &[Policy], spec: &PolicySpec) -> PolicyStanding {
     let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
-    existing.period.as_str() == spec.period
-        && existing.cost_limit == spec.cost_limit
-        && existing.token_limit == spec.token_limit
-        && spec.enforcement.as_deref().is_none_or(|e| existing.enforcement.as_str() == e)
-        && spec.warning_threshold.is_none_or(|t| existing.warning_threshold == t)
-        && spec.action_threshold.is_none_or(|t| existing.action_threshold == t)
-        && existing.filters.provider == text(&spec.provider)
-        && existing.filters.component == text(&spec.component)
-        && existing.filters.task_type == text(&spec.task_type)
-        && existing.filters.tier == text(&spec.tier)
-        && existing.timezone == text(&spec.timezone)
-        && spec.enabled.is_none_or(|e| existing.enabled == e)
+    let same_identity = |p: &&Policy| {
+        p.period.as_str() == spec.period
+            && p.filters.provider == text(&spec.provider)
+            && p.filters.model == text(&spec.model)
+            && p.filters.component == text(&spec.component)
+            && p.filters.task_type == text(&spec.task_type)
+            && p.filters.tier == text(&spec.tier)
+            && p.filters.context_id == text(&spec.context_id)
+            && p.cost_limit.is_some() == spec.cost_limit.is_some()
+            && p.token_limit.is_some() == spec.token_limit.is_some()
+    };
+    let mut first_difference = None;
+    for policy in existing.iter().filter(same_identity) {
+        let differences = policy_differences(policy, spec);
+        if differences.is_empty() {
+            return PolicyStanding::Present;
+        }
+        first_difference.get_or_insert(differences);
+    }
+    first_difference.map_or(PolicyStanding::Missing, PolicyStanding::Differs)
+}
+
+/// The fields a migration sets in which `existing` differs from `spec`.
+fn policy_differences(existing: &Policy, spec: &PolicySpec) -> Vec<&'static str> {
+    let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    [
+        ("cost_limit", existing.cost_limit == spec.cost_limit),
+        ("token_limit", existing.token_limit == spec.token_limit),
+        ("enforcement", spec.enforcement.as_deref().is_none_or(|e| existing.enforcement.as_str() == e)),
+        ("warning_threshold", spec.warning_threshold.is_none_or(|t| existing.warning_threshold == t)),
+        ("action_threshold", spec.action_threshold.is_none_or(|t| existing.action_threshold == t)),
+        ("timezone", existing.timezone == text(&spec.timezone)),
+        ("allow_unpriced", spec.allow_unpriced.is_none_or(|a| existing.allow_unpriced == a)),
+        ("enabled", spec.enabled.is_none_or(|e| existing.enabled == e)),
+    ]
+    .into_iter()
+    .filter_map(|(field, equal)| (!equal).then_some(field))
+    .collect()
+}
+
+/// A source policy checked as the daemon will check it, so one bad row is skipped with its
+/// id instead of failing the whole budget step.
+fn checked_policy(spec: PolicySpec) -> Result<PolicySpec, String> {
+    spec.clone().into_policy(uuid::Uuid::nil(), crate::domain::now()).map(|_| spec).map_err(|e| e.to_string())
 }
 
 fn origin(source: &str, fields: Value) -> Value {
@@ -387,44 +524,98 @@ mod tests {
             status,
             usage_id: None,
             cost: cost.map(|c| Decimal::from_str(c).expect("cost")),
+            price_ref: Some("imported:rhetor".into()),
             field: (status == ImportStatus::Invalid).then(|| "records[2].provider".into()),
             error: (status == ImportStatus::Invalid).then(|| "bad provider".into()),
         };
         let mut tally = UsageTally::default();
         let rows = vec![
             Ok((origin("1"), record("a", "0.5"))),
-            Err(SkippedRow { location: "usage".into(), row_id: "2".into(), reason: "cost is missing".into() }),
+            Err(SkippedRow::new("usage", "2", "cost is missing")),
+            Err(SkippedRow {
+                cost: Some(Decimal::from_str("2").expect("cost")),
+                ..SkippedRow::new("usage", "5", "bad time")
+            }),
             Ok((origin("3"), record("b", "0.25"))),
             Ok((origin("4"), record("c", "0.125"))),
         ];
         let (origins, sent): (Vec<Origin>, Vec<ImportedUsage>) = rows.into_iter().filter_map(|r| tally.read(r)).unzip();
-        assert_eq!((tally.rows, tally.source_tokens, tally.skipped.len()), (3, 45, 1));
-        assert_eq!(tally.source_cost, Decimal::from_str("0.875").expect("sum"));
+        assert_eq!((tally.rows, tally.source_tokens, tally.skipped.len(), tally.skipped_rows), (3, 45, 2, 2));
+        // The skipped row whose cost could be read stays in the source's total.
+        assert_eq!(tally.source_cost, Decimal::from_str("2.875").expect("sum"));
+        assert_eq!(tally.skipped_cost, Decimal::from(2));
         let results = [
             result("a", ImportStatus::Created, Some("0.5")),
             result("b", ImportStatus::AlreadyImported, Some("0.25")),
             result("c", ImportStatus::Invalid, None),
         ];
-        tally.answered(&origins, &sent, &results);
+        tally.answered(&origins, &sent, &results).expect("one result per record");
         assert_eq!((tally.created, tally.already_imported, tally.refused), (1, 1, 1));
         assert_eq!(tally.stored_cost, Decimal::from_str("0.75").expect("sum"));
         assert_eq!(tally.refused_cost, Decimal::from_str("0.125").expect("sum"));
-        assert_eq!(tally.skipped[1].row_id, "4", "a refused row is named by its source row");
-        assert!(tally.skipped[1].reason.contains("bad provider (records[2].provider)"));
-        assert_eq!(tally.problem(false), None, "0.75 stored + 0.125 refused = 0.875");
+        assert_eq!(tally.skipped[2].row_id, "4", "a refused row is named by its source row");
+        assert!(tally.skipped[2].reason.contains("bad provider (records[2].provider)"));
+        assert_eq!(tally.problem(false), None, "0.75 stored + 0.125 refused + 2 skipped = 2.875");
+
+        // An answer short of a result loses no row silently.
+        let mut short_answer = UsageTally::default();
+        let (origins, sent): (Vec<Origin>, Vec<ImportedUsage>) =
+            vec![Ok((origin("1"), record("a", "0.5")))].into_iter().filter_map(|r| short_answer.read(r)).unzip();
+        assert!(short_answer.answered(&origins, &sent, &[]).is_err());
 
         // A record stored earlier with another cost: named, and the run fails.
         let mut other = UsageTally::default();
         let (origins, sent): (Vec<Origin>, Vec<ImportedUsage>) =
             vec![Ok((origin("1"), record("a", "0.5")))].into_iter().filter_map(|r| other.read(r)).unzip();
-        other.answered(&origins, &sent, &[result("a", ImportStatus::AlreadyImported, Some("0.45"))]);
+        other.answered(&origins, &sent, &[result("a", ImportStatus::AlreadyImported, Some("0.45"))]).expect("answer");
         assert!(other.problem(false).is_some_and(|p| p.contains("first: a")));
         assert!(other.problem(true).is_some(), "a dry run still reports a stored cost that differs");
+        // A record recorded live earlier (the daemon's price, not the source's): listed apart,
+        // counted at the source's cost, no mismatch; for a source without costs (Apollo) too.
+        let mut live = UsageTally::default();
+        let unpriced = ImportedUsage { cost: None, ..record("x", "0") };
+        let (origins, sent): (Vec<Origin>, Vec<ImportedUsage>) =
+            vec![Ok((origin("1"), record("a", "0.5"))), Ok((origin("2"), unpriced))]
+                .into_iter()
+                .filter_map(|r| live.read(r))
+                .unzip();
+        let priced_live = |id: &str, cost: &str| ImportResult {
+            price_ref: Some("litellm@2026-12-01".into()),
+            ..result(id, ImportStatus::AlreadyImported, Some(cost))
+        };
+        live.answered(&origins, &sent, &[priced_live("a", "0.45"), priced_live("x", "0.3")]).expect("answer");
+        assert_eq!((live.priced_by_daemon, live.problem(false)), (2, None));
+        assert_eq!(live.priced_by_daemon_cost, Decimal::from_str("0.75").expect("sum"));
+        assert_eq!(live.priced_by_daemon_source_cost, Decimal::from_str("0.5").expect("sum"));
         // Stored less than the source, without a per-record difference: the totals catch it.
         let mut short = UsageTally { source_cost: Decimal::ONE, ..UsageTally::default() };
         assert!(short.problem(false).is_some_and(|p| p.contains("!= source 1")));
         short.source_cost = Decimal::ZERO;
         assert_eq!(short.problem(false), None);
+    }
+
+    #[test]
+    fn a_policy_is_found_by_its_period_scope_and_kind_of_limit() {
+        let spec = |limit: &str, provider: Option<&str>| PolicySpec {
+            period: "daily".into(),
+            cost_limit: Some(Decimal::from_str(limit).expect("limit")),
+            enforcement: Some("warn".into()),
+            provider: provider.map(String::from),
+            timezone: Some("UTC".into()),
+            ..PolicySpec::default()
+        };
+        let existing =
+            vec![spec("5", None).into_policy(uuid::Uuid::nil(), crate::domain::now()).expect("valid policy")];
+        assert_eq!(policy_standing(&existing, &spec("5", None)), PolicyStanding::Present);
+        assert_eq!(policy_standing(&existing, &spec("7.5", None)), PolicyStanding::Differs(vec!["cost_limit"]));
+        let no_zone = PolicySpec { timezone: None, ..spec("5", None) };
+        assert_eq!(policy_standing(&existing, &no_zone), PolicyStanding::Differs(vec!["timezone"]));
+        // Another scope, period or kind of limit is another policy.
+        assert_eq!(policy_standing(&existing, &spec("5", Some("openai"))), PolicyStanding::Missing);
+        let weekly = PolicySpec { period: "weekly".into(), ..spec("5", None) };
+        assert_eq!(policy_standing(&existing, &weekly), PolicyStanding::Missing);
+        let tokens = PolicySpec { cost_limit: None, token_limit: Some(5), ..spec("5", None) };
+        assert_eq!(policy_standing(&existing, &tokens), PolicyStanding::Missing);
     }
 
     #[test]

@@ -28,7 +28,9 @@ pub async fn read_rhetor(path: &Path, budget: &str, zone: SourceZone) -> Result<
         .map_err(|e| MigrateError(format!("{}: cannot open as SQLite: {e}", path.display())))?;
     let mut plan =
         MigrationPlan::new("rhetor", budget, "Rhetor's LLM spend limits (imported by budget migrate rhetor)");
-    let usage_columns = columns(&mut conn, "usage").await?;
+    // Everything read from here on names the file it came from.
+    let at_path = |e: MigrateError| MigrateError(format!("{}: {}", path.display(), e.0));
+    let usage_columns = columns(&mut conn, "usage").await.map_err(at_path)?;
     if usage_columns.is_empty() {
         return Err(MigrateError(format!("{}: has no table 'usage'; is this Rhetor's database?", path.display())));
     }
@@ -37,19 +39,20 @@ pub async fn read_rhetor(path: &Path, budget: &str, zone: SourceZone) -> Result<
         &usage_columns,
         &["id", "timestamp", "provider", "model", "input_tokens", "output_tokens", "cost"],
         &["component", "task_type", "metadata"],
-    )?;
+    )
+    .map_err(at_path)?;
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage")
         .fetch_one(&mut conn)
         .await
-        .map_err(|e| MigrateError(format!("counting the rows of usage: {e}")))?;
+        .map_err(|e| MigrateError(format!("{}: counting the rows of usage: {e}", path.display())))?;
     plan.source_rows.push(("usage".into(), u64::try_from(count).unwrap_or(0)));
-    let setting_columns = columns(&mut conn, "budget_settings").await?;
+    let setting_columns = columns(&mut conn, "budget_settings").await.map_err(at_path)?;
     if setting_columns.is_empty() {
-        plan.not_imported.push(SkippedRow {
-            location: "budget_settings".into(),
-            row_id: "-".into(),
-            reason: "the database has no budget_settings table: no policies to import".into(),
-        });
+        plan.not_imported.push(SkippedRow::new(
+            "budget_settings",
+            "-",
+            "the database has no budget_settings table: no policies to import",
+        ));
         plan.source_rows.push(("budget_settings".into(), 0));
     } else {
         let wanted = wanted_columns(
@@ -57,9 +60,10 @@ pub async fn read_rhetor(path: &Path, budget: &str, zone: SourceZone) -> Result<
             &setting_columns,
             &["id", "period", "limit_amount", "enforcement"],
             &["provider", "active"],
-        )?;
+        )
+        .map_err(at_path)?;
         let sql = format!("SELECT {} FROM budget_settings ORDER BY rowid", select_list(&wanted));
-        let fail = |e: sqlx::Error| MigrateError(format!("reading table budget_settings: {e}"));
+        let fail = |e: sqlx::Error| MigrateError(format!("{}: reading table budget_settings: {e}", path.display()));
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(&mut conn)
             .await
@@ -104,7 +108,8 @@ impl UsageReader {
             self.after = Some(row.try_get(2 * self.wanted.len()).map_err(fail)?);
             let cells = read_row(row, &self.wanted).map_err(fail)?;
             let origin = Origin { location: "usage".into(), row_id: cells.id() };
-            out.push(origin.row(usage_row(&cells, &self.zone)));
+            // A row skipped for another fault keeps its cost in the totals when it has one.
+            out.push(origin.row(usage_row(&cells, &self.zone), cells.money("cost").ok()));
         }
         Ok(out)
     }
@@ -166,7 +171,8 @@ impl SourceRow {
     fn money(&self, column: &str) -> Result<Decimal, String> {
         match self.get(column) {
             Cell::Real(r) => float_money(*r).map_err(|e| format!("{column} {e}")),
-            Cell::Int(i) if *i >= 0 => Ok(Decimal::from(*i)),
+            Cell::Int(i) if *i >= 0 => crate::money::check_bounds(column, Decimal::from(*i), crate::money::MAX_AMOUNT)
+                .map_err(|e| e.to_string()),
             Cell::Int(i) => Err(format!("{column} {i} is negative")),
             Cell::Text(t) => crate::money::parse_amount(column, t)
                 .and_then(|d| crate::money::check_bounds(column, d, crate::money::MAX_AMOUNT))
@@ -259,38 +265,35 @@ fn usage_row(row: &SourceRow, zone: &SourceZone) -> Result<ImportedUsage, String
     })
 }
 
-/// Active settings become policies, one per period × provider (the newest row wins, as in
-/// Rhetor); inactive and superseded rows are listed as not imported.
+/// Active settings become policies, one per period × provider. Rhetor reads a limit with
+/// `... WHERE period = ? AND provider = ? AND active = 1` and takes the first row, in rowid
+/// order, so the lowest active id wins here too; inactive rows (`active` other than 1) and
+/// the active rows Rhetor never read are listed as not imported.
 fn settings(rows: Vec<SourceRow>, zone: &SourceZone, plan: &mut MigrationPlan) {
     let mut chosen: HashMap<(String, String), (i64, PolicySpec)> = HashMap::new();
-    let not_imported =
-        |row: &SourceRow, reason: String| SkippedRow { location: "budget_settings".into(), row_id: row.id(), reason };
+    let not_imported = |row: &SourceRow, reason: String| SkippedRow::new("budget_settings", row.id(), reason);
     for row in &rows {
+        // `active = 1` in SQL: an integer 1, a real 1.0, or text SQLite's affinity made 1.
         let active = match row.get("active") {
-            Cell::Int(0) => false,
-            Cell::Int(_) | Cell::Null => true,
-            Cell::Text(t) => !matches!(t.trim().to_ascii_lowercase().as_str(), "0" | "false"),
-            Cell::Real(r) => *r != 0.0,
-            Cell::Blob => true,
+            Cell::Int(i) => *i == 1,
+            Cell::Real(r) => *r == 1.0,
+            Cell::Text(t) => t.trim() == "1",
+            Cell::Null | Cell::Blob => false,
         };
+        if !active {
+            plan.not_imported.push(not_imported(row, "inactive".into()));
+            continue;
+        }
         match setting(row, zone) {
             Err(reason) => plan.skipped.push(not_imported(row, reason)),
-            Ok(_) if !active => plan.not_imported.push(not_imported(row, "inactive".into())),
             Ok((id, provider, spec)) => {
                 let key = (spec.period.clone(), provider);
                 match chosen.get(&key) {
-                    Some((kept, _)) if *kept > id => {
-                        plan.not_imported.push(not_imported(row, format!("superseded by row {kept}")))
-                    }
-                    Some((kept, _)) => {
-                        let kept = *kept;
-                        plan.not_imported.push(SkippedRow {
-                            location: "budget_settings".into(),
-                            row_id: kept.to_string(),
-                            reason: format!("superseded by row {id}"),
-                        });
-                        chosen.insert(key, (id, spec));
-                    }
+                    // Rows come in rowid order: the one kept is the one Rhetor reads.
+                    Some((kept, _)) => plan.not_imported.push(not_imported(
+                        row,
+                        format!("another active row ({kept}) has this period and provider; Rhetor reads that one"),
+                    )),
                     None => {
                         chosen.insert(key, (id, spec));
                     }
@@ -322,7 +325,7 @@ fn setting(row: &SourceRow, zone: &SourceZone) -> Result<(i64, String, PolicySpe
     };
     let provider = row.text("provider").unwrap_or_else(|| "all".into()).trim().to_string();
     let filter = (!provider.eq_ignore_ascii_case("all")).then(|| provider.clone());
-    let spec = PolicySpec {
+    let spec = checked_policy(PolicySpec {
         period,
         cost_limit: Some(limit),
         enforcement: Some(enforcement.into()),
@@ -333,6 +336,6 @@ fn setting(row: &SourceRow, zone: &SourceZone) -> Result<(i64, String, PolicySpe
         // A limit of 0 is Rhetor's "no limit".
         enabled: Some(!limit.is_zero()),
         ..PolicySpec::default()
-    };
+    })?;
     Ok((id, provider.to_ascii_lowercase(), spec))
 }

@@ -585,6 +585,9 @@ class ImportResult:
     cost: Decimal | None
     field: str | None
     error: str | None
+    #: ``imported:<source>`` when an import stored the record, else the price the daemon
+    #: charged it at (a live record recorded earlier under the same request id).
+    price_ref: str | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> ImportResult:
@@ -596,6 +599,7 @@ class ImportResult:
             cost=_dec(d.get("cost")),
             field=_str(d.get("field")),
             error=_str(d.get("error")),
+            price_ref=_str(d.get("price_ref")),
         )
 
 
