@@ -78,6 +78,8 @@ async def test_apollo_call_sequence(client: BudgetClient, name: str) -> None:
     daemon_alloc = client.get_allocation(a1.allocation_id)
     assert daemon_alloc.context_id == "ctx-1" and daemon_alloc.tier == "remote_heavyweight"
     assert daemon_alloc.reserved_tokens == 8000 and daemon_alloc.priority == 5
+    # Tokens only: an Apollo allocation takes nothing from a dollar limit (Rhetor's).
+    assert daemon_alloc.reserved_cost == Decimal(0)
 
     # a second context would take the day past 10,000 remote tokens: refused
     assert await mgr.allocate_budget("ctx-2", name, "coding", "anthropic", "claude-sonnet-4-5") is None
@@ -202,6 +204,7 @@ def test_policy_crud(client: BudgetClient, name: str) -> None:
         action_threshold=0.9,
     )
     pid = mgr.add_policy(policy)
+    assert policy.policy_id == pid, "the caller's policy names the stored one"
     stored = mgr.get_policy(pid)
     assert stored is not None
     assert (stored.type, stored.period, stored.tier) == (

@@ -4,6 +4,7 @@ the routing helpers."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -136,6 +137,46 @@ def test_model_router_sequence(manager: RhetorBudgetManager, client: BudgetClien
     allowed, info = manager.check_budget("ollama", "llama3", prompt, name, "chat")
     assert allowed and info["reason"] == "Free model"
     manager.record_usage("ollama", "llama3", name, "chat", 100, 50, cost=0.0)
+
+
+def test_role_based_routing_without_provider_or_model(
+    manager: RhetorBudgetManager, client: BudgetClient, name: str
+) -> None:
+    """Rhetor's tasks.json routes by role: ModelRouter passes provider=None, model=None ("let
+    the unified client decide"). Rhetor priced that as a free call; so does the drop-in."""
+    manager.set_budget_limit("daily", Decimal("0.001"), "all", "enforce")
+    provider, model, warnings = manager.route_with_budget_awareness(
+        input_text="hello", task_type="chat", default_provider=None, default_model=None,
+        component=name,
+    )
+    assert (provider, model, warnings) == (None, None, [])
+    allowed, info = manager.check_budget(None, None, "hello", name, "chat")
+    assert allowed and info["reason"] == "Free model" and info["estimated_cost"] == 0.0
+    assert not [a for a in client.list_allocations(status="active") if a.component == name]
+    usage = manager.record_completion(None, None, "hello", "hi there", component=name,
+                                      task_type="chat")
+    assert usage["provider"] is None and usage["total_cost"] == 0.0
+    stored = client.get_usage_record(usage["record_id"])
+    assert (stored.provider, stored.model, stored.priced) == ("unknown", "unknown", False)
+
+
+def test_a_check_never_recorded_does_not_catch_a_later_record(
+    client: BudgetClient, name: str
+) -> None:
+    """A streaming or failed call is checked but never recorded. Its hold lapses with its
+    lease; a later record settles its own check's hold, never the stale one."""
+    manager = RhetorBudgetManager(client=client, budget=name, scope={"component": name},
+                                  hold_seconds=1)
+    prompt = "Summarise this " * 20
+    for _ in range(3):  # streamed: no record follows
+        assert manager.check_budget("openai", "gpt-4o-mini", prompt, name, "chat")[0]
+    allowed, info = manager.check_budget("openai", "gpt-4o-mini", prompt, name, "chat")
+    assert allowed
+    result = manager.record_usage("openai", "gpt-4o-mini", name, "chat", 100, 20)
+    assert result.record.allocation_id == info["allocation_id"], "the newest check is its own"
+    time.sleep(1.2)  # the three streamed holds lapse
+    later = manager.record_usage("openai", "gpt-4o-mini", name, "chat", 100, 20)
+    assert later.record.allocation_id is None, "a lapsed hold is not settled"
 
 
 def test_all_limits_are_enforced(manager: RhetorBudgetManager, name: str) -> None:

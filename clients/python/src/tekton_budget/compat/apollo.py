@@ -496,6 +496,15 @@ class ApolloTokenBudget:
         else:
             stored = self.client.add_policy(self.budget_id, **body)
         result = self._to_apollo(stored)
+        # The caller's object now names the stored policy, so get/update/delete_policy on
+        # ``policy.policy_id`` reach it (as in Apollo, where the id was the caller's).
+        if isinstance(policy, dict):
+            policy["policy_id"] = stored.id
+        elif hasattr(policy, "policy_id"):
+            try:
+                policy.policy_id = stored.id
+            except (AttributeError, TypeError):  # a frozen or slotted object: keep it as is
+                pass
         self._trigger("on_policy_updated", result)
         return stored.id
 
@@ -585,6 +594,9 @@ class ApolloTokenBudget:
             task_type=task_type or None,
             tier=tier.value,
             input_tokens=int(tokens),
+            # Apollo's budgets are tokens: the allocation holds tokens only, so it never
+            # takes dollars from a cost limit (Rhetor's) for the day it may stay open.
+            amount=Decimal(0),
             ttl_seconds=self._ttl(expiration),
             priority=int(priority),
         )
@@ -767,6 +779,7 @@ class ApolloTokenBudget:
                     task_type=ctx.task_type or None,
                     tier=ctx.tier.value,
                     input_tokens=int(additional_tokens),
+                    amount=Decimal(0),
                     ttl_seconds=ttl,
                     priority=ctx.priority,
                 )

@@ -23,6 +23,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -147,6 +148,15 @@ _TASK_PREFERENCES: dict[str, list[str]] = {
 _PERIODS = ("daily", "weekly", "monthly")
 _HoldKey = tuple[str, str, str, str]
 
+#: Open holds kept per key at most. A key whose checks are never followed by a record (a
+#: streaming call, a failed call) would otherwise grow without end; the daemon lets each
+#: dropped hold expire by itself.
+_MAX_HOLDS_PER_KEY = 256
+
+#: What Rhetor's ``pricing.get(None)`` made of a request without provider or model (Rhetor's
+#: role-based routing leaves both to the LLM client): a free call.
+_NO_MODEL = "unknown"
+
 
 def _period(value: BudgetPeriod | str) -> str:
     return BudgetPeriod(value).value
@@ -197,7 +207,8 @@ class RhetorBudgetManager:
             or [(p, m) for p, models in RHETOR_PRICING.items() for m in models]
         )
         self._prices = PriceCache(self.client)
-        self._holds: dict[_HoldKey, deque[str]] = defaultdict(deque)
+        # Per key: (allocation id, monotonic deadline), oldest first.
+        self._holds: dict[_HoldKey, deque[tuple[str, float]]] = defaultdict(deque)
         self._lock = threading.Lock()
         self.budget_id = ensure_budget(
             self.client,
@@ -339,7 +350,7 @@ class RhetorBudgetManager:
 
     # ------------------------------------------------------------------ tokens and costs
 
-    def count_tokens(self, text: str, model: str = "gpt-3.5-turbo") -> int:
+    def count_tokens(self, text: str, model: str | None = "gpt-3.5-turbo") -> int:
         """Rhetor's fallback approximation (words + characters / 4); no tokenizer."""
         if not text:
             return 0
@@ -347,21 +358,32 @@ class RhetorBudgetManager:
 
     def calculate_cost(
         self,
-        provider: str,
-        model: str,
+        provider: str | None,
+        model: str | None,
         input_text: str | int,
         output_text: str | int,
     ) -> dict[str, Any]:
         """Token counts and costs of a request, priced by the daemon. ``input_text`` and
         ``output_text`` may be texts (counted with :meth:`count_tokens`) or token counts.
         Returns Rhetor's keys (floats) plus ``priced`` and ``total_cost_exact`` (Decimal, or
-        None when the model has no known price)."""
+        None when the model has no known price). Without a provider or model (Rhetor's
+        role-based routing leaves both to the LLM client) the call is free, as in Rhetor."""
         input_tokens = (
             input_text if isinstance(input_text, int) else self.count_tokens(input_text, model)
         )
         output_tokens = (
             output_text if isinstance(output_text, int) else self.count_tokens(output_text, model)
         )
+        if not provider or not model:
+            return {
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "input_cost": 0.0,
+                "output_cost": 0.0,
+                "total_cost": 0.0,
+                "priced": False,
+                "total_cost_exact": Decimal(0),
+            }
         est = self.client.estimate(
             provider=provider,
             model=model,
@@ -383,8 +405,8 @@ class RhetorBudgetManager:
 
     def estimate_cost(
         self,
-        provider: str,
-        model: str,
+        provider: str | None,
+        model: str | None,
         input_text: str,
         estimated_output_length: int = 500,
     ) -> dict[str, Any]:
@@ -394,20 +416,35 @@ class RhetorBudgetManager:
 
     # ------------------------------------------------------------------ recording
 
-    def _hold_key(self, provider: str, model: str, component: str, task_type: str) -> _HoldKey:
-        return (provider.lower(), model, component or "unknown", task_type or "")
+    def _hold_key(
+        self, provider: str | None, model: str | None, component: str, task_type: str
+    ) -> _HoldKey:
+        return ((provider or _NO_MODEL).lower(), model or _NO_MODEL, component or "unknown", task_type or "")
+
+    def _put_hold(self, key: _HoldKey, allocation_id: str) -> None:
+        with self._lock:
+            queue = self._holds[key]
+            queue.append((allocation_id, time.monotonic() + self.hold_seconds))
+            while len(queue) > _MAX_HOLDS_PER_KEY:
+                queue.popleft()
 
     def _take_hold(self, key: _HoldKey) -> str | None:
+        """The newest live hold of the key: most likely the caller's own check. Holds whose
+        lease has run out (their check was never followed by a record) are dropped; the
+        daemon has already let them go."""
+        now = time.monotonic()
         with self._lock:
             queue = self._holds.get(key)
+            while queue and queue[0][1] <= now:
+                queue.popleft()
             if queue:
-                return queue.popleft()
+                return queue.pop()[0]
         return None
 
     def record_usage(
         self,
-        provider: str,
-        model: str,
+        provider: str | None,
+        model: str | None,
         component: str,
         task_type: str,
         input_tokens: int,
@@ -427,8 +464,9 @@ class RhetorBudgetManager:
         result = self.client.record_usage(
             allocation_id=hold,
             component=component or "unknown",
-            provider=provider,
-            model=model,
+            # Rhetor stored NULLs for a call routed by role; the daemon needs names.
+            provider=provider or _NO_MODEL,
+            model=model or _NO_MODEL,
             task_type=task_type or None,
             input_tokens=int(input_tokens),
             output_tokens=int(output_tokens),
@@ -443,8 +481,8 @@ class RhetorBudgetManager:
 
     def record_completion(
         self,
-        provider: str,
-        model: str,
+        provider: str | None,
+        model: str | None,
         input_text: str,
         output_text: str,
         component: str = "unknown",
@@ -603,8 +641,8 @@ class RhetorBudgetManager:
 
     def check_budget(
         self,
-        provider: str,
-        model: str,
+        provider: str | None,
+        model: str | None,
         input_text: str,
         component: str = "unknown",
         task_type: str = "default",
@@ -612,9 +650,18 @@ class RhetorBudgetManager:
         """Is this request within the limits? Reserves the estimated cost in the daemon
         (an allocation held ``hold_seconds``, settled by the next :meth:`record_usage` /
         :meth:`record_completion` with the same provider, model, component and task type).
-        Returns ``(allowed, info)`` with Rhetor's keys."""
+        Returns ``(allowed, info)`` with Rhetor's keys. A request without provider or model
+        (routed by role) is free and allowed, as in Rhetor, and reserves nothing."""
         cost_estimate = self.estimate_cost(provider, model, input_text)
         estimated_cost = cost_estimate["total_cost"]
+        if not provider or not model:
+            return True, {
+                "allowed": True,
+                "reason": "Free model",
+                "warnings": [],
+                "estimated_cost": estimated_cost,
+                "cost_estimate": cost_estimate,
+            }
         try:
             grant = self.client.allocate(
                 component=component or "unknown",
@@ -645,8 +692,7 @@ class RhetorBudgetManager:
                 "budget": denied.budget,
                 "period": denied.period,
             }
-        with self._lock:
-            self._holds[self._hold_key(provider, model, component, task_type)].append(grant.id)
+        self._put_hold(self._hold_key(provider, model, component, task_type), grant.id)
 
         warnings: list[str] = []
         info: dict[str, Any] = {"allowed": True, "warnings": warnings}
@@ -759,16 +805,17 @@ class RhetorBudgetManager:
         self,
         input_text: str,
         task_type: str,
-        default_provider: str,
-        default_model: str,
+        default_provider: str | None,
+        default_model: str | None,
         component: str = "unknown",
-    ) -> tuple[str, str, list[str]]:
+    ) -> tuple[str | None, str | None, list[str]]:
         """Rhetor's routing: the default model if the budget allows it, else a cheaper
         alternative that fits, else a free model; returns ``(provider, model, warnings)``."""
         allowed, info = self.check_budget(
             default_provider, default_model, input_text, component, task_type
         )
-        if allowed:
+        # Without a provider or model (routed by role) the call is free: always allowed.
+        if allowed or not default_provider or not default_model:
             return default_provider, default_model, list(info.get("warnings", []))
         alternative = self.find_cheaper_alternative(default_provider, default_model, task_type)
         if alternative is not None:
