@@ -152,6 +152,11 @@ impl BudgetClient {
     }
 
     /// Imports usage recorded elsewhere (admin key); see `POST /api/v1/usage/import`.
+    /// A new lease of `ttl_seconds` from now for an active allocation.
+    pub async fn extend_allocation(&self, id: &str, ttl_seconds: u64) -> ClientResult<Allocation> {
+        self.post(&format!("/api/v1/allocations/{}/extend", enc(id)), &ExtendAllocation { ttl_seconds }).await
+    }
+
     pub async fn import_usage(&self, req: &ImportUsageRequest) -> ClientResult<ImportUsageResponse> {
         self.post("/api/v1/usage/import", req).await
     }

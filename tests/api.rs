@@ -1048,3 +1048,70 @@ async fn alerts_are_filtered_and_acknowledged() {
     assert_eq!(acked["acknowledged"], true, "{acked}");
     assert_eq!(d.cli_json(&warnings), json!([]));
 }
+
+/// A lease extended before it runs out keeps its reservation past the first lease; the
+/// expiry sweep leaves it alone; a released, expired or unknown allocation is not extended.
+async fn check_lease_extension(d: &Daemon) {
+    rhetor_budget(d).await;
+    let allocate = |ttl: u64| {
+        json!({"component": "rhetor", "provider": "anthropic", "model": "claude-sonnet-4-5", "amount": "3.00",
+               "ttl_seconds": ttl})
+    };
+    let (status, grant) = d.post("/api/v1/allocations", allocate(2)).await;
+    assert_eq!(status, 201, "{grant}");
+    let id = grant["id"].as_str().expect("id").to_string();
+    let (status, extended) = d.post(&format!("/api/v1/allocations/{id}/extend"), json!({"ttl_seconds": 120})).await;
+    assert_eq!(status, 200, "{extended}");
+    assert_eq!(extended["status"], "active");
+    let ends =
+        chrono::DateTime::parse_from_rfc3339(extended["expires_at"].as_str().expect("expires_at")).expect("time");
+    assert!(ends > chrono::Utc::now() + chrono::Duration::seconds(100), "{extended}");
+
+    // Past the first lease (2 s) and several sweeps (every second): still held.
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let (_, now) = d.get(&format!("/api/v1/allocations/{id}")).await;
+    assert_eq!(now["status"], "active", "{now}");
+    let (_, status_body) = d.get("/api/v1/budgets/rhetor/status").await;
+    assert_eq!(status_body["policies"][0]["reserved"], "3", "{status_body}");
+    // The day's 5.00 holds 3.00 for it: another 3.00 is refused.
+    let (status, denied) = d.post("/api/v1/allocations", allocate(60)).await;
+    assert_eq!(status, 402, "{denied}");
+
+    // A shorter lease is a lease too; bad leases are named.
+    for (ttl, field) in [(json!(0), "ttl_seconds"), (json!(100_000_000), "ttl_seconds"), (json!("soon"), "ttl_seconds")]
+    {
+        let (status, body) = d.post(&format!("/api/v1/allocations/{id}/extend"), json!({"ttl_seconds": ttl})).await;
+        assert_eq!((status, body["error"]["details"]["field"].clone()), (400, json!(field)), "{body}");
+    }
+    let (status, _) = d.post(&format!("/api/v1/allocations/{id}/release"), json!({})).await;
+    assert_eq!(status, 200);
+    let (status, body) = d.post(&format!("/api/v1/allocations/{id}/extend"), json!({"ttl_seconds": 60})).await;
+    assert_eq!((status, body["error"]["code"].clone()), (409, json!("conflict")), "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("released")), "{body}");
+    let (status, _) =
+        d.post("/api/v1/allocations/01a23d77-8926-727b-8118-2c4da20aff89/extend", json!({"ttl_seconds": 60})).await;
+    assert_eq!(status, 404);
+
+    // A lease that has run out is not brought back.
+    let (_, short) = d.post("/api/v1/allocations", allocate(1)).await;
+    let short_id = short["id"].as_str().expect("id").to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (status, body) = d.post(&format!("/api/v1/allocations/{short_id}/extend"), json!({"ttl_seconds": 60})).await;
+    assert_eq!(status, 409, "{body}");
+    let (_, after) = d.get(&format!("/api/v1/allocations/{short_id}")).await;
+    assert_eq!(after["status"], "expired", "{after}");
+}
+
+#[tokio::test]
+async fn a_lease_is_extended_while_it_runs() {
+    let d = Daemon::start();
+    check_lease_extension(&d).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(pg_tests), ignore = "set BUDGET_TEST_DATABASE_URL to run PostgreSQL tests")]
+async fn a_lease_is_extended_while_it_runs_on_postgres() {
+    let url = budget_actors::testing::fresh_postgres_database().await;
+    let d = Daemon::start_postgres(&url);
+    check_lease_extension(&d).await;
+}

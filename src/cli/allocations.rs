@@ -48,6 +48,13 @@ pub enum AllocationsCmd {
         #[command(flatten)]
         context: ContextArg,
     },
+    /// Give an active allocation a new lease (from now) when its call runs long.
+    Extend {
+        id: String,
+        /// The new lease, in seconds from now (at most the daemon's max_ttl_seconds).
+        #[arg(long = "ttl")]
+        ttl_seconds: u64,
+    },
 }
 
 pub async fn allocate(client: &BudgetClient, output: Output, a: AllocateArgs) -> Result<()> {
@@ -90,6 +97,10 @@ pub async fn run(client: &BudgetClient, output: Output, cmd: AllocationsCmd) -> 
     match cmd {
         AllocationsCmd::Show { id } => {
             let a = client.get_allocation(&id).await?;
+            print(output, &a, allocation_table)
+        }
+        AllocationsCmd::Extend { id, ttl_seconds } => {
+            let a = client.extend_allocation(&id, ttl_seconds).await?;
             print(output, &a, allocation_table)
         }
         AllocationsCmd::List { context } => {

@@ -69,7 +69,7 @@ pub enum Command {
     Allocate(AllocateArgs),
     /// Return what an allocation still holds.
     Release { id: String },
-    /// Allocations: show one, or list by context.
+    /// Allocations: show one, list by context, or extend a lease.
     #[command(subcommand)]
     Allocations(AllocationsCmd),
     /// Record and query usage.

@@ -1,11 +1,11 @@
-//! `/allocations`: reserve before a call, read, release.
+//! `/allocations`: reserve before a call, read, extend the lease, release.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use budget_actors::api::{AllocationGrant, AllocationRequest, AllocationsQuery};
+use budget_actors::api::{AllocationGrant, AllocationRequest, AllocationsQuery, ExtendAllocation};
 use budget_actors::domain::Allocation;
 
 use super::auth::{ReadKey, WriteKey};
@@ -16,6 +16,7 @@ pub fn routes() -> Router<AppState> {
         .route("/allocations", get(list_allocations).post(allocate))
         .route("/allocations/{id}", get(get_allocation))
         .route("/allocations/{id}/release", post(release))
+        .route("/allocations/{id}/extend", post(extend))
 }
 
 #[utoipa::path(post, path = "/api/v1/allocations", tag = "allocations", request_body = AllocationRequest,
@@ -53,4 +54,15 @@ pub async fn release(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Allocation>> {
     Ok(Json(s.engine.release(parse_uuid("id", &id)?).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/allocations/{id}/extend", tag = "allocations", request_body = ExtendAllocation,
+    responses((status = 200, body = Allocation), (status = 404), (status = 409, description = "conflict: the allocation is released, expired or past its lease")))]
+pub async fn extend(
+    _: WriteKey,
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<ExtendAllocation>,
+) -> ApiResult<Json<Allocation>> {
+    Ok(Json(s.engine.extend(parse_uuid("id", &id)?, req.ttl_seconds).await?))
 }

@@ -110,6 +110,16 @@ pub struct UpdatePolicy {
     pub clear: Vec<String>,
 }
 
+/// `POST /allocations/{id}/extend`: a new lease for an active allocation.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendAllocation {
+    /// The lease from now on, in seconds: 1 to the daemon's `max_ttl_seconds` (86,400 by
+    /// default). It replaces the old lease, whether longer or shorter.
+    #[schema(minimum = 1, example = 600)]
+    pub ttl_seconds: u64,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AllocationRequest {

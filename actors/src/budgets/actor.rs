@@ -171,6 +171,19 @@ impl BudgetActor {
         Ok(planned)
     }
 
+    /// Moves an allocation's holds to a new lease end; false when this actor holds none.
+    fn extend(state: &mut BudgetState, allocation_id: Uuid, expires_at: DateTime<Utc>) -> bool {
+        let Some(holds) = state.holds.get_mut(&allocation_id) else { return false };
+        if let Some(first) = holds.first() {
+            state.expiries.remove(&(first.hold.expires_at, allocation_id));
+        }
+        for held in holds.iter_mut() {
+            held.hold.expires_at = expires_at;
+        }
+        state.expiries.insert((expires_at, allocation_id));
+        true
+    }
+
     fn unreserve(state: &mut BudgetState, allocation_id: Uuid) {
         if let Some(holds) = state.holds.remove(&allocation_id) {
             if let Some(first) = holds.first() {
@@ -376,6 +389,21 @@ impl BudgetActor {
     /// windows whose settles are still being written (storage does not have those charges
     /// yet). The caller gets an internal error. Only a failed rebuild (storage down) fails
     /// the actor, for the supervisor to restart.
+    /// Rebuilds the cache from storage, keeping the windows whose settles are still being
+    /// written (storage does not have those charges yet).
+    async fn rebuild_keeping_in_flight(&self, state: &mut BudgetState) -> Result<(), ActorProcessingErr> {
+        let mut fresh = self.rebuild(state.budget.clone()).await?;
+        fresh.budget_seq = state.budget_seq;
+        for (key, count) in state.in_flight.drain() {
+            if let Some(totals) = state.windows.remove(&key) {
+                fresh.windows.insert(key.clone(), totals);
+            }
+            fresh.in_flight.insert(key, count);
+        }
+        *state = fresh;
+        Ok(())
+    }
+
     async fn recover_if_panicked<T>(
         &self,
         state: &mut BudgetState,
@@ -386,15 +414,7 @@ impl BudgetActor {
             Guarded::Panicked => {
                 tracing::error!(target: "engine", budget = %state.budget.name, "a request panicked in the budget's actor; its cache is rebuilt from storage and the actor keeps serving");
                 metrics::counter!("budget_actor_request_panics_total").increment(1);
-                let mut fresh = self.rebuild(state.budget.clone()).await?;
-                fresh.budget_seq = state.budget_seq;
-                for (key, count) in state.in_flight.drain() {
-                    if let Some(totals) = state.windows.remove(&key) {
-                        fresh.windows.insert(key.clone(), totals);
-                    }
-                    fresh.in_flight.insert(key, count);
-                }
-                *state = fresh;
+                self.rebuild_keeping_in_flight(state).await?;
                 Ok(Err(EngineError::Internal(
                     "the request failed on an internal error; the budget is unaffected".into(),
                 )))
@@ -433,6 +453,15 @@ impl Actor for BudgetActor {
                 }
             }
             ToBudgetActor::Unreserve { allocation_id } => Self::unreserve(state, allocation_id),
+            ToBudgetActor::Extend { allocation_id, expires_at } => {
+                // Missing here but held in storage (the engine tells only budgets that hold
+                // a part): the sweep dropped it a moment before the new lease arrived. Read
+                // storage again so the reservation counts. With a shared database this
+                // daemon never holds other daemons' holds in memory: the database counts them.
+                if !Self::extend(state, allocation_id, expires_at) && !self.repo.is_shared() {
+                    self.rebuild_keeping_in_flight(state).await?;
+                }
+            }
             ToBudgetActor::Settle { request, reply } => {
                 let result = guarded(self.settle(state, request)).await;
                 let result = self.recover_if_panicked(state, result).await?;

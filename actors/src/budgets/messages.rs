@@ -18,6 +18,8 @@ pub enum ToBudgetActor {
     Reserve { request: ReserveRequest, reply: RpcReplyPort<Result<Vec<Hold>, EngineError>> },
     /// Drop what an allocation holds (release, expiry, or undo of a partial grant).
     Unreserve { allocation_id: Uuid },
+    /// An allocation's lease was moved in storage: its holds now end at `expires_at`.
+    Extend { allocation_id: Uuid, expires_at: DateTime<Utc> },
     /// Charge a usage to its windows and shrink the allocation's holds by what it cost.
     Settle { request: SettleRequest, reply: RpcReplyPort<Result<SettleOutcome, EngineError>> },
     /// The budget's policies changed. `seq` orders updates: the engine sends each one to the

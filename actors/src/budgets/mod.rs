@@ -90,6 +90,11 @@ impl BudgetActors {
         self.tell(budget_id, ToBudgetActor::Unreserve { allocation_id });
     }
 
+    /// Moves the end of an allocation's lease in one budget (stored already).
+    pub fn extend(&self, budget_id: Uuid, allocation_id: Uuid, expires_at: chrono::DateTime<chrono::Utc>) {
+        self.tell(budget_id, ToBudgetActor::Extend { allocation_id, expires_at });
+    }
+
     /// Charges a usage to one budget's windows; answers with the actor that did it.
     pub async fn settle(
         &self,

@@ -1,7 +1,7 @@
 //! Allocate: reserve an estimate in every matching budget, all or nothing, then make the
 //! grant durable.
 
-use chrono::Duration as ChronoDuration;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rust_decimal::Decimal;
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,11 +159,9 @@ impl Engine {
         Ok(EstimatedCall { call, cost, tokens, priority })
     }
 
-    async fn allocate_to_end(&self, req: AllocationRequest) -> Result<AllocationGrant, EngineError> {
-        self.sync_catalog().await?;
-        let now = crate::domain::now();
-        let EstimatedCall { call, cost, tokens, priority } = self.estimate_call(&req, now)?;
-        let ttl = match req.ttl_seconds {
+    /// When a lease of `ttl_seconds` (default: the configured default) taken at `now` ends.
+    pub(super) fn lease_end(&self, ttl_seconds: Option<u64>, now: DateTime<Utc>) -> Result<DateTime<Utc>, EngineError> {
+        let ttl = match ttl_seconds {
             Some(0) => return Err(EngineError::invalid("ttl_seconds", "ttl_seconds must be at least 1")),
             Some(s) if s > self.inner.config.max_ttl.as_secs() => {
                 return Err(EngineError::invalid(
@@ -174,7 +172,14 @@ impl Engine {
             Some(s) => Duration::from_secs(s),
             None => self.inner.config.default_ttl,
         };
-        let expires_at = now + ChronoDuration::from_std(ttl).unwrap_or_else(|_| ChronoDuration::seconds(300));
+        Ok(now + ChronoDuration::from_std(ttl).unwrap_or_else(|_| ChronoDuration::seconds(300)))
+    }
+
+    async fn allocate_to_end(&self, req: AllocationRequest) -> Result<AllocationGrant, EngineError> {
+        self.sync_catalog().await?;
+        let now = crate::domain::now();
+        let EstimatedCall { call, cost, tokens, priority } = self.estimate_call(&req, now)?;
+        let expires_at = self.lease_end(req.ttl_seconds, now)?;
         let allocation_id = Uuid::now_v7();
         let budgets = self.matching_budgets(&call);
         let mut holds = Vec::new();

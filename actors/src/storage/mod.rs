@@ -73,9 +73,17 @@ pub enum WriteOp {
         hold_shrinks: Vec<HoldShrink>,
         alerts: Vec<Alert>,
     },
+    /// Ends an allocation: released, or expired (only if its lease has run out by `at`).
     Close {
         allocation_id: Uuid,
         status: AllocationStatus,
+        at: DateTime<Utc>,
+    },
+    /// A new lease end for an allocation still active and unexpired at `at`; otherwise
+    /// nothing changes (the caller reads the allocation back to know which).
+    Extend {
+        allocation_id: Uuid,
+        expires_at: DateTime<Utc>,
         at: DateTime<Utc>,
     },
     /// An alert on its own (not raised by a usage record).

@@ -19,9 +19,18 @@ pub(super) const UPSERT_POLICY: &str = "INSERT INTO policies (id, budget_id, bod
 pub(super) const DELETE_POLICY: &str = "DELETE FROM policies WHERE id = $1";
 pub(super) const DELETE_POLICY_HOLDS: &str = "DELETE FROM holds WHERE policy_id = $1";
 
-pub(super) const CLOSE_ALLOCATION: &str =
-    "UPDATE allocations SET status = $1, released_at = $2 WHERE id = $3 AND status = 'active'";
-pub(super) const DELETE_ALLOCATION_HOLDS: &str = "DELETE FROM holds WHERE allocation_id = $1";
+/// An expiry closes only a lease that has run out: one extended since the sweep read it stays.
+pub(super) const CLOSE_ALLOCATION: &str = "UPDATE allocations SET status = $1, released_at = $2 WHERE id = $3 \
+     AND status = 'active' AND ($1 <> 'expired' OR expires_at <= $2)";
+/// The holds of an allocation that is no longer active (after a close).
+pub(super) const DELETE_ALLOCATION_HOLDS: &str = "DELETE FROM holds WHERE allocation_id = $1 \
+     AND NOT EXISTS (SELECT 1 FROM allocations WHERE id = $1 AND status = 'active')";
+/// A new lease end ($1) for an active allocation ($2) whose lease has not run out at $3.
+pub(super) const EXTEND_ALLOCATION: &str =
+    "UPDATE allocations SET expires_at = $1 WHERE id = $2 AND status = 'active' AND expires_at > $3";
+/// Its holds follow, when the allocation took the new lease.
+pub(super) const EXTEND_HOLDS: &str = "UPDATE holds SET expires_at = $1 WHERE allocation_id = $2 \
+     AND EXISTS (SELECT 1 FROM allocations WHERE id = $2 AND status = 'active' AND expires_at = $1)";
 pub(super) const BUDGET_HOLDS: &str = "SELECT * FROM holds WHERE budget_id = $1 AND expires_at > $2";
 pub(super) const ALLOCATION_HOLDS: &str = "SELECT * FROM holds WHERE allocation_id = $1 AND expires_at > $2";
 pub(super) const EXPIRED_ACTIVE: &str = "SELECT id FROM allocations WHERE status = 'active' AND expires_at <= $1";

@@ -14,7 +14,9 @@ from tekton_budget import (
     Budget,
     BudgetClient,
     BudgetStatus,
+    Conflict,
     Estimate,
+    InvalidRequest,
     NotFound,
     Policy,
     Price,
@@ -139,6 +141,21 @@ def test_allocate_record_release_status_exact(admin: BudgetClient, name: str) ->
 
     rec = admin.get_usage_record(result.id)
     assert isinstance(rec, UsageRecord) and rec.cost == Decimal("0.015000")
+
+
+def test_extend_allocation(admin: BudgetClient, name: str) -> None:
+    """A long call keeps its reservation: a new lease from now; an ended one is a Conflict."""
+    grant = admin.allocate(component=name, input_tokens=10, max_output_tokens=10,
+                           ttl_seconds=5, **SONNET)
+    extended = admin.extend_allocation(grant.id, 3600)
+    assert extended.status == "active" and extended.expires_at is not None
+    assert extended.expires_at - datetime.now(timezone.utc) > timedelta(minutes=59)
+    admin.release(grant.id)
+    with pytest.raises(Conflict):
+        admin.extend_allocation(grant.id, 60)
+    with pytest.raises(InvalidRequest) as bad:
+        admin.extend_allocation(admin.allocate(component=name, amount="0.01", **SONNET).id, 0)
+    assert bad.value.field == "ttl_seconds"
 
 
 def test_exact_sums_never_float(admin: BudgetClient, name: str) -> None:

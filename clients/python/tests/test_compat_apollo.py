@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -177,6 +177,7 @@ async def test_tiers_and_update_allocation(
     assert mgr._determine_tier(name, "openai", "other") is BudgetTier.LOCAL_LIGHTWEIGHT
 
     a = await mgr.allocate_budget("ctx-t", name, "chat", "ollama", "llama3",
+                                  expiration=datetime.now(timezone.utc) + timedelta(hours=1),
                                   metadata={"purpose": "test"})
     assert a is not None and a.tier is BudgetTier.LOCAL_LIGHTWEIGHT  # component tier wins
     assert a.tokens_allocated == 4000 and a.metadata == {"purpose": "test"}
@@ -184,8 +185,14 @@ async def test_tiers_and_update_allocation(
         more = mgr.update_allocation("ctx-t", additional_tokens=1000,
                                      extend_expiration=timedelta(hours=1))
     assert more is not None and more.tokens_allocated == 5000
-    assert "extend_expiration" in caplog.text
-    assert len(client.list_allocations(context_id="ctx-t", status="active")) == 2
+    assert caplog.text == "", "extend_expiration is carried out, not ignored"
+    active = client.list_allocations(context_id="ctx-t", status="active")
+    assert len(active) == 2
+    # Apollo's expiration += 1 hour: each daemon allocation's lease now ends ~2 hours out.
+    for alloc in active:
+        assert alloc.expires_at is not None
+        left = alloc.expires_at - datetime.now(timezone.utc)
+        assert timedelta(hours=1, minutes=55) < left <= timedelta(hours=2), (alloc.id, left)
     mgr.update_allocation("ctx-t", is_active=False)
     assert client.list_allocations(context_id="ctx-t", status="active") == []
     assert mgr.update_allocation("unknown-ctx", additional_tokens=5) is None

@@ -36,6 +36,19 @@ pub(super) async fn apply(conn: &mut PgConnection, op: &WriteOp) -> StorageResul
                 .await?;
             sqlx::query(queries::DELETE_ALLOCATION_HOLDS).bind(allocation_id.to_string()).execute(&mut *conn).await?;
         }
+        WriteOp::Extend { allocation_id, expires_at, at } => {
+            sqlx::query(queries::EXTEND_ALLOCATION)
+                .bind(*expires_at)
+                .bind(allocation_id.to_string())
+                .bind(*at)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(queries::EXTEND_HOLDS)
+                .bind(*expires_at)
+                .bind(allocation_id.to_string())
+                .execute(&mut *conn)
+                .await?;
+        }
         WriteOp::Alert(alert) => insert_alerts(conn, std::slice::from_ref(alert)).await?,
     }
     Ok(WriteOutcome::Done)

@@ -387,6 +387,15 @@ def release(allocation_id: str) -> Call[Allocation]:
     return Call("POST", f"{API}/allocations/{seg(allocation_id)}/release", Allocation.from_json)
 
 
+def extend_allocation(allocation_id: str, ttl_seconds: int) -> Call[Allocation]:
+    return Call(
+        "POST",
+        f"{API}/allocations/{seg(allocation_id)}/extend",
+        Allocation.from_json,
+        body={"ttl_seconds": ttl_seconds},
+    )
+
+
 # usage -----------------------------------------------------------------------------------
 
 

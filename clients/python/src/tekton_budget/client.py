@@ -318,6 +318,11 @@ class BudgetClient:
         """Give back what an allocation still holds (a no-op when released or expired)."""
         return self._run(_api.release(allocation_id))
 
+    def extend_allocation(self, allocation_id: str, ttl_seconds: int) -> Allocation:
+        """A new lease of ``ttl_seconds`` from now for an active allocation whose call runs
+        long. Raises :class:`Conflict` (409) when it is released or its lease ran out."""
+        return self._run(_api.extend_allocation(allocation_id, ttl_seconds))
+
     # ------------------------------------------------------------------ usage
 
     def record_usage(

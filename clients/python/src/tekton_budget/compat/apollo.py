@@ -39,7 +39,7 @@ from typing import Any
 
 from ..aio import AsyncBudgetClient
 from ..client import BudgetClient
-from ..errors import BudgetError, BudgetExceeded, InvalidRequest, NotFound
+from ..errors import BudgetError, BudgetExceeded, Conflict, InvalidRequest, NotFound
 from ..models import Allocation, AllocationGrant, Policy
 from ._common import ensure_budget, scoped_report, to_decimal
 
@@ -751,6 +751,18 @@ class ApolloTokenBudget:
         self._trigger("on_allocation_updated", allocation)
         return int(tokens)
 
+    def _extend(self, ctx: _Context, by: timedelta) -> None:
+        """Apollo's ``expiration += by`` on each of the context's live allocations."""
+        for allocation_id in ctx.allocation_ids:
+            try:
+                current = self.client.get_allocation(allocation_id)
+                if current.status != "active" or current.expires_at is None:
+                    continue
+                ttl = math.ceil((current.expires_at + by - _now()).total_seconds())
+                self.client.extend_allocation(allocation_id, max(1, min(ttl, 86_400)))
+            except (Conflict, NotFound) as exc:  # ended meanwhile: nothing to extend
+                log.warning("could not extend allocation %s: %s", allocation_id, exc)
+
     def update_allocation(
         self,
         context_id: str,
@@ -759,8 +771,9 @@ class ApolloTokenBudget:
         is_active: bool | None = None,
     ) -> BudgetAllocation | None:
         """Add tokens (a further daemon allocation for the context; None if a hard limit
-        refuses it), or deactivate (``is_active=False`` releases what is held).
-        ``extend_expiration`` is not supported by the daemon and is ignored with a warning."""
+        refuses it), move the expiration later by ``extend_expiration`` (each of the
+        context's daemon allocations gets the longer lease, at most 24 hours from now), or
+        deactivate (``is_active=False`` releases what is held)."""
         ctx = self._context(context_id)
         if ctx is None:
             log.warning("No active allocation for context %s", context_id)
@@ -788,7 +801,7 @@ class ApolloTokenBudget:
                 return None
             ctx.allocation_ids.append(extra.id)
         if extend_expiration is not None:
-            log.warning("extend_expiration is not supported by the budget daemon; ignored")
+            self._extend(ctx, extend_expiration)
         if is_active is False and ctx.active:
             self._release_all(ctx)
         elif is_active is True and not ctx.active:
