@@ -115,8 +115,8 @@ async fn registers_heartbeats_recovers_and_unregisters() {
     assert_eq!(registration["name"], "budget");
     assert_eq!(registration["endpoint"], d.url, "{registration}");
     assert!(registration["capabilities"].as_array().is_some_and(|c| c.contains(&json!("budget_management"))));
-    assert_eq!(registration["metadata"]["tools"].as_array().map(Vec::len), Some(11), "{registration}");
-    wait_for("the tools", || hermes.calls("tool").len() >= 11).await;
+    assert_eq!(registration["metadata"]["tools"].as_array().map(Vec::len), Some(12), "{registration}");
+    wait_for("the tools", || hermes.calls("tool").len() >= 12).await;
     assert!(hermes.calls("tool").iter().all(|(_, t)| t["name"].as_str().is_some_and(|n| n.starts_with("budget_"))));
     assert!(hermes.calls("tool").iter().any(|(_, t)| t["name"] == "budget_AllocateBudget"));
 

@@ -55,6 +55,7 @@ async fn mcp_over_http_lists_and_calls_every_tool() {
         "allocate",
         "record_usage",
         "release_allocation",
+        "extend_allocation",
         "budget_status",
         "estimate_cost",
         "list_prices",
@@ -73,11 +74,17 @@ async fn mcp_over_http_lists_and_calls_every_tool() {
     let grant = call(&client, "allocate", estimate.clone()).await;
     let id = structured(&grant)["id"].as_str().expect("allocation id").to_string();
     assert_eq!(structured(&grant)["reserved_cost"], "0.021000", "money is a decimal string");
+    let extended = call(&client, "extend_allocation", json!({"allocation_id": id, "ttl_seconds": 3600})).await;
+    assert_ne!(extended.is_error, Some(true));
+    assert_eq!(structured(&extended)["status"], "active");
     let recorded =
         call(&client, "record_usage", json!({"allocation_id": id, "input_tokens": 1800, "output_tokens": 640})).await;
     assert_eq!(structured(&recorded)["cost"], "0.015000");
     let released = call(&client, "release_allocation", json!({"allocation_id": id})).await;
     assert_eq!(structured(&released)["status"], "released");
+    // An ended allocation is not extended: a tool error naming the conflict.
+    let ended = call(&client, "extend_allocation", json!({"allocation_id": id, "ttl_seconds": 60})).await;
+    assert_eq!((ended.is_error, structured(&ended)["code"].clone()), (Some(true), json!("conflict")));
     let status = call(&client, "budget_status", json!({"budget": "agents"})).await;
     assert_eq!(structured(&status)["budget"], "agents");
     let cost = call(

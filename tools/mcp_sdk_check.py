@@ -51,7 +51,7 @@ async def over_http(base, key, read_key):
                 check("http: initialize", init.server_info.name == "tekton-budget", init)
                 tools = (await session.list_tools()).tools
                 names = {t.name for t in tools}
-                expected = {"check_budget", "allocate", "record_usage", "release_allocation", "budget_status",
+                expected = {"check_budget", "allocate", "record_usage", "release_allocation", "extend_allocation", "budget_status",
                             "estimate_cost", "list_prices", "usage_summary", "list_alerts", "budget_overview",
                             "acknowledge_alert"}
                 check("http: tools/list names every tool", expected <= names, sorted(names))
@@ -66,6 +66,8 @@ async def over_http(base, key, read_key):
                 r = await session.call_tool("record_usage",
                                             {"allocation_id": alloc, "input_tokens": 1800, "output_tokens": 640})
                 check("record_usage (money as a decimal string)", structured(r).get("cost") == "0.015000", r)
+                r = await session.call_tool("extend_allocation", {"allocation_id": alloc, "ttl_seconds": 3600})
+                check("extend_allocation", not r.is_error and structured(r).get("status") == "active", r)
                 r = await session.call_tool("release_allocation", {"allocation_id": alloc})
                 check("release_allocation", structured(r).get("status") == "released", r)
                 r = await session.call_tool("budget_status", {"budget": "sdk"})

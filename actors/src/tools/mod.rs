@@ -67,7 +67,7 @@ impl From<EngineError> for ToolError {
     }
 }
 
-pub const CATALOGUE: [ToolSpec; 11] = [
+pub const CATALOGUE: [ToolSpec; 12] = [
     ToolSpec {
         name: "check_budget",
         tekton_name: "CheckBudget",
@@ -96,6 +96,14 @@ pub const CATALOGUE: [ToolSpec; 11] = [
         name: "release_allocation",
         tekton_name: "ReleaseAllocation",
         description: "Give back what an allocation still holds.",
+        role: Role::Write,
+        tags: &["budget", "allocation"],
+        category: "budget_management",
+    },
+    ToolSpec {
+        name: "extend_allocation",
+        tekton_name: "ExtendAllocation",
+        description: "Give an active allocation a new lease of ttl_seconds from now, for a call that runs longer than its first lease.",
         role: Role::Write,
         tags: &["budget", "allocation"],
         category: "budget_management",
@@ -205,6 +213,10 @@ impl Tools {
                 let a: IdArgs = args(arguments)?;
                 json(engine.release(parse_id("allocation_id", &a.allocation_id)?).await?)
             }
+            "extend_allocation" => {
+                let a: ExtendArgs = args(arguments)?;
+                json(engine.extend(parse_id("allocation_id", &a.allocation_id)?, a.ttl_seconds).await?)
+            }
             "budget_status" => {
                 let a: StatusArgs = args(arguments)?;
                 let query = StatusQuery { context_id: a.context_id, at: a.at };
@@ -232,6 +244,13 @@ impl Tools {
 #[serde(deny_unknown_fields)]
 struct IdArgs {
     allocation_id: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtendArgs {
+    allocation_id: String,
+    ttl_seconds: u64,
 }
 
 #[derive(serde::Deserialize)]

@@ -78,6 +78,13 @@ pub fn input(name: &str) -> Value {
         "release_allocation" => {
             object(json!({"allocation_id": {"type": "string", "format": "uuid"}}), &["allocation_id"])
         }
+        "extend_allocation" => object(
+            json!({
+                "allocation_id": {"type": "string", "format": "uuid"},
+                "ttl_seconds": {"type": "integer", "minimum": 1, "description": "the new lease, from now; at most the daemon's max_ttl_seconds"},
+            }),
+            &["allocation_id", "ttl_seconds"],
+        ),
         "budget_status" => object(
             json!({
                 "budget": {"type": "string", "minLength": 1, "description": "id or name"},
