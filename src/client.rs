@@ -357,3 +357,23 @@ pub fn enc(text: &str) -> String {
 fn enc_path(text: &str) -> String {
     text.split('/').map(enc).collect::<Vec<_>>().join("/")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_names_the_field_the_server_named() {
+        let err = |details: Value| ClientError {
+            status: 400,
+            code: "invalid_request".into(),
+            message: "ttl_seconds must be at least 1".into(),
+            details,
+        };
+        assert_eq!(
+            err(serde_json::json!({"field": "ttl_seconds"})).to_string(),
+            "ttl_seconds must be at least 1 [field ttl_seconds] (invalid_request, HTTP 400)"
+        );
+        assert_eq!(err(Value::Null).to_string(), "ttl_seconds must be at least 1 (invalid_request, HTTP 400)");
+    }
+}

@@ -186,6 +186,36 @@ async fn prices_usage_and_keys_commands() {
 }
 
 #[tokio::test]
+async fn allocations_extend_gives_a_new_lease_and_names_what_was_wrong() {
+    let d = Daemon::start();
+    d.cli_json(&["budgets", "create", "--name", "lease", "--policy", "daily:5:hard_limit"]);
+    let grant = d.cli_json(&[
+        "allocate",
+        "--component",
+        "z",
+        "--provider",
+        "anthropic",
+        "--model",
+        "claude-sonnet-4-5",
+        "--amount",
+        "1",
+    ]);
+    let id = grant["id"].as_str().expect("id").to_string();
+    let extended = d.cli_json(&["allocations", "extend", &id, "--ttl", "3600"]);
+    assert_eq!(extended["status"], "active");
+    assert!(extended["expires_at"].as_str().expect("expires_at") > grant["expires_at"].as_str().expect("expires_at"));
+    // The server's field is named.
+    let (ok, _, err) = d.cli(&["allocations", "extend", &id, "--ttl", "0"]);
+    assert!(!ok);
+    assert!(err.contains("invalid_request") && err.contains(r#""field":"ttl_seconds""#), "{err}");
+    d.cli_json(&["release", &id]);
+    let (ok, _, err) = d.cli(&["allocations", "extend", &id, "--ttl", "60"]);
+    assert!(!ok);
+    assert!(err.contains("conflict") && err.contains("released"), "{err}");
+    d.stop();
+}
+
+#[tokio::test]
 async fn cli_errors_are_clear() {
     let d = Daemon::start();
     let (ok, _, err) = d.cli(&["budgets", "create", "--name", "x", "--policy", "daily:lots:hard_limit"]);

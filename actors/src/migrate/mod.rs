@@ -421,7 +421,7 @@ pub enum PolicyStanding {
 /// Where a source policy stands in a budget: a policy is the same one when its period, its
 /// scope (every filter) and its kind of limit (cost or tokens) are; its values may differ.
 pub fn policy_standing(existing: &[Policy], spec: &PolicySpec) -> PolicyStanding {
-    let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let text = non_empty;
     let same_identity = |p: &&Policy| {
         p.period.as_str() == spec.period
             && p.filters.provider == text(&spec.provider)
@@ -446,7 +446,7 @@ pub fn policy_standing(existing: &[Policy], spec: &PolicySpec) -> PolicyStanding
 
 /// The fields a migration sets in which `existing` differs from `spec`.
 fn policy_differences(existing: &Policy, spec: &PolicySpec) -> Vec<&'static str> {
-    let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let text = non_empty;
     [
         ("cost_limit", existing.cost_limit == spec.cost_limit),
         ("token_limit", existing.token_limit == spec.token_limit),
@@ -460,6 +460,11 @@ fn policy_differences(existing: &Policy, spec: &PolicySpec) -> Vec<&'static str>
     .into_iter()
     .filter_map(|(field, equal)| (!equal).then_some(field))
     .collect()
+}
+
+/// A spec's optional text as the daemon stores it: an empty string is no value.
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|s| !s.is_empty())
 }
 
 /// A source policy checked as the daemon will check it, so one bad row is skipped with its
